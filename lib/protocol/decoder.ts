@@ -1,0 +1,254 @@
+import { HEADER_SIZE } from './encoder.js';
+import { allowsMagic, Magic, PacketSpec, PacketType, packetSpec } from './packet-types.js';
+import { GearmanProtocolError, ProtocolErrorCode } from './protocol-error.js';
+
+/** A decoded binary packet. Arguments may be views into the chunk they arrived in: copy what you keep long. */
+export interface Packet {
+  readonly kind: 'packet';
+  readonly magic: Magic;
+  readonly type: PacketType;
+  readonly args: Buffer[];
+}
+
+/** One line of the text admin protocol, without its `\n` or a trailing `\r`. */
+export interface AdminLine {
+  readonly kind: 'admin';
+  readonly line: string;
+}
+
+export type Frame = Packet | AdminLine;
+
+/** Which magic the peer may send: a job server accepts requests, clients and workers responses. */
+export type AcceptedMagic = 'request' | 'response' | 'any';
+
+export interface DecoderOptions {
+  accept?: AcceptedMagic;
+  /** Largest payload a header may announce, in bytes; checked before anything is buffered. */
+  maxPacketSize?: number;
+  /** Longest admin text line, in bytes, before its newline. */
+  maxAdminLineLength?: number;
+}
+
+export const DEFAULT_MAX_PACKET_SIZE = 64 * 1024 * 1024;
+export const DEFAULT_MAX_ADMIN_LINE_LENGTH = 64 * 1024;
+
+const enum State {
+  FrameStart,
+  Header,
+  Payload,
+  AdminText,
+}
+
+const NUL = 0;
+const NEWLINE = 10;
+const CARRIAGE_RETURN = 13;
+
+/**
+ * Turns a byte stream into packets and admin lines, whatever the chunking.
+ * A payload split over chunks is copied once into a buffer of its exact size; a packet whole in
+ * one chunk is not copied at all. After a protocol error the decoder stays failed: every later
+ * feed throws the same GearmanProtocolError, since the stream position is lost.
+ */
+export class PacketDecoder {
+  private readonly accept: AcceptedMagic;
+  private readonly maxPacketSize: number;
+  private readonly maxAdminLineLength: number;
+
+  private state = State.FrameStart;
+  private failure: GearmanProtocolError | undefined;
+
+  private readonly header = Buffer.alloc(HEADER_SIZE);
+  private headerFill = 0;
+
+  private spec!: PacketSpec;
+  private magic!: Magic;
+  private payload: Buffer | undefined;
+  private payloadFill = 0;
+
+  private textPieces: Buffer[] = [];
+  private textLength = 0;
+
+  constructor(options: DecoderOptions = {}) {
+    this.accept = options.accept ?? 'any';
+    this.maxPacketSize = options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
+    this.maxAdminLineLength = options.maxAdminLineLength ?? DEFAULT_MAX_ADMIN_LINE_LENGTH;
+  }
+
+  /** Bytes held for a frame that has not arrived whole yet. */
+  get bufferedBytes(): number {
+    return this.headerFill + this.payloadFill + this.textLength;
+  }
+
+  /** Whether the stream stopped between two frames (nothing partial is held). */
+  get isAtFrameBoundary(): boolean {
+    return this.state === State.FrameStart;
+  }
+
+  /** Decodes a chunk, calling onFrame for each complete frame in order. Throws GearmanProtocolError. */
+  feed(chunk: Buffer, onFrame: (frame: Frame) => void): void {
+    if (this.failure) throw this.failure;
+    let offset = 0;
+    const end = chunk.length;
+    while (offset < end) {
+      switch (this.state) {
+        case State.FrameStart:
+          if (chunk[offset] !== NUL) {
+            this.state = State.AdminText;
+          } else if (end - offset >= HEADER_SIZE) {
+            offset = this.readWholeHeader(chunk, offset, onFrame);
+          } else {
+            this.state = State.Header;
+          }
+          break;
+        case State.Header:
+          offset = this.readPartialHeader(chunk, offset, onFrame);
+          break;
+        case State.Payload:
+          offset = this.readPayload(chunk, offset, onFrame);
+          break;
+        case State.AdminText:
+          offset = this.readAdminText(chunk, offset, onFrame);
+          break;
+      }
+    }
+  }
+
+  private readWholeHeader(chunk: Buffer, offset: number, onFrame: (frame: Frame) => void): number {
+    const length = this.checkHeader(chunk, offset);
+    const start = offset + HEADER_SIZE;
+    if (chunk.length - start >= length) {
+      onFrame(this.packet(chunk.subarray(start, start + length)));
+      return start + length;
+    }
+    this.beginPayload(length);
+    return start;
+  }
+
+  private readPartialHeader(chunk: Buffer, offset: number, onFrame: (frame: Frame) => void): number {
+    const take = Math.min(HEADER_SIZE - this.headerFill, chunk.length - offset);
+    chunk.copy(this.header, this.headerFill, offset, offset + take);
+    this.headerFill += take;
+    if (this.headerFill < HEADER_SIZE) return offset + take;
+    this.headerFill = 0;
+    const length = this.checkHeader(this.header, 0);
+    if (length === 0) {
+      this.state = State.FrameStart;
+      onFrame(this.packet(Buffer.alloc(0)));
+    } else {
+      this.beginPayload(length);
+    }
+    return offset + take;
+  }
+
+  private beginPayload(length: number): void {
+    this.payload = Buffer.allocUnsafe(length);
+    this.payloadFill = 0;
+    this.state = State.Payload;
+  }
+
+  private readPayload(chunk: Buffer, offset: number, onFrame: (frame: Frame) => void): number {
+    const payload = this.payload!;
+    const take = Math.min(payload.length - this.payloadFill, chunk.length - offset);
+    chunk.copy(payload, this.payloadFill, offset, offset + take);
+    this.payloadFill += take;
+    if (this.payloadFill === payload.length) {
+      this.payload = undefined;
+      this.payloadFill = 0;
+      this.state = State.FrameStart;
+      onFrame(this.packet(payload));
+    }
+    return offset + take;
+  }
+
+  private readAdminText(chunk: Buffer, offset: number, onFrame: (frame: Frame) => void): number {
+    const newline = chunk.indexOf(NEWLINE, offset);
+    const pieceEnd = newline === -1 ? chunk.length : newline;
+    this.textLength += pieceEnd - offset;
+    if (this.textLength > this.maxAdminLineLength) {
+      throw this.fail(ProtocolErrorCode.ADMIN_LINE_TOO_LONG, `Admin line longer than ${this.maxAdminLineLength} bytes`);
+    }
+    if (pieceEnd > offset) this.textPieces.push(chunk.subarray(offset, pieceEnd));
+    if (newline === -1) return chunk.length;
+
+    const pieces = this.textPieces;
+    let bytes = pieces.length === 1 ? pieces[0] : Buffer.concat(pieces, this.textLength);
+    if (bytes.length > 0 && bytes[bytes.length - 1] === CARRIAGE_RETURN) bytes = bytes.subarray(0, bytes.length - 1);
+    this.textPieces = [];
+    this.textLength = 0;
+    this.state = State.FrameStart;
+    onFrame({ kind: 'admin', line: bytes.toString('utf8') });
+    return newline + 1;
+  }
+
+  /** Validates a header and returns its payload length; sets the spec and magic of the packet. */
+  private checkHeader(bytes: Buffer, at: number): number {
+    if (bytes[at] !== NUL || bytes[at + 1] !== 0x52 /* R */ || bytes[at + 2] !== 0x45 /* E */) {
+      throw this.fail(ProtocolErrorCode.BAD_MAGIC, `Bad magic ${JSON.stringify(bytes.toString('latin1', at, at + 4))}`);
+    }
+    const last = bytes[at + 3];
+    const magic = last === 0x51 /* Q */ ? Magic.REQ : last === 0x53 /* S */ ? Magic.RES : undefined;
+    if (magic === undefined) {
+      throw this.fail(ProtocolErrorCode.BAD_MAGIC, `Bad magic ${JSON.stringify(bytes.toString('latin1', at, at + 4))}`);
+    }
+    if ((this.accept === 'request' && magic !== Magic.REQ) || (this.accept === 'response' && magic !== Magic.RES)) {
+      throw this.fail(ProtocolErrorCode.UNEXPECTED_MAGIC, `Got ${magic} magic where only ${this.accept}s are expected`);
+    }
+    const type = bytes.readUInt32BE(at + 4);
+    const spec = packetSpec(type);
+    if (!spec || spec.direction === 'unused') {
+      throw this.fail(ProtocolErrorCode.UNKNOWN_PACKET_TYPE, `Unknown packet type ${type}`);
+    }
+    if (!allowsMagic(spec, magic)) {
+      throw this.fail(ProtocolErrorCode.UNEXPECTED_MAGIC, `${spec.name} cannot travel with ${magic} magic`, spec.name);
+    }
+    const length = bytes.readUInt32BE(at + 8);
+    if (length > this.maxPacketSize) {
+      throw this.fail(
+        ProtocolErrorCode.PACKET_TOO_LARGE,
+        `${spec.name} announces ${length} payload bytes, the limit is ${this.maxPacketSize}`,
+        spec.name,
+      );
+    }
+    this.spec = spec;
+    this.magic = magic;
+    return length;
+  }
+
+  private packet(payload: Buffer): Packet {
+    return { kind: 'packet', magic: this.magic, type: this.spec.type, args: this.splitArguments(payload) };
+  }
+
+  private splitArguments(payload: Buffer): Buffer[] {
+    const names = this.spec.args;
+    if (names.length === 0) {
+      if (payload.length > 0) {
+        throw this.fail(ProtocolErrorCode.ARGUMENT_COUNT, `${this.spec.name} takes no arguments but carries ${payload.length} bytes`, this.spec.name);
+      }
+      return [];
+    }
+    const args: Buffer[] = new Array(names.length);
+    let start = 0;
+    for (let i = 0; i < names.length - 1; i++) {
+      const nul = payload.indexOf(NUL, start);
+      if (nul === -1) {
+        throw this.fail(
+          ProtocolErrorCode.ARGUMENT_COUNT,
+          `${this.spec.name} takes ${names.length} arguments, the payload ends before ${names[i + 1]}`,
+          this.spec.name,
+          names[i + 1],
+        );
+      }
+      args[i] = payload.subarray(start, nul);
+      start = nul + 1;
+    }
+    args[names.length - 1] = payload.subarray(start);
+    return args;
+  }
+
+  private fail(code: ProtocolErrorCode, message: string, packet?: string, argument?: string): GearmanProtocolError {
+    this.failure = new GearmanProtocolError(code, message, packet, argument);
+    this.payload = undefined;
+    this.textPieces = [];
+    return this.failure;
+  }
+}

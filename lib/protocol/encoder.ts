@@ -1,0 +1,89 @@
+import { ARGUMENT_LIMITS, Magic, PacketType, packetSpec } from './packet-types.js';
+import { GearmanProtocolError, ProtocolErrorCode } from './protocol-error.js';
+
+/** An argument as callers hold it: text is written as UTF-8. */
+export type PacketArgument = Buffer | string;
+
+export const HEADER_SIZE = 12;
+
+const MAGIC_BYTES: Record<Magic, Buffer> = {
+  [Magic.REQ]: Buffer.from('\0REQ', 'latin1'),
+  [Magic.RES]: Buffer.from('\0RES', 'latin1'),
+};
+
+function byteLength(arg: PacketArgument): number {
+  return typeof arg === 'string' ? Buffer.byteLength(arg, 'utf8') : arg.length;
+}
+
+function containsNul(arg: PacketArgument): boolean {
+  return typeof arg === 'string' ? arg.includes('\0') : arg.includes(0);
+}
+
+/**
+ * Encodes one binary packet into a single new buffer.
+ * Checks the argument count against the packet table, the fixed size limits, and that no
+ * argument but the last holds a NUL; throws GearmanProtocolError naming packet and argument.
+ */
+export function encodePacket(magic: Magic, type: PacketType, args: readonly PacketArgument[] = []): Buffer {
+  const spec = packetSpec(type);
+  if (!spec || spec.direction === 'unused') {
+    throw new GearmanProtocolError(ProtocolErrorCode.UNKNOWN_PACKET_TYPE, `Unknown packet type ${type}`);
+  }
+  if (args.length !== spec.args.length) {
+    throw new GearmanProtocolError(
+      ProtocolErrorCode.ARGUMENT_COUNT,
+      `${spec.name} takes ${spec.args.length} argument(s) (${spec.args.join(', ') || 'none'}), got ${args.length}`,
+      spec.name,
+    );
+  }
+  const last = args.length - 1;
+  let payloadLength = last > 0 ? last : 0; // one NUL between each pair of arguments
+  for (let i = 0; i <= last; i++) {
+    const arg = args[i];
+    const name = spec.args[i];
+    const size = byteLength(arg);
+    const limit = ARGUMENT_LIMITS[name];
+    if (limit !== undefined && size > limit) {
+      throw new GearmanProtocolError(
+        ProtocolErrorCode.ARGUMENT_TOO_LARGE,
+        `${spec.name}: ${name} is ${size} bytes, the limit is ${limit}`,
+        spec.name,
+        name,
+      );
+    }
+    if (i < last && containsNul(arg)) {
+      throw new GearmanProtocolError(
+        ProtocolErrorCode.ARGUMENT_CONTAINS_NUL,
+        `${spec.name}: ${name} must not contain a NUL byte`,
+        spec.name,
+        name,
+      );
+    }
+    payloadLength += size;
+  }
+  if (payloadLength > 0xffffffff) {
+    throw new GearmanProtocolError(ProtocolErrorCode.PACKET_TOO_LARGE, `${spec.name}: payload of ${payloadLength} bytes does not fit the 32-bit length`, spec.name);
+  }
+
+  const packet = Buffer.allocUnsafe(HEADER_SIZE + payloadLength);
+  MAGIC_BYTES[magic].copy(packet, 0);
+  packet.writeUInt32BE(type, 4);
+  packet.writeUInt32BE(payloadLength, 8);
+  let offset = HEADER_SIZE;
+  for (let i = 0; i <= last; i++) {
+    const arg = args[i];
+    offset += typeof arg === 'string' ? packet.write(arg, offset, 'utf8') : arg.copy(packet, offset);
+    if (i < last) packet[offset++] = 0;
+  }
+  return packet;
+}
+
+/** A request packet (client or worker toward the job server). */
+export function encodeRequest(type: PacketType, ...args: PacketArgument[]): Buffer {
+  return encodePacket(Magic.REQ, type, args);
+}
+
+/** A response packet (job server toward a client or worker). */
+export function encodeResponse(type: PacketType, ...args: PacketArgument[]): Buffer {
+  return encodePacket(Magic.RES, type, args);
+}

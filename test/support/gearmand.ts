@@ -1,0 +1,114 @@
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+
+/**
+ * Real peers from Debian (gearmand, the gearman CLI, Perl's Gearman::Client).
+ * Without them a test skips with a printed reason; under CI (CI set) it fails instead,
+ * so a fresh machine passes and CI proves interop.
+ */
+export function findExecutable(name: string): string | undefined {
+  for (const dir of ['/usr/sbin', '/usr/bin', '/usr/local/sbin', '/usr/local/bin', ...(process.env.PATH ?? '').split(':')]) {
+    const candidate = `${dir}/${name}`;
+    if (dir && existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+export function hasPerlGearman(): boolean {
+  try {
+    execFileSync('perl', ['-MGearman::Client', '-MGearman::Worker', '-e', '1'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `describe` that runs only when the named peers exist. Missing peers: skipped with a printed
+ * reason, or a failing test under CI.
+ */
+export function describeWithPeers(peers: string[], title: string, body: () => void): void {
+  const missing = peers.filter((peer) => (peer === 'perl-gearman' ? !hasPerlGearman() : !findExecutable(peer)));
+  if (missing.length === 0) {
+    describe(title, body);
+    return;
+  }
+  const reason = `needs ${missing.join(', ')} (apt-get install gearman-job-server gearman-tools libgearman-client-perl)`;
+  if (process.env.CI) {
+    describe(title, () => {
+      test(`peers are installed: ${reason}`, () => {
+        throw new Error(`CI must prove interop, but this machine lacks ${missing.join(', ')}`);
+      });
+    });
+  } else {
+    // eslint-disable-next-line no-console
+    console.warn(`skipping "${title}": ${reason}`);
+    describe.skip(title, body);
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 10000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      const socket = connect(port, host);
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve();
+      });
+      socket.once('error', () => {
+        socket.destroy();
+        if (Date.now() > deadline) reject(new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`));
+        else setTimeout(attempt, 25);
+      });
+    };
+    attempt();
+  });
+}
+
+export interface RunningGearmand {
+  readonly port: number;
+  readonly host: string;
+  readonly process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts Debian's gearmand on a free loopback port with the given extra flags. */
+export async function startGearmand(extraArgs: string[] = []): Promise<RunningGearmand> {
+  const binary = findExecutable('gearmand');
+  if (!binary) throw new Error('gearmand is not installed');
+  const port = await freePort();
+  const child = spawn(binary, ['--listen', '127.0.0.1', '--port', String(port), '--log-file', 'none', '--threads', '0', ...extraArgs], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    await waitForPort(port);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw new Error(`gearmand did not start: ${(error as Error).message}\n${stderr}`);
+  }
+  return {
+    port,
+    host: '127.0.0.1',
+    process: child,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
