@@ -1,0 +1,5 @@
+export * from './protocol/index.js';
+export * from './connection/index.js';
+// client and worker: lib/client, lib/worker
+// job server: lib/job-server
+// nest: lib/nest
