@@ -1,0 +1,103 @@
+import { Job, Priority, PRIORITY_COUNT } from './job.js';
+import type { ServerConnection } from './server-connection.js';
+
+/**
+ * One function name: its run queues (one FIFO per priority), its counters for `status`, the
+ * workers that can do it, and the indexes that coalesce submits by unique id.
+ */
+export class GearmanFunction {
+  private readonly heads: (Job | undefined)[] = [undefined, undefined, undefined];
+  private readonly tails: (Job | undefined)[] = [undefined, undefined, undefined];
+  /** Jobs waiting per priority, epoch jobs not yet due included (as gearmand counts them). */
+  readonly waiting = [0, 0, 0];
+  /** Queued plus running. */
+  total = 0;
+  running = 0;
+  /** Per-priority limits from `maxqueue`; 0 means none. */
+  maxQueue = [0, 0, 0];
+  /** Workers that sent CAN_DO for this function, in registration order. */
+  readonly workers = new Set<ServerConnection>();
+  /** Workers that went to sleep while they could do this function and have not been woken since. */
+  readonly sleepers = new Set<ServerConnection>();
+  /** Jobs by explicit unique id. */
+  readonly byUnique = new Map<string, Job>();
+  /** Jobs submitted with unique `-`, by payload. */
+  readonly byPayload = new Map<string, Job>();
+
+  constructor(readonly name: string) {}
+
+  /** The oldest runnable job of the highest priority, without taking it. */
+  peek(): Job | undefined {
+    for (let priority = 0; priority < PRIORITY_COUNT; priority++) {
+      const head = this.heads[priority];
+      if (head) return head;
+    }
+    return undefined;
+  }
+
+  get queuedCount(): number {
+    return this.waiting[0] + this.waiting[1] + this.waiting[2];
+  }
+
+  /** Appends a job to the tail of its priority's queue. */
+  push(job: Job): void {
+    const priority = job.priority;
+    const tail = this.tails[priority];
+    job.prev = tail;
+    job.next = undefined;
+    if (tail) tail.next = job;
+    else this.heads[priority] = job;
+    this.tails[priority] = job;
+    job.queued = true;
+  }
+
+  /** Removes a queued job from wherever it is in its queue. */
+  unlink(job: Job): void {
+    const priority = job.priority;
+    if (job.prev) job.prev.next = job.next;
+    else this.heads[priority] = job.next;
+    if (job.next) job.next.prev = job.prev;
+    else this.tails[priority] = job.prev;
+    job.prev = undefined;
+    job.next = undefined;
+    job.queued = false;
+  }
+
+  /** The job a submit with this unique id and payload joins, if any (gearmand's rules). */
+  findCoalescing(unique: string, data: string): Job | undefined {
+    if (unique === '') return undefined;
+    if (unique === '-') return data === '' ? undefined : this.byPayload.get(data);
+    return this.byUnique.get(unique);
+  }
+
+  index(job: Job): void {
+    if (job.unique === '') return;
+    if (job.unique === '-') {
+      if (job.data !== '' && !this.byPayload.has(job.data)) this.byPayload.set(job.data, job);
+    } else if (!this.byUnique.has(job.unique)) {
+      this.byUnique.set(job.unique, job);
+    }
+  }
+
+  unindex(job: Job): void {
+    if (job.unique === '') return;
+    if (job.unique === '-') {
+      if (this.byPayload.get(job.data) === job) this.byPayload.delete(job.data);
+    } else if (this.byUnique.get(job.unique) === job) {
+      this.byUnique.delete(job.unique);
+    }
+  }
+
+  /** Whether a new job of this priority would overflow the `maxqueue` limit. */
+  isFull(priority: Priority): boolean {
+    const limit = this.maxQueue[priority];
+    return limit > 0 && this.total >= limit;
+  }
+
+  /** Every queued job, highest priority first (for dropping the function). */
+  *queuedJobs(): IterableIterator<Job> {
+    for (let priority = 0; priority < PRIORITY_COUNT; priority++) {
+      for (let job = this.heads[priority]; job; job = job.next) yield job;
+    }
+  }
+}

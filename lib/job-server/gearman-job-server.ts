@@ -1,0 +1,167 @@
+import { createServer, Server, Socket } from 'node:net';
+import { hostname } from 'node:os';
+import { DEFAULT_MAX_PACKET_SIZE } from '../protocol/index.js';
+import { runAdminCommand } from './admin-commands.js';
+import { JobBroker } from './job-broker.js';
+import type { JobServerContext } from './job-server-context.js';
+import { ServerConnection } from './server-connection.js';
+
+/** Reported by the admin `version` command. */
+export const JOB_SERVER_VERSION = '0.1.0';
+
+/** The logger shape the server writes to: Nest's LoggerService, or anything with these methods. */
+export interface JobServerLogger {
+  log(message: any, ...optionalParams: any[]): any;
+  error(message: any, ...optionalParams: any[]): any;
+  warn(message: any, ...optionalParams: any[]): any;
+  debug?(message: any, ...optionalParams: any[]): any;
+}
+
+export interface GearmanJobServerOptions {
+  /** Interface to listen on; default 127.0.0.1 (never every interface unless asked). */
+  host?: string;
+  /** Default 4730; 0 = any free port. */
+  port?: number;
+  /** A job whose worker vanishes this many times fails (WORK_FAIL to its clients); 0 = no limit (gearmand's default). */
+  jobRetries?: number;
+  /** Turns the `exceptions` option on for every connection. */
+  exceptions?: boolean;
+  /** Largest packet payload accepted, in bytes; default 64 MiB. A larger header closes the connection. */
+  maxPacketSize?: number;
+  /** Job handles are `<prefix>:<counter>`; default `H:<hostname>` as gearmand. */
+  jobHandlePrefix?: string;
+  /** TCP keepalive on every connection: true (30 s idle) or the idle time in ms. */
+  keepalive?: boolean | number;
+  /** Where the server reports; default warnings and errors to the console; false = silent. */
+  logger?: JobServerLogger | false;
+}
+
+const DEFAULT_PORT = 4730;
+const DEFAULT_KEEPALIVE_MS = 30_000;
+const MAX_HANDLE_BYTES = 64;
+
+const consoleLogger: JobServerLogger = {
+  log: () => undefined,
+  // eslint-disable-next-line no-console
+  warn: (message) => console.warn(`[GearmanJobServer] ${message}`),
+  // eslint-disable-next-line no-console
+  error: (message) => console.error(`[GearmanJobServer] ${message}`),
+};
+
+const silentLogger: JobServerLogger = { log: () => undefined, warn: () => undefined, error: () => undefined };
+
+/**
+ * A Gearman job server that clients and workers cannot tell from gearmand: the binary protocol
+ * and the text admin protocol on one port, an in-memory queue, gearmand 2.0's scheduling rules.
+ */
+export class GearmanJobServer {
+  private readonly host: string;
+  private readonly port: number;
+  private readonly logger: JobServerLogger;
+  private readonly context: JobServerContext;
+  private readonly broker: JobBroker;
+  private readonly connections = new Set<ServerConnection>();
+  private server: Server | undefined;
+  private bound: { host: string; port: number } | undefined;
+  private closing: Promise<void> | undefined;
+  private nextConnectionId = 1;
+
+  constructor(options: GearmanJobServerOptions = {}) {
+    this.host = options.host ?? '127.0.0.1';
+    this.port = options.port ?? DEFAULT_PORT;
+    if (!Number.isInteger(this.port) || this.port < 0 || this.port > 65535) throw new RangeError(`port must be 0-65535, got ${options.port}`);
+    const jobRetries = options.jobRetries ?? 0;
+    if (!Number.isInteger(jobRetries) || jobRetries < 0) throw new RangeError(`jobRetries must be a whole number ≥ 0, got ${options.jobRetries}`);
+    const maxPacketSize = options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
+    if (!Number.isInteger(maxPacketSize) || maxPacketSize < 1 || maxPacketSize > 0xffffffff) {
+      throw new RangeError(`maxPacketSize must be 1-4294967295 bytes, got ${options.maxPacketSize}`);
+    }
+    const handlePrefix = options.jobHandlePrefix ?? `H:${hostname()}`;
+    // Room for ':' and a counter of up to 16 digits within gearmand's 64-byte handle limit.
+    if (Buffer.byteLength(handlePrefix) > MAX_HANDLE_BYTES - 17 || handlePrefix.includes('\0')) {
+      throw new RangeError(`jobHandlePrefix must be at most ${MAX_HANDLE_BYTES - 17} bytes without NUL`);
+    }
+    this.logger = options.logger === false ? silentLogger : options.logger ?? consoleLogger;
+    const keepAliveMs = options.keepalive === true ? DEFAULT_KEEPALIVE_MS : typeof options.keepalive === 'number' && options.keepalive > 0 ? options.keepalive : undefined;
+
+    this.broker = new JobBroker({
+      handlePrefix: Buffer.from(handlePrefix, 'utf8').toString('latin1'),
+      jobRetries,
+      warn: (message) => this.logger.warn(message),
+    });
+    const adminContext = {
+      broker: this.broker,
+      connections: () => this.connections,
+      version: JOB_SERVER_VERSION,
+      verbose: options.logger === false ? 'FATAL' : 'WARNING',
+    };
+    this.context = {
+      broker: this.broker,
+      exceptions: options.exceptions ?? false,
+      maxPacketSize,
+      keepAliveMs,
+      runAdmin: (_con, line) => runAdminCommand(adminContext, line),
+      connectionClosed: (con, error) => this.onConnectionClosed(con, error),
+      logWarning: (message) => this.logger.warn(message),
+      logError: (message) => this.logger.error(message),
+    };
+  }
+
+  /** Starts accepting connections; resolves once the port is bound. */
+  listen(): Promise<void> {
+    if (this.server) return Promise.reject(new Error('GearmanJobServer is already listening'));
+    if (this.closing) return Promise.reject(new Error('GearmanJobServer is closed'));
+    const server = createServer((socket) => this.accept(socket));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', (error) => {
+        this.server = undefined;
+        reject(error);
+      });
+      server.listen(this.port, this.host, () => {
+        const address = server.address();
+        if (address && typeof address === 'object') this.bound = { host: address.address, port: address.port };
+        server.on('error', (error) => this.logger.error(`listening socket: ${error.message}`));
+        this.logger.log(`listening on ${this.bound?.host}:${this.bound?.port}`);
+        resolve();
+      });
+    });
+  }
+
+  /** Where the server listens. Throws before listen() has resolved. */
+  address(): { host: string; port: number } {
+    if (!this.bound) throw new Error('GearmanJobServer is not listening');
+    return { ...this.bound };
+  }
+
+  /** Stops accepting, closes every connection and releases the port. Queued jobs are dropped. Safe to call twice. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    const server = this.server;
+    this.broker.close();
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    for (const con of this.connections) con.destroy();
+    this.connections.clear();
+    await closed;
+    this.bound = undefined;
+  }
+
+  private accept(socket: Socket): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    const con = new ServerConnection(this.nextConnectionId++, socket, this.context);
+    this.connections.add(con);
+  }
+
+  private onConnectionClosed(con: ServerConnection, error?: Error): void {
+    if (!this.connections.delete(con) && this.closing) return;
+    if (error && this.logger.debug) this.logger.debug(`connection ${con.id} (${con.host}) closed: ${error.message}`);
+    this.broker.disconnected(con);
+  }
+}

@@ -1,0 +1,107 @@
+import type { GearmanFunction } from './gearman-function.js';
+import type { ServerConnection } from './server-connection.js';
+
+/** Queue priorities, in the order workers are served. */
+export const enum Priority {
+  HIGH = 0,
+  NORMAL = 1,
+  LOW = 2,
+}
+
+export const PRIORITY_COUNT = 3;
+
+// Flag bits of Job.flags: priority in the low two bits, then where the job is.
+const PRIORITY_MASK = 0b11;
+const BACKGROUND = 1 << 2;
+const QUEUED = 1 << 3; // in its function's run queue
+const DELAYED = 1 << 4; // waiting for its epoch time
+const IGNORED = 1 << 5; // cancelled while running: its result goes nowhere
+const RETRY_SHIFT = 8;
+
+/** What only a job being worked on needs. */
+export class RunState {
+  numerator = 0;
+  denominator = 0;
+  timer: NodeJS.Timeout | undefined = undefined;
+
+  constructor(readonly worker: ServerConnection) {}
+}
+
+/** What only reduce and epoch jobs carry. */
+export interface JobExtra {
+  readonly reducer: string;
+  /** Epoch time in ms; 0 when the job runs at once. */
+  readonly runAt: number;
+}
+
+/**
+ * One job. Kept small because a queue may hold millions: the unique and the payload are byte
+ * strings (latin1, one byte a character: a lossless copy far smaller than a Buffer object),
+ * rarely used fields live in side objects, and the run-queue links are on the job itself.
+ */
+export class Job {
+  /** Run-queue links (intrusive doubly linked list: O(1) removal from anywhere). */
+  prev: Job | undefined = undefined;
+  next: Job | undefined = undefined;
+  flags: number;
+  run: RunState | undefined = undefined;
+  /** Connections waiting for the result; a connection appears once per submit, as in gearmand. */
+  clients: ServerConnection[] | undefined = undefined;
+  extra: JobExtra | undefined = undefined;
+
+  constructor(
+    readonly id: number,
+    readonly fn: GearmanFunction,
+    readonly unique: string,
+    readonly data: string,
+    priority: Priority,
+    background: boolean,
+  ) {
+    this.flags = priority | (background ? BACKGROUND : 0);
+  }
+
+  get priority(): Priority {
+    return this.flags & PRIORITY_MASK;
+  }
+
+  get background(): boolean {
+    return (this.flags & BACKGROUND) !== 0;
+  }
+
+  get queued(): boolean {
+    return (this.flags & QUEUED) !== 0;
+  }
+
+  set queued(on: boolean) {
+    this.flags = on ? this.flags | QUEUED : this.flags & ~QUEUED;
+  }
+
+  get delayed(): boolean {
+    return (this.flags & DELAYED) !== 0;
+  }
+
+  set delayed(on: boolean) {
+    this.flags = on ? this.flags | DELAYED : this.flags & ~DELAYED;
+  }
+
+  get ignored(): boolean {
+    return (this.flags & IGNORED) !== 0;
+  }
+
+  set ignored(on: boolean) {
+    this.flags = on ? this.flags | IGNORED : this.flags & ~IGNORED;
+  }
+
+  get retries(): number {
+    return this.flags >>> RETRY_SHIFT;
+  }
+
+  addRetry(): number {
+    this.flags += 1 << RETRY_SHIFT;
+    return this.retries;
+  }
+
+  get reducer(): string {
+    return this.extra?.reducer ?? '';
+  }
+}

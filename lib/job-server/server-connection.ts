@@ -1,0 +1,240 @@
+import type { Socket } from 'node:net';
+import { FramedSocket } from '../connection/framed-socket.js';
+import {
+  encodeResponse,
+  Frame,
+  GearmanProtocolError,
+  Packet,
+  PacketType,
+  ProtocolErrorCode,
+  formatAdminError,
+} from '../protocol/index.js';
+import type { GearmanFunction } from './gearman-function.js';
+import type { Job } from './job.js';
+import { Priority } from './job.js';
+import type { JobServerContext } from './job-server-context.js';
+import { parseLeadingInteger } from './job-broker.js';
+import { nextScheduledTime, ScheduleError } from './schedule.js';
+import { encodeByteStringResponse } from './server-packets.js';
+
+/** gearmand's limits. */
+const MAX_UNIQUE_BYTES = 64;
+const MAX_CLIENT_ID_BYTES = 127;
+
+const SUBMIT_KINDS: Partial<Record<PacketType, { priority: Priority; background: boolean }>> = {
+  [PacketType.SUBMIT_JOB]: { priority: Priority.NORMAL, background: false },
+  [PacketType.SUBMIT_JOB_BG]: { priority: Priority.NORMAL, background: true },
+  [PacketType.SUBMIT_JOB_HIGH]: { priority: Priority.HIGH, background: false },
+  [PacketType.SUBMIT_JOB_HIGH_BG]: { priority: Priority.HIGH, background: true },
+  [PacketType.SUBMIT_JOB_LOW]: { priority: Priority.LOW, background: false },
+  [PacketType.SUBMIT_JOB_LOW_BG]: { priority: Priority.LOW, background: true },
+};
+
+/** Byte-exact text of an argument: names, uniques and payloads are kept as latin1 strings. */
+function bytes(arg: Buffer): string {
+  return arg.toString('latin1');
+}
+
+/**
+ * One peer (client, worker, admin tool or all three) and what the server knows of it. Decoding
+ * and per-tick write batching are FramedSocket's; this class turns frames into broker calls.
+ */
+export class ServerConnection {
+  /** Functions this connection can do, with their CAN_DO_TIMEOUT in ms (0: none). */
+  readonly abilities = new Map<GearmanFunction, number>();
+  /** Jobs assigned to this connection, by handle counter. */
+  readonly held = new Map<number, Job>();
+  /** Foreground jobs whose results this connection waits for. */
+  readonly waiting = new Set<Job>();
+  sleeping = false;
+  noopSent = false;
+  exceptions: boolean;
+  clientId = '-';
+  readonly host: string;
+  private readonly framed: FramedSocket;
+
+  constructor(
+    readonly id: number,
+    socket: Socket,
+    private readonly context: JobServerContext,
+  ) {
+    this.exceptions = context.exceptions;
+    this.host = (socket.remoteAddress ?? '-').replace(/^::ffff:/, '');
+    this.framed = new FramedSocket(
+      socket,
+      { accept: 'request', maxPacketSize: context.maxPacketSize, keepAliveMs: context.keepAliveMs },
+      {
+        onFrame: (frame) => this.onFrame(frame),
+        onProtocolError: (error) => this.onProtocolError(error),
+        onClose: (error) => context.connectionClosed(this, error),
+      },
+    );
+  }
+
+  send(packet: Buffer | string): void {
+    this.framed.write(typeof packet === 'string' ? Buffer.from(packet, 'latin1') : packet);
+  }
+
+  /** Sends what is queued, then closes. */
+  end(): void {
+    this.framed.end();
+  }
+
+  destroy(): void {
+    this.framed.destroy();
+  }
+
+  private onFrame(frame: Frame): void {
+    try {
+      if (frame.kind === 'admin') this.send(this.context.runAdmin(this, Buffer.from(frame.line, 'utf8').toString('latin1')));
+      else this.onPacket(frame);
+    } catch (error) {
+      // A bug must not take the server down: report it, drop this connection, keep the rest.
+      this.context.logError(`connection ${this.id}: ${(error as Error).stack ?? error}`);
+      this.sendError('SERVER_ERROR', 'Internal server error');
+      this.end();
+    }
+  }
+
+  private onProtocolError(error: GearmanProtocolError): void {
+    this.context.logWarning(`connection ${this.id} (${this.host}) broke the protocol: ${error.message}`);
+    if (error.code === ProtocolErrorCode.ADMIN_LINE_TOO_LONG) this.send(formatAdminError('LINE_TOO_LONG', error.message));
+    else this.sendError(error.code, error.message);
+    this.end();
+  }
+
+  private sendError(code: string, text: string): void {
+    this.send(encodeResponse(PacketType.ERROR, code, text));
+  }
+
+  private onPacket(packet: Packet): void {
+    const broker = this.context.broker;
+    const args = packet.args;
+    switch (packet.type) {
+      case PacketType.ECHO_REQ:
+        this.send(encodeResponse(PacketType.ECHO_RES, args[0]));
+        return;
+      case PacketType.SUBMIT_JOB:
+      case PacketType.SUBMIT_JOB_BG:
+      case PacketType.SUBMIT_JOB_HIGH:
+      case PacketType.SUBMIT_JOB_HIGH_BG:
+      case PacketType.SUBMIT_JOB_LOW:
+      case PacketType.SUBMIT_JOB_LOW_BG: {
+        const kind = SUBMIT_KINDS[packet.type]!;
+        this.submit(args[0], args[1], args[2], kind.priority, kind.background);
+        return;
+      }
+      case PacketType.SUBMIT_JOB_EPOCH:
+        this.submit(args[0], args[1], args[3], Priority.NORMAL, true, '', parseLeadingInteger(bytes(args[2])) * 1000);
+        return;
+      case PacketType.SUBMIT_JOB_SCHED: {
+        let runAt: number;
+        try {
+          runAt = nextScheduledTime(args.slice(2, 7).map(bytes), Date.now());
+        } catch (error) {
+          if (!(error instanceof ScheduleError)) throw error;
+          this.sendError('INVALID_SCHEDULE', error.message);
+          return;
+        }
+        this.submit(args[0], args[1], args[7], Priority.NORMAL, true, '', runAt);
+        return;
+      }
+      case PacketType.SUBMIT_REDUCE_JOB:
+      case PacketType.SUBMIT_REDUCE_JOB_BACKGROUND:
+        this.submit(args[0], args[1], args[4], Priority.NORMAL, packet.type === PacketType.SUBMIT_REDUCE_JOB_BACKGROUND, bytes(args[2]), 0);
+        return;
+      case PacketType.GET_STATUS:
+        this.sendStatus(bytes(args[0]));
+        return;
+      case PacketType.GET_STATUS_UNIQUE:
+        this.sendStatusUnique(bytes(args[0]));
+        return;
+      case PacketType.OPTION_REQ:
+        if (bytes(args[0]).toLowerCase() !== 'exceptions') {
+          this.sendError('UNKNOWN_OPTION', 'Server does not recognize given option');
+          return;
+        }
+        this.exceptions = true;
+        this.send(encodeResponse(PacketType.OPTION_RES, args[0]));
+        return;
+      case PacketType.SET_CLIENT_ID:
+        this.clientId = bytes(args[0]).slice(0, MAX_CLIENT_ID_BYTES);
+        return;
+      case PacketType.CAN_DO:
+        broker.canDo(this, bytes(args[0]), 0);
+        return;
+      case PacketType.CAN_DO_TIMEOUT:
+        broker.canDo(this, bytes(args[0]), Math.max(parseLeadingInteger(bytes(args[1])), 0));
+        return;
+      case PacketType.CANT_DO:
+        broker.cantDo(this, bytes(args[0]));
+        return;
+      case PacketType.RESET_ABILITIES:
+        broker.resetAbilities(this);
+        return;
+      case PacketType.PRE_SLEEP:
+        broker.preSleep(this);
+        return;
+      case PacketType.GRAB_JOB:
+      case PacketType.GRAB_JOB_UNIQ:
+      case PacketType.GRAB_JOB_ALL:
+        broker.grab(this, packet.type);
+        return;
+      case PacketType.WORK_DATA:
+      case PacketType.WORK_WARNING:
+      case PacketType.WORK_STATUS: {
+        const job = broker.heldBy(this, bytes(args[0]));
+        if (job) broker.relay(job, packet.type, args);
+        else this.sendError('JOB_NOT_FOUND', packet.type === PacketType.WORK_STATUS ? 'Job given in work result not found' : 'Job does not exist on server');
+        return;
+      }
+      case PacketType.WORK_COMPLETE:
+      case PacketType.WORK_FAIL:
+      case PacketType.WORK_EXCEPTION: {
+        const job = broker.heldBy(this, bytes(args[0]));
+        if (job) broker.finish(job, packet.type, args);
+        else {
+          this.sendError(
+            'JOB_NOT_FOUND',
+            packet.type === PacketType.WORK_EXCEPTION ? 'An exception was received for a job that does not exist' : 'Job given in work result not found',
+          );
+        }
+        return;
+      }
+      default:
+        // ALL_YOURS and anything else a server does not take (as gearmand answers).
+        this.sendError('INVALID_COMMAND', 'Command not expected');
+    }
+  }
+
+  private submit(fnArg: Buffer, uniqueArg: Buffer, dataArg: Buffer, priority: Priority, background: boolean, reducer?: string, runAt?: number): void {
+    if (uniqueArg.length > MAX_UNIQUE_BYTES) {
+      this.sendError('ARGUMENT_TOO_LARGE', 'Unique value too large');
+      return;
+    }
+    const broker = this.context.broker;
+    const extra = reducer !== undefined && (reducer !== '' || (runAt ?? 0) > 0) ? { reducer, runAt: runAt ?? 0 } : undefined;
+    const result = broker.submit(background ? undefined : this, bytes(fnArg), bytes(uniqueArg), bytes(dataArg), priority, extra);
+    if ('error' in result) {
+      this.sendError('QUEUE_ERROR', 'Job queue is full');
+      return;
+    }
+    this.send(encodeByteStringResponse(PacketType.JOB_CREATED, [broker.handleOf(result.job)]));
+  }
+
+  private sendStatus(handle: string): void {
+    const job = this.context.broker.findByHandle(handle);
+    const fields = job
+      ? [handle, '1', job.run ? '1' : '0', String(job.run?.numerator ?? 0), String(job.run?.denominator ?? 0)]
+      : [handle, '0', '0', '0', '0'];
+    this.send(encodeByteStringResponse(PacketType.STATUS_RES, fields));
+  }
+
+  private sendStatusUnique(unique: string): void {
+    const job = this.context.broker.findByUnique(unique);
+    const fields = job
+      ? [unique, '1', job.run ? '1' : '0', String(job.run?.numerator ?? 0), String(job.run?.denominator ?? 0), String(job.clients?.length ?? 0)]
+      : [unique, '0', '0', '0', '0', '0'];
+    this.send(encodeByteStringResponse(PacketType.STATUS_RES_UNIQUE, fields));
+  }
+}
