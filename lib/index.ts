@@ -1,6 +1,7 @@
 export * from './protocol/index.js';
 export * from './connection/index.js';
-// client and worker: lib/client, lib/worker
+export * from './client/index.js';
+export * from './worker/index.js';
 // job server: lib/job-server
 export * from './job-server/index.js';
 // nest: lib/nest

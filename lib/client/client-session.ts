@@ -1,0 +1,242 @@
+import { Fifo } from '../connection/fifo.js';
+import { GearmanConnection, type GearmanConnectionHandler, type GearmanConnectionOptions } from '../connection/gearman-connection.js';
+import type { ResolvedServerAddress } from '../connection/server-address.js';
+import type { Packet } from '../protocol/decoder.js';
+import { encodeRequest } from '../protocol/encoder.js';
+import { PacketType } from '../protocol/packet-types.js';
+import { ClientJob } from './client-job.js';
+import {
+  GearmanConnectionError,
+  GearmanJobExceptionError,
+  GearmanJobFailedError,
+  GearmanServerError,
+} from './errors.js';
+import { statusNumber, type JobStatus, type UniqueJobStatus } from './job-status.js';
+
+/** A request other than a foreground submit waiting for its reply. */
+interface ReplyWaiter {
+  readonly reply: PacketType;
+  resolve(args: Buffer[]): void;
+  reject(error: Error): void;
+}
+
+/** What a session reports to the client that owns it. */
+export interface ClientSessionOwner {
+  sessionConnected(session: ClientSession): void;
+  sessionDisconnected(session: ClientSession, error: GearmanConnectionError): void;
+  sessionReconnecting(session: ClientSession, delayMs: number): void;
+  sessionError(session: ClientSession, error: Error): void;
+}
+
+const EXCEPTIONS_OPTION = 'exceptions';
+
+/**
+ * The client's side of one job-server connection. The server answers requests in the order they
+ * were sent, so replies (JOB_CREATED, STATUS_RES, ECHO_RES, OPTION_RES, ERROR) are matched to a
+ * FIFO of requests; WORK_* packets are matched to jobs by handle.
+ */
+export class ClientSession implements GearmanConnectionHandler {
+  readonly connection: GearmanConnection;
+  private readonly awaitingReply = new Fifo<ClientJob | ReplyWaiter>();
+  /** Foreground jobs by handle; an array when the same job was submitted twice on this connection (coalesced). */
+  private readonly jobsByHandle = new Map<string, ClientJob | ClientJob[]>();
+
+  constructor(
+    address: ResolvedServerAddress,
+    options: GearmanConnectionOptions,
+    private readonly owner: ClientSessionOwner,
+    private readonly clientId: string | undefined,
+  ) {
+    this.connection = new GearmanConnection(address, options, this);
+  }
+
+  get label(): string {
+    return this.connection.label;
+  }
+
+  get isConnected(): boolean {
+    return this.connection.isConnected;
+  }
+
+  /** Whether a foreground job with this handle is followed here. */
+  hasJob(handle: string): boolean {
+    return this.jobsByHandle.has(handle);
+  }
+
+  /** Sends an encoded foreground submit for the job. The session must be connected. */
+  submit(job: ClientJob, packet: Buffer): void {
+    if (job.isSettled) return;
+    this.awaitingReply.push(job);
+    job.attach(() => this.forget(job));
+    this.connection.write(packet);
+  }
+
+  /** Sends an encoded request and resolves with its reply packet. The session must be connected. */
+  request(packet: Buffer, reply: PacketType): Promise<Buffer[]> {
+    return new Promise<Buffer[]>((resolve, reject) => {
+      this.awaitingReply.push({ reply, resolve, reject });
+      this.connection.write(packet);
+    });
+  }
+
+  async getStatus(handle: string): Promise<JobStatus> {
+    const args = await this.request(encodeRequest(PacketType.GET_STATUS, handle), PacketType.STATUS_RES);
+    return {
+      handle: args[0].toString('utf8'),
+      known: args[1].toString('latin1') === '1',
+      running: args[2].toString('latin1') === '1',
+      numerator: statusNumber(args[3]),
+      denominator: statusNumber(args[4]),
+    };
+  }
+
+  async getStatusUnique(unique: string): Promise<UniqueJobStatus> {
+    const args = await this.request(encodeRequest(PacketType.GET_STATUS_UNIQUE, unique), PacketType.STATUS_RES_UNIQUE);
+    return {
+      unique: args[0].toString('utf8'),
+      known: args[1].toString('latin1') === '1',
+      running: args[2].toString('latin1') === '1',
+      numerator: statusNumber(args[3]),
+      denominator: statusNumber(args[4]),
+      waitingClients: statusNumber(args[5]),
+    };
+  }
+
+  async echo(data: Buffer | string): Promise<Buffer> {
+    const args = await this.request(encodeRequest(PacketType.ECHO_REQ, data), PacketType.ECHO_RES);
+    return Buffer.from(args[0]);
+  }
+
+  onConnect(): void {
+    // Before any submit: without this option gearmand turns WORK_EXCEPTION into WORK_FAIL.
+    this.request(encodeRequest(PacketType.OPTION_REQ, EXCEPTIONS_OPTION), PacketType.OPTION_RES).catch((error: Error) => {
+      if (error instanceof GearmanServerError) {
+        this.owner.sessionError(this, new GearmanServerError(error.code, `${this.label} refused the exceptions option: ${error.text}`));
+      }
+    });
+    if (this.clientId !== undefined) this.connection.write(encodeRequest(PacketType.SET_CLIENT_ID, this.clientId));
+    this.owner.sessionConnected(this);
+  }
+
+  onPacket(packet: Packet): void {
+    const { type, args } = packet;
+    switch (type) {
+      case PacketType.JOB_CREATED:
+        return this.onJobCreated(args[0].toString('utf8'));
+      case PacketType.WORK_DATA:
+        return this.forEachJob(args[0], (job) => job.emit('data', Buffer.from(args[1])));
+      case PacketType.WORK_WARNING:
+        return this.forEachJob(args[0], (job) => job.emit('warning', Buffer.from(args[1])));
+      case PacketType.WORK_STATUS:
+        return this.forEachJob(args[0], (job) => job.emit('status', statusNumber(args[1]), statusNumber(args[2])));
+      case PacketType.WORK_COMPLETE:
+        return this.endJobs(args[0], (job) => job.complete(Buffer.from(args[1])));
+      case PacketType.WORK_FAIL:
+        return this.endJobs(args[0], (job, handle) => job.fail(new GearmanJobFailedError(handle, job.functionName)));
+      case PacketType.WORK_EXCEPTION:
+        return this.endJobs(args[0], (job, handle) => job.fail(new GearmanJobExceptionError(handle, job.functionName, Buffer.from(args[1]))));
+      case PacketType.ERROR:
+        return this.onError(new GearmanServerError(args[0].toString('utf8'), args[1].toString('utf8')));
+      case PacketType.STATUS_RES:
+      case PacketType.STATUS_RES_UNIQUE:
+      case PacketType.ECHO_RES:
+      case PacketType.OPTION_RES:
+        return this.onReply(packet);
+      default:
+        this.owner.sessionError(this, new GearmanConnectionError(`${this.label} sent an unexpected ${PacketType[type]} to a client; ignored`, this.label));
+    }
+  }
+
+  onDisconnect(error: GearmanConnectionError): void {
+    for (const entry of this.awaitingReply.takeAll()) {
+      if (entry instanceof ClientJob) entry.fail(this.jobLost(entry, error));
+      else entry.reject(error);
+    }
+    const jobs = [...this.jobsByHandle.values()];
+    this.jobsByHandle.clear();
+    for (const entry of jobs) {
+      if (Array.isArray(entry)) for (const job of entry) job.fail(this.jobLost(job, error));
+      else entry.fail(this.jobLost(entry, error));
+    }
+    this.owner.sessionDisconnected(this, error);
+  }
+
+  onReconnecting(delayMs: number): void {
+    this.owner.sessionReconnecting(this, delayMs);
+  }
+
+  onGiveUp(error: GearmanConnectionError): void {
+    this.owner.sessionError(this, error);
+  }
+
+  private jobLost(job: ClientJob, cause: GearmanConnectionError): GearmanConnectionError {
+    const which = job.handle ? `job ${job.handle} (${job.functionName})` : `a ${job.functionName} job`;
+    return new GearmanConnectionError(`${cause.message}; ${which} was in flight on it`, this.label, { cause });
+  }
+
+  private onJobCreated(handle: string): void {
+    const entry = this.awaitingReply.shift();
+    if (entry instanceof ClientJob) {
+      if (entry.isSettled) return; // released while waiting: drop its packets from now on
+      const existing = this.jobsByHandle.get(handle);
+      if (existing === undefined) this.jobsByHandle.set(handle, entry);
+      else if (Array.isArray(existing)) existing.push(entry);
+      else this.jobsByHandle.set(handle, [existing, entry]);
+      entry.markCreated(handle);
+    } else if (entry && entry.reply === PacketType.JOB_CREATED) {
+      entry.resolve([Buffer.from(handle)]);
+    } else {
+      this.outOfOrder(PacketType.JOB_CREATED, entry);
+    }
+  }
+
+  private onReply(packet: Packet): void {
+    const entry = this.awaitingReply.shift();
+    if (entry && !(entry instanceof ClientJob) && entry.reply === packet.type) entry.resolve(packet.args);
+    else this.outOfOrder(packet.type, entry);
+  }
+
+  private onError(error: GearmanServerError): void {
+    const entry = this.awaitingReply.shift();
+    if (entry instanceof ClientJob) entry.fail(error);
+    else if (entry) entry.reject(error);
+    else this.owner.sessionError(this, new GearmanServerError(error.code, `${this.label} sent an unsolicited error: ${error.text}`));
+  }
+
+  /** A reply that matches no request: the two sides disagree, so nothing on this connection can be trusted. */
+  private outOfOrder(type: PacketType, entry: ClientJob | ReplyWaiter | undefined): void {
+    const expected = entry === undefined ? 'nothing' : entry instanceof ClientJob ? 'JOB_CREATED' : PacketType[entry.reply];
+    const error = new GearmanConnectionError(`${this.label} sent ${PacketType[type]} where ${expected} was expected`, this.label);
+    if (entry instanceof ClientJob) entry.fail(this.jobLost(entry, error));
+    else entry?.reject(error);
+    this.connection.drop(error);
+  }
+
+  private forEachJob(handleBytes: Buffer, action: (job: ClientJob) => void): void {
+    const entry = this.jobsByHandle.get(handleBytes.toString('utf8'));
+    if (entry === undefined) return;
+    if (Array.isArray(entry)) for (const job of entry) action(job);
+    else action(entry);
+  }
+
+  private endJobs(handleBytes: Buffer, end: (job: ClientJob, handle: string) => void): void {
+    const handle = handleBytes.toString('utf8');
+    const entry = this.jobsByHandle.get(handle);
+    if (entry === undefined) return;
+    this.jobsByHandle.delete(handle);
+    if (Array.isArray(entry)) for (const job of entry) end(job, handle);
+    else end(entry, handle);
+  }
+
+  private forget(job: ClientJob): void {
+    const handle = job.handle;
+    if (handle === undefined) return; // still awaiting JOB_CREATED: onJobCreated drops it
+    const entry = this.jobsByHandle.get(handle);
+    if (entry === job) this.jobsByHandle.delete(handle);
+    else if (Array.isArray(entry)) {
+      const rest = entry.filter((other) => other !== job);
+      if (rest.length === 0) this.jobsByHandle.delete(handle);
+      else this.jobsByHandle.set(handle, rest.length === 1 ? rest[0] : rest);
+    }
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Stable codes of the errors clients and workers raise; match on `error.code`, never on the message.
+ * A GearmanServerError carries the job server's own code instead (`QUEUE_ERROR`, `JOB_NOT_FOUND`, ...).
+ */
+export enum GearmanErrorCode {
+  /** A connection could not be made, timed out, dropped, or was closed by us. */
+  CONNECTION_ERROR = 'CONNECTION_ERROR',
+  /** The worker ended the job with WORK_FAIL. */
+  JOB_FAILED = 'JOB_FAILED',
+  /** The worker ended the job with WORK_EXCEPTION; `data` holds its payload. */
+  JOB_EXCEPTION = 'JOB_EXCEPTION',
+  /** The caller released the job before it ended. */
+  JOB_RELEASED = 'JOB_RELEASED',
+}
+
+/** Base of every error the client and worker raise. */
+export class GearmanError extends Error {
+  override readonly name: string = 'GearmanError';
+
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Connecting failed or timed out, the connection dropped, or the client was closed. */
+export class GearmanConnectionError extends GearmanError {
+  override readonly name = 'GearmanConnectionError';
+
+  constructor(
+    message: string,
+    /** The server concerned as `host:port`, when there is one. */
+    readonly server?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(GearmanErrorCode.CONNECTION_ERROR, message, options);
+  }
+}
+
+/** The job server answered a request with an ERROR packet; `code` is the server's code, e.g. `QUEUE_ERROR`. */
+export class GearmanServerError extends GearmanError {
+  override readonly name = 'GearmanServerError';
+
+  constructor(
+    code: string,
+    /** The server's text. */
+    readonly text: string,
+  ) {
+    super(code, `Job server error ${code}: ${text}`);
+  }
+}
+
+/** The worker ended the job with WORK_FAIL (or it failed server-side, e.g. retries exhausted). */
+export class GearmanJobFailedError extends GearmanError {
+  override readonly name = 'GearmanJobFailedError';
+
+  constructor(readonly handle: string, readonly functionName: string) {
+    super(GearmanErrorCode.JOB_FAILED, `Job ${handle} (${functionName}) failed`);
+  }
+}
+
+/** The worker ended the job with WORK_EXCEPTION. */
+export class GearmanJobExceptionError extends GearmanError {
+  override readonly name = 'GearmanJobExceptionError';
+
+  constructor(
+    readonly handle: string,
+    readonly functionName: string,
+    /** The exception payload exactly as the worker sent it. */
+    readonly data: Buffer,
+  ) {
+    super(GearmanErrorCode.JOB_EXCEPTION, `Job ${handle} (${functionName}) raised an exception: ${data.toString('utf8')}`);
+  }
+}
+
+/** The caller released the job before it ended; later packets for it were dropped. */
+export class GearmanJobReleasedError extends GearmanError {
+  override readonly name = 'GearmanJobReleasedError';
+
+  constructor(readonly functionName: string, readonly handle?: string) {
+    super(GearmanErrorCode.JOB_RELEASED, `Job ${handle ?? '(not created yet)'} (${functionName}) was released before it ended`);
+  }
+}

@@ -1,0 +1,180 @@
+import { EventEmitter } from 'node:events';
+import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
+import type { ReconnectOptions } from '../connection/backoff.js';
+import { connectAny } from '../connection/connect-any.js';
+import { resolveServerAddresses, type ServerAddress } from '../connection/server-address.js';
+import { encodeRequest } from '../protocol/encoder.js';
+import { PacketType } from '../protocol/packet-types.js';
+import { ClientJob } from './client-job.js';
+import { ClientSession, type ClientSessionOwner } from './client-session.js';
+import { GearmanConnectionError } from './errors.js';
+import type { JobStatus, UniqueJobStatus } from './job-status.js';
+import { defaultLogger, type GearmanLogger } from './logger.js';
+import { ServerSelector } from './server-selector.js';
+import { epochSeconds, submitPacketType, type SubmitOptions } from './submit-options.js';
+
+export interface GearmanClientOptions {
+  /** Default ['127.0.0.1:4730']. */
+  servers?: ServerAddress[];
+  /** A connect that takes longer fails with GearmanConnectionError; default 5000 ms. */
+  connectTimeoutMs?: number;
+  /** Exponential back-off after a lost connection; default 100 ms doubling to 10 s, unlimited attempts. */
+  reconnect?: ReconnectOptions;
+  /** TCP keepalive initial delay; default 60 000 ms, 0 turns it off. */
+  keepAliveMs?: number;
+  /** TLS for every server unless its address says otherwise. */
+  tls?: boolean | TlsConnectionOptions;
+  /** Sent with SET_CLIENT_ID on every connection (shown by the `workers` admin command). */
+  clientId?: string;
+  /** Largest packet payload accepted from a server; default 64 MiB. */
+  maxPacketSize?: number;
+  /** Default: warnings and errors to the console. */
+  logger?: GearmanLogger;
+}
+
+/**
+ * A Gearman client: submits jobs and asks about them, over one connection per job server.
+ * Events: 'connect' (server), 'disconnect' (server, error?), 'reconnecting' (server, delayMs),
+ * 'error' (Error; logged instead when nobody listens).
+ */
+export class GearmanClient extends EventEmitter {
+  private readonly sessions: ClientSession[];
+  private readonly selector: ServerSelector<ClientSession>;
+  private readonly logger: GearmanLogger;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: GearmanClientOptions = {}) {
+    super();
+    this.logger = options.logger ?? defaultLogger;
+    const connectionOptions = {
+      connectTimeoutMs: options.connectTimeoutMs,
+      reconnect: options.reconnect,
+      keepAliveMs: options.keepAliveMs,
+      maxPacketSize: options.maxPacketSize,
+    };
+    const owner: ClientSessionOwner = {
+      sessionConnected: (session) => this.emit('connect', session.label),
+      sessionDisconnected: (session, error) => {
+        if (!this.closing) this.emit('disconnect', session.label, error);
+      },
+      sessionReconnecting: (session, delayMs) => this.emit('reconnecting', session.label, delayMs),
+      sessionError: (_session, error) => this.reportError(error),
+    };
+    this.sessions = resolveServerAddresses(options.servers, options.tls).map(
+      (address) => new ClientSession(address, connectionOptions, owner, options.clientId),
+    );
+    this.selector = new ServerSelector(this.sessions);
+  }
+
+  /** Resolves when at least one server is connected; rejects with GearmanConnectionError when none can be reached. */
+  connect(): Promise<void> {
+    if (this.closing) return Promise.reject(this.closedError());
+    return connectAny(this.sessions.map((session) => session.connection));
+  }
+
+  /** Closes every connection; jobs still in flight fail with GearmanConnectionError('client closed'). Safe twice. */
+  close(): Promise<void> {
+    this.closing ??= Promise.all(this.sessions.map((session) => session.connection.end(this.closedError()))).then(() => undefined);
+    return this.closing;
+  }
+
+  /** Submits a foreground job; connects first when needed. */
+  submitJob(functionName: string, data: Buffer | string, options: SubmitOptions = {}): ClientJob {
+    const unique = options.unique ?? '';
+    const job = new ClientJob(functionName, unique);
+    let packet: Buffer;
+    try {
+      if (options.runAt !== undefined) throw new TypeError('runAt (an epoch job) is for background jobs only: use submitBackgroundJob');
+      packet = encodeRequest(submitPacketType(options.priority, false), checkFunctionName(functionName), unique, checkData(data));
+    } catch (error) {
+      job.fail(error as Error);
+      return job;
+    }
+    const session = this.closing ? undefined : this.selector.pick(unique, data);
+    if (session) {
+      session.submit(job, packet);
+    } else {
+      this.whenConnected(() => this.selector.pick(unique, data)).then(
+        (picked) => picked.submit(job, packet),
+        (error: Error) => job.fail(error),
+      );
+    }
+    return job;
+  }
+
+  /** Submits a background job; resolves with its handle once the server has queued it (JOB_CREATED). */
+  async submitBackgroundJob(functionName: string, data: Buffer | string, options: SubmitOptions = {}): Promise<string> {
+    const unique = options.unique ?? '';
+    let packet: Buffer;
+    if (options.runAt !== undefined) {
+      if ((options.priority ?? 'normal') !== 'normal') throw new TypeError('An epoch job (runAt) always runs at normal priority');
+      packet = encodeRequest(PacketType.SUBMIT_JOB_EPOCH, checkFunctionName(functionName), unique, String(epochSeconds(options.runAt)), checkData(data));
+    } else {
+      packet = encodeRequest(submitPacketType(options.priority, true), checkFunctionName(functionName), unique, checkData(data));
+    }
+    const session = await this.whenConnected(() => this.selector.pick(unique, data));
+    const [handle] = await session.request(packet, PacketType.JOB_CREATED);
+    return handle.toString('utf8');
+  }
+
+  /**
+   * GET_STATUS. A handle followed by this client is asked of its own server; any other handle of
+   * every connected server, preferring the one that knows it.
+   */
+  async getStatus(handle: string): Promise<JobStatus> {
+    const owner = this.sessions.find((session) => session.isConnected && session.hasJob(handle));
+    if (owner) return owner.getStatus(handle);
+    const answers = await this.askEveryServer((session) => session.getStatus(handle));
+    return answers.find((status) => status.known) ?? answers[0];
+  }
+
+  /** GET_STATUS_UNIQUE, of every connected server, preferring the one that knows the unique id. */
+  async getStatusUnique(unique: string): Promise<UniqueJobStatus> {
+    const answers = await this.askEveryServer((session) => session.getStatusUnique(unique));
+    return answers.find((status) => status.known) ?? answers[0];
+  }
+
+  /** ECHO_REQ to one server; resolves with the echoed bytes. */
+  async echo(data: Buffer | string): Promise<Buffer> {
+    const session = await this.whenConnected(() => this.selector.pick('', data));
+    return session.echo(checkData(data));
+  }
+
+  private async askEveryServer<T>(ask: (session: ClientSession) => Promise<T>): Promise<T[]> {
+    await this.whenConnected(() => this.sessions.find((session) => session.isConnected));
+    return Promise.all(this.sessions.filter((session) => session.isConnected).map(ask));
+  }
+
+  /** A connected session from pick(), connecting first when none is up. */
+  private async whenConnected(pick: () => ClientSession | undefined): Promise<ClientSession> {
+    if (this.closing) throw this.closedError();
+    let session = pick();
+    if (session) return session;
+    await this.connect();
+    if (this.closing) throw this.closedError();
+    session = pick();
+    if (!session) throw new GearmanConnectionError('No job server is connected');
+    return session;
+  }
+
+  private closedError(): GearmanConnectionError {
+    return new GearmanConnectionError('Client closed');
+  }
+
+  private reportError(error: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else this.logger.error(`GearmanClient: ${error.message}`);
+  }
+}
+
+function checkFunctionName(name: string): string {
+  if (typeof name !== 'string' || name.length === 0) throw new TypeError('A function name must be a non-empty string');
+  return name;
+}
+
+function checkData(data: Buffer | string): Buffer | string {
+  if (typeof data !== 'string' && !Buffer.isBuffer(data)) {
+    throw new TypeError(`Job data must be a Buffer or a string, got ${data === null ? 'null' : typeof data}`);
+  }
+  return data;
+}

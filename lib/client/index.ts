@@ -1,0 +1,6 @@
+export * from './errors.js';
+export * from './logger.js';
+export * from './job-status.js';
+export * from './submit-options.js';
+export * from './client-job.js';
+export * from './gearman-client.js';

@@ -1,0 +1,2 @@
+export * from './worker-job.js';
+export * from './gearman-worker.js';

@@ -1,0 +1,99 @@
+import { encodeRequest } from '../protocol/encoder.js';
+import { PacketType } from '../protocol/packet-types.js';
+
+/** Where a job's packets go: the connection that handed it out. */
+export interface WorkerJobChannel {
+  /** Writes a packet for the job; false when the connection it came on is gone. */
+  send(packet: Buffer): boolean;
+  /** The job ended (or was abandoned); its slot is free. */
+  jobEnded(job: WorkerJob): void;
+}
+
+/**
+ * A job handed to a worker. Send data, warnings and status while it runs; end it once with
+ * complete, fail or exception (later calls throw). If the connection it came on drops, the
+ * server requeues it and what is sent for it afterwards is dropped.
+ */
+export class WorkerJob {
+  private done = false;
+  /** The connection dropped while the job ran: calls are accepted and dropped. */
+  private abandoned = false;
+
+  constructor(
+    private readonly channel: WorkerJobChannel,
+    readonly handle: string,
+    readonly functionName: string,
+    readonly unique: string,
+    readonly data: Buffer,
+  ) {}
+
+  get isDone(): boolean {
+    return this.done;
+  }
+
+  /** WORK_DATA: a partial result, passed on to the clients waiting. */
+  sendData(data: Buffer | string): void {
+    this.sendUpdate('sendData', PacketType.WORK_DATA, data);
+  }
+
+  /** WORK_WARNING. */
+  sendWarning(data: Buffer | string): void {
+    this.sendUpdate('sendWarning', PacketType.WORK_WARNING, data);
+  }
+
+  /** WORK_STATUS: progress as numerator / denominator. */
+  sendStatus(numerator: number, denominator: number): void {
+    if (!this.isRunning('sendStatus')) return;
+    if (!Number.isFinite(numerator) || !Number.isFinite(denominator)) {
+      throw new TypeError(`sendStatus needs finite numbers, got ${numerator}/${denominator}`);
+    }
+    this.channel.send(encodeRequest(PacketType.WORK_STATUS, this.handle, String(numerator), String(denominator)));
+  }
+
+  /** WORK_COMPLETE with the result (empty by default); ends the job. */
+  complete(data: Buffer | string = ''): void {
+    this.end('complete', encodeRequest(PacketType.WORK_COMPLETE, this.handle, checkData('complete', data)));
+  }
+
+  /** WORK_FAIL; ends the job. */
+  fail(): void {
+    this.end('fail', encodeRequest(PacketType.WORK_FAIL, this.handle));
+  }
+
+  /** WORK_EXCEPTION with the payload; ends the job (clients without the exceptions option see WORK_FAIL). */
+  exception(data: Buffer | string): void {
+    this.end('exception', encodeRequest(PacketType.WORK_EXCEPTION, this.handle, checkData('exception', data)));
+  }
+
+  /** @internal The connection dropped: the server has requeued the job, nothing more is sent for it. */
+  abandon(): void {
+    this.abandoned = true;
+    this.done = true;
+  }
+
+  private sendUpdate(method: string, type: PacketType, data: Buffer | string): void {
+    if (!this.isRunning(method)) return;
+    this.channel.send(encodeRequest(type, this.handle, checkData(method, data)));
+  }
+
+  private end(method: string, packet: Buffer): void {
+    if (!this.isRunning(method)) return;
+    this.done = true;
+    this.channel.send(packet);
+    this.channel.jobEnded(this);
+  }
+
+  /** False when the job was abandoned; throws when it already ended. */
+  private isRunning(method: string): boolean {
+    if (this.abandoned) return false;
+    if (this.done) throw new Error(`Job ${this.handle} (${this.functionName}) has already ended: ${method}() is too late`);
+    return true;
+  }
+}
+
+function checkData(method: string, data: Buffer | string): Buffer | string {
+  if (typeof data !== 'string' && !Buffer.isBuffer(data)) {
+    throw new TypeError(`${method}() takes a Buffer or a string, got ${data === null ? 'null' : typeof data}`);
+  }
+  return data;
+}

@@ -1,0 +1,169 @@
+import { GearmanConnection, type GearmanConnectionHandler, type GearmanConnectionOptions } from '../connection/gearman-connection.js';
+import type { ResolvedServerAddress } from '../connection/server-address.js';
+import type { Packet } from '../protocol/decoder.js';
+import { encodeRequest } from '../protocol/encoder.js';
+import { PacketType } from '../protocol/packet-types.js';
+import { GearmanConnectionError, GearmanServerError } from '../client/errors.js';
+import { WorkerJob, type WorkerJobChannel } from './worker-job.js';
+
+/** A registered function as the sessions need it. */
+export interface RegisteredFunction {
+  readonly timeoutMs: number | undefined;
+}
+
+/** What a session needs from the worker that owns it. */
+export interface WorkerSessionOwner {
+  readonly functions: ReadonlyMap<string, RegisteredFunction>;
+  readonly concurrency: number;
+  readonly clientId: string | undefined;
+  /** Whether the worker stopped grabbing (stopping or stopped). */
+  readonly isStopping: boolean;
+  runJob(job: WorkerJob): void;
+  sessionConnected(session: WorkerSession): void;
+  sessionDisconnected(session: WorkerSession, error: GearmanConnectionError): void;
+  sessionReconnecting(session: WorkerSession, delayMs: number): void;
+  sessionError(session: WorkerSession, error: Error): void;
+  /** A session has no job in flight and no grab outstanding. */
+  sessionIdle(session: WorkerSession): void;
+}
+
+/** CAN_DO, or CAN_DO_TIMEOUT when the function has a timeout. */
+export function canDoPacket(name: string, fn: RegisteredFunction): Buffer {
+  return fn.timeoutMs === undefined
+    ? encodeRequest(PacketType.CAN_DO, name)
+    : encodeRequest(PacketType.CAN_DO_TIMEOUT, name, String(fn.timeoutMs));
+}
+
+/**
+ * The worker's side of one job-server connection: keeps up to `concurrency` jobs in flight by
+ * sending GRAB_JOB_UNIQ as slots free up; when the server has nothing (NO_JOB) it sends
+ * PRE_SLEEP and stays silent until the server wakes it with NOOP.
+ */
+export class WorkerSession implements GearmanConnectionHandler, WorkerJobChannel {
+  readonly connection: GearmanConnection;
+  private readonly running = new Set<WorkerJob>();
+  private grabsOutstanding = 0;
+  private sleeping = false;
+
+  constructor(
+    address: ResolvedServerAddress,
+    options: GearmanConnectionOptions,
+    private readonly owner: WorkerSessionOwner,
+  ) {
+    this.connection = new GearmanConnection(address, options, this);
+  }
+
+  get label(): string {
+    return this.connection.label;
+  }
+
+  /** No job in flight and no grab awaiting its answer. */
+  get isIdle(): boolean {
+    return this.running.size === 0 && this.grabsOutstanding === 0;
+  }
+
+  get jobsInFlight(): number {
+    return this.running.size;
+  }
+
+  /** Registers a function on a live connection; wakes the session, since queued jobs of it wake nobody. */
+  announce(name: string, fn: RegisteredFunction): void {
+    if (!this.connection.isConnected) return;
+    this.connection.write(canDoPacket(name, fn));
+    this.sleeping = false;
+    this.grab();
+  }
+
+  withdraw(name: string): void {
+    this.connection.write(encodeRequest(PacketType.CANT_DO, name));
+  }
+
+  /** Grabs until every slot is taken or asked for. */
+  grab(): void {
+    const { concurrency, functions, isStopping } = this.owner;
+    if (isStopping || this.sleeping || functions.size === 0 || !this.connection.isConnected) return;
+    while (this.running.size + this.grabsOutstanding < concurrency) {
+      this.grabsOutstanding++;
+      this.connection.write(encodeRequest(PacketType.GRAB_JOB_UNIQ));
+    }
+  }
+
+  send(packet: Buffer): boolean {
+    return this.connection.write(packet);
+  }
+
+  jobEnded(job: WorkerJob): void {
+    if (!this.running.delete(job)) return;
+    this.grab();
+    if (this.isIdle) this.owner.sessionIdle(this);
+  }
+
+  onConnect(): void {
+    this.sleeping = false;
+    this.grabsOutstanding = 0;
+    const { clientId, functions } = this.owner;
+    if (clientId !== undefined) this.connection.write(encodeRequest(PacketType.SET_CLIENT_ID, clientId));
+    for (const [name, fn] of functions) this.connection.write(canDoPacket(name, fn));
+    this.owner.sessionConnected(this);
+    this.grab();
+  }
+
+  onPacket(packet: Packet): void {
+    const { type, args } = packet;
+    switch (type) {
+      case PacketType.NOOP:
+        this.sleeping = false;
+        return this.grab();
+      case PacketType.NO_JOB:
+        return this.onNoJob();
+      case PacketType.JOB_ASSIGN_UNIQ:
+        return this.onJobAssigned(args[0], args[1], args[2].toString('utf8'), args[3]);
+      case PacketType.JOB_ASSIGN:
+        return this.onJobAssigned(args[0], args[1], '', args[2]);
+      case PacketType.ERROR:
+        return this.owner.sessionError(this, new GearmanServerError(args[0].toString('utf8'), `${this.label}: ${args[1].toString('utf8')}`));
+      case PacketType.ECHO_RES:
+      case PacketType.OPTION_RES:
+        return;
+      default:
+        this.owner.sessionError(this, new GearmanConnectionError(`${this.label} sent an unexpected ${PacketType[type]} to a worker; ignored`, this.label));
+    }
+  }
+
+  onDisconnect(error: GearmanConnectionError): void {
+    // The server requeues whatever this connection held; the handlers still running are cut loose.
+    for (const job of this.running) job.abandon();
+    this.running.clear();
+    this.grabsOutstanding = 0;
+    this.sleeping = false;
+    this.owner.sessionDisconnected(this, error);
+    this.owner.sessionIdle(this);
+  }
+
+  onReconnecting(delayMs: number): void {
+    this.owner.sessionReconnecting(this, delayMs);
+  }
+
+  onGiveUp(error: GearmanConnectionError): void {
+    this.owner.sessionError(this, error);
+  }
+
+  private onNoJob(): void {
+    if (this.grabsOutstanding > 0) this.grabsOutstanding--;
+    if (this.grabsOutstanding > 0) return;
+    if (this.owner.isStopping) {
+      if (this.isIdle) this.owner.sessionIdle(this);
+      return;
+    }
+    this.sleeping = true;
+    this.connection.write(encodeRequest(PacketType.PRE_SLEEP));
+  }
+
+  private onJobAssigned(handle: Buffer, functionName: Buffer, unique: string, data: Buffer): void {
+    if (this.grabsOutstanding > 0) this.grabsOutstanding--;
+    const job = new WorkerJob(this, handle.toString('utf8'), functionName.toString('utf8'), unique, Buffer.from(data));
+    this.running.add(job);
+    this.owner.runJob(job);
+    this.grab();
+  }
+}
