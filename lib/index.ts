@@ -5,3 +5,4 @@ export * from './worker/index.js';
 // job server: lib/job-server
 export * from './job-server/index.js';
 // nest: lib/nest
+export * from './nest/index.js';

@@ -1,0 +1,178 @@
+import { randomUUID } from 'node:crypto';
+import { Logger } from '@nestjs/common';
+import { ClientProxy, type Deserializer, type ReadPacket, type Serializer, type WritePacket } from '@nestjs/microservices';
+import type { Observer } from 'rxjs';
+import {
+  GearmanClient,
+  GearmanJobExceptionError,
+  type ClientJob,
+  type GearmanClientOptions,
+  type SubmitOptions,
+} from '../client/index.js';
+import { GearmanRecord } from './gearman-record-builder.js';
+import { GearmanStatus, type GearmanEventsMap } from './gearman-status.js';
+import { decodePayload, encodePayload } from './payload-codec.js';
+
+export interface GearmanClientProxyOptions extends GearmanClientOptions {
+  /** Shapes each outgoing packet (`{ pattern, data, id? }`) before its `data` is encoded. */
+  serializer?: Serializer;
+  /** Shapes each incoming reply packet (`{ response, isDisposed? }` / `{ err }`) before it is emitted. */
+  deserializer?: Deserializer;
+}
+
+type PendingListener = { event: string; callback: (...args: any[]) => void };
+
+/**
+ * The Gearman `ClientProxy`: `send()` submits a foreground job and streams its reply (each WORK_DATA
+ * a value, WORK_COMPLETE the last value, WORK_FAIL / WORK_EXCEPTION an error); `emit()` submits a
+ * background job and resolves once the job server has queued it. Per-message priority, unique id
+ * and run time come from a `GearmanRecord` (see `GearmanRecordBuilder`).
+ */
+export class ClientGearman extends ClientProxy<GearmanEventsMap, GearmanStatus> {
+  protected readonly logger = new Logger(ClientProxy.name);
+  private client: GearmanClient | undefined;
+  private connecting: Promise<GearmanClient> | undefined;
+  private listeners: PendingListener[] = [];
+
+  constructor(protected readonly options: GearmanClientProxyOptions = {}) {
+    super();
+    this.initializeSerializer(options);
+    this.initializeDeserializer(options);
+  }
+
+  /** Connects once (later calls share the connection); rejects when no job server can be reached. */
+  connect(): Promise<GearmanClient> {
+    this.connecting ??= this.openClient();
+    return this.connecting;
+  }
+
+  /** Closes the connection; replies still awaited end with a connection error. Connects again on the next call. */
+  async close(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    this.connecting = undefined;
+    if (!client) return;
+    await client.close();
+    this._status$.next(GearmanStatus.DISCONNECTED);
+  }
+
+  override on<K extends keyof GearmanEventsMap>(event: K, callback: GearmanEventsMap[K]): void {
+    // Kept until close(), so a client created by a later connect() gets it as well.
+    this.listeners.push({ event, callback });
+    this.client?.on(event, callback);
+  }
+
+  /** The underlying `GearmanClient`. */
+  unwrap<T = GearmanClient>(): T {
+    if (!this.client) throw new Error('Not initialized. Please call the "connect" method first.');
+    return this.client as T;
+  }
+
+  protected publish(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void {
+    try {
+      const { functionName, payload, options, background } = this.prepare(packet);
+      const client = this.client!;
+      if (background) {
+        client.submitBackgroundJob(functionName, payload, options).then(
+          (handle) => callback({ response: handle, isDisposed: true }),
+          (error: unknown) => callback({ err: error, isDisposed: true }),
+        );
+        return () => undefined;
+      }
+      const id = randomUUID();
+      const job = client.submitJob(functionName, payload, options);
+      this.routingMap.set(id, callback);
+      this.routeReplies(id, job);
+      return () => {
+        if (this.routingMap.delete(id)) job.release();
+      };
+    } catch (error) {
+      callback({ err: error, isDisposed: true });
+      return () => undefined;
+    }
+  }
+
+  protected async dispatchEvent<T = string>(packet: ReadPacket): Promise<T> {
+    const { functionName, payload, options } = this.prepare(packet);
+    return (await this.client!.submitBackgroundJob(functionName, payload, options)) as T;
+  }
+
+  /** Every reply packet carries one value (Gearman has no job without a result), so each is a `next`. */
+  protected override createObserver<T>(observer: Observer<T>): (packet: WritePacket) => void {
+    return ({ err, response, isDisposed }) => {
+      if (err !== undefined) return observer.error(this.serializeError(err));
+      observer.next(this.serializeResponse(response));
+      if (isDisposed) observer.complete();
+    };
+  }
+
+  private async openClient(): Promise<GearmanClient> {
+    const { serializer: _serializer, deserializer: _deserializer, ...clientOptions } = this.options;
+    const client = new GearmanClient({ logger: this.logger, ...clientOptions });
+    client.on('connect', () => this._status$.next(GearmanStatus.CONNECTED));
+    client.on('disconnect', () => this._status$.next(GearmanStatus.DISCONNECTED));
+    client.on('reconnecting', () => this._status$.next(GearmanStatus.RECONNECTING));
+    client.on('error', (error: Error) => this.logger.error(error.message, error.stack));
+    for (const { event, callback } of this.listeners) client.on(event, callback);
+    this.client = client;
+    try {
+      await client.connect();
+    } catch (error) {
+      // Let the next call try again with a fresh client.
+      if (this.client === client) {
+        this.client = undefined;
+        this.connecting = undefined;
+      }
+      await client.close();
+      throw error;
+    }
+    return client;
+  }
+
+  /** Feeds the job's WORK_DATA and its end to the routing entry, for as long as the entry exists. */
+  private routeReplies(id: string, job: ClientJob): void {
+    const deliver = (packet: WritePacket) => {
+      const callback = this.routingMap.get(id);
+      if (!callback) return;
+      if (packet.isDisposed) this.routingMap.delete(id);
+      void Promise.resolve(this.deserializer.deserialize(packet)).then(
+        (incoming: WritePacket) => callback(incoming),
+        (error: unknown) => callback({ err: error, isDisposed: true }),
+      );
+    };
+    job.on('data', (data: Buffer) => deliver({ response: decodePayload(data) }));
+    job.result.then(
+      (data) => deliver({ response: decodePayload(data), isDisposed: true }),
+      (error: unknown) => deliver({ err: replyError(error), isDisposed: true }),
+    );
+  }
+
+  /** Unwraps a GearmanRecord, runs the serializer, and encodes the payload. */
+  private prepare(packet: ReadPacket) {
+    const record = packet.data instanceof GearmanRecord ? packet.data : undefined;
+    const data = record ? record.data : packet.data;
+    const serialized = this.serializer.serialize({ ...packet, data });
+    const payload =
+      Buffer.isBuffer(serialized) || typeof serialized === 'string'
+        ? Buffer.from(serialized)
+        : encodePayload((serialized as ReadPacket).data);
+    const { priority, unique, runAt } = record?.options ?? {};
+    const options: SubmitOptions = { priority, unique, runAt };
+    return {
+      functionName: this.normalizePattern(packet.pattern),
+      payload,
+      options,
+      background: record?.isBackground ?? false,
+    };
+  }
+}
+
+/**
+ * What a failed job reports to the subscriber: for WORK_EXCEPTION the error body the worker sent
+ * (decoded by the payload rules, e.g. `{ status: 'error', message }` from a Nest handler); for
+ * anything else (WORK_FAIL, connection loss, a server ERROR) the Gearman error itself.
+ */
+function replyError(error: unknown): unknown {
+  if (!(error instanceof GearmanJobExceptionError)) return error;
+  return decodePayload(error.data) ?? error;
+}

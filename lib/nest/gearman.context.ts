@@ -1,0 +1,56 @@
+import { BaseRpcContext } from '@nestjs/microservices';
+import type { WorkerJob } from '../worker/index.js';
+import { encodePayload } from './payload-codec.js';
+
+/** The job being handled and the pattern it was routed by. */
+export type GearmanContextArgs = [job: WorkerJob, pattern: string];
+
+/**
+ * What `@Ctx()` gives a Gearman handler: the job's identity, and ways to report from inside the
+ * handler while it runs (progress, warnings, partial results).
+ */
+export class GearmanContext extends BaseRpcContext<GearmanContextArgs> {
+  constructor(args: GearmanContextArgs) {
+    super(args);
+  }
+
+  /** The Gearman function the job was submitted to (the normalised pattern). */
+  getFunctionName(): string {
+    return this.args[0].functionName;
+  }
+
+  /** The pattern the handler was chosen by (the function name unless a deserializer changed it). */
+  getPattern(): string {
+    return this.args[1];
+  }
+
+  /** The job handle the job server assigned, e.g. `H:host:42`. */
+  getHandle(): string {
+    return this.args[0].handle;
+  }
+
+  /** The unique id the client submitted (empty when none). */
+  getUnique(): string {
+    return this.args[0].unique;
+  }
+
+  /** The low-level job, with the raw payload bytes in `data`. */
+  getJob(): WorkerJob {
+    return this.args[0];
+  }
+
+  /** WORK_STATUS: progress as numerator / denominator, seen by `getStatus()` and waiting clients. */
+  sendStatus(numerator: number, denominator: number): void {
+    this.args[0].sendStatus(numerator, denominator);
+  }
+
+  /** WORK_WARNING: a note for the waiting clients, sent as is (a string as UTF-8). */
+  sendWarning(message: string | Buffer): void {
+    this.args[0].sendWarning(message);
+  }
+
+  /** WORK_DATA: a partial result, encoded by the payload rules; a Nest client receives it as a `next` value. */
+  sendData(value: unknown): void {
+    this.args[0].sendData(encodePayload(value));
+  }
+}

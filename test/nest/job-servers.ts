@@ -1,0 +1,40 @@
+import { GearmanJobServer } from '../../lib/job-server/index.js';
+import { describeWithPeers, startGearmand } from '../support/gearmand.js';
+
+/** A running job server a test talks to. */
+export interface JobServerUnderTest {
+  readonly servers: string[];
+  stop(): Promise<void>;
+}
+
+export type JobServerKind = 'GearmanJobServer' | 'gearmand';
+
+export async function startJobServer(kind: JobServerKind): Promise<JobServerUnderTest> {
+  if (kind === 'gearmand') {
+    const gearmand = await startGearmand();
+    return { servers: [`${gearmand.host}:${gearmand.port}`], stop: () => gearmand.stop() };
+  }
+  const server = new GearmanJobServer({ port: 0, logger: false });
+  await server.listen();
+  const { host, port } = server.address();
+  return { servers: [`${host}:${port}`], stop: () => server.close() };
+}
+
+/**
+ * Runs `body` once against our GearmanJobServer and once against Debian's gearmand (skipped, saying
+ * why, when gearmand is not installed). `body` gets the kind; the job server itself is started by
+ * the caller's hooks through `startJobServer(kind)`.
+ */
+export function describeOnJobServers(title: string, body: (kind: JobServerKind) => void): void {
+  describe(`${title} (GearmanJobServer)`, () => body('GearmanJobServer'));
+  describeWithPeers(['gearmand'], `${title} (gearmand)`, () => body('gearmand'));
+}
+
+/** Polls until `check` returns true; fails after `timeoutMs` with `what`. */
+export async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
