@@ -31,6 +31,15 @@ export interface ClientSessionOwner {
 const EXCEPTIONS_OPTION = 'exceptions';
 
 /**
+ * A job handle as text. gearmand 1.1 sends the WORK_FAIL that replaces a WORK_EXCEPTION (for a
+ * client without the exceptions option) with the handle's NUL terminator still attached.
+ */
+function handleText(bytes: Buffer): string {
+  const end = bytes.length > 0 && bytes[bytes.length - 1] === 0 ? bytes.length - 1 : bytes.length;
+  return bytes.toString('utf8', 0, end);
+}
+
+/**
  * The client's side of one job-server connection. The server answers requests in the order they
  * were sent, so replies (JOB_CREATED, STATUS_RES, ECHO_RES, OPTION_RES, ERROR) are matched to a
  * FIFO of requests; WORK_* packets are matched to jobs by handle.
@@ -46,6 +55,7 @@ export class ClientSession implements GearmanConnectionHandler {
     options: GearmanConnectionOptions,
     private readonly owner: ClientSessionOwner,
     private readonly clientId: string | undefined,
+    private readonly exceptions: boolean,
   ) {
     this.connection = new GearmanConnection(address, options, this);
   }
@@ -109,7 +119,7 @@ export class ClientSession implements GearmanConnectionHandler {
 
   onConnect(): void {
     // Before any submit: without this option gearmand turns WORK_EXCEPTION into WORK_FAIL.
-    this.request(encodeRequest(PacketType.OPTION_REQ, EXCEPTIONS_OPTION), PacketType.OPTION_RES).catch((error: Error) => {
+    if (this.exceptions) this.request(encodeRequest(PacketType.OPTION_REQ, EXCEPTIONS_OPTION), PacketType.OPTION_RES).catch((error: Error) => {
       if (error instanceof GearmanServerError) {
         this.owner.sessionError(this, new GearmanServerError(error.code, `${this.label} refused the exceptions option: ${error.text}`));
       }
@@ -213,14 +223,14 @@ export class ClientSession implements GearmanConnectionHandler {
   }
 
   private forEachJob(handleBytes: Buffer, action: (job: ClientJob) => void): void {
-    const entry = this.jobsByHandle.get(handleBytes.toString('utf8'));
+    const entry = this.jobsByHandle.get(handleText(handleBytes));
     if (entry === undefined) return;
     if (Array.isArray(entry)) for (const job of entry) action(job);
     else action(entry);
   }
 
   private endJobs(handleBytes: Buffer, end: (job: ClientJob, handle: string) => void): void {
-    const handle = handleBytes.toString('utf8');
+    const handle = handleText(handleBytes);
     const entry = this.jobsByHandle.get(handle);
     if (entry === undefined) return;
     this.jobsByHandle.delete(handle);

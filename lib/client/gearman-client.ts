@@ -30,6 +30,11 @@ export interface GearmanClientOptions {
   maxPacketSize?: number;
   /** Default: warnings and errors to the console. */
   logger?: GearmanLogger;
+  /**
+   * Ask each server for WORK_EXCEPTION packets (OPTION_REQ `exceptions`) before any submit; default true.
+   * Without it the server reports a worker's exception as a plain WORK_FAIL.
+   */
+  exceptions?: boolean;
 }
 
 /**
@@ -61,7 +66,7 @@ export class GearmanClient extends EventEmitter {
       sessionError: (_session, error) => this.reportError(error),
     };
     this.sessions = resolveServerAddresses(options.servers, options.tls).map(
-      (address) => new ClientSession(address, connectionOptions, owner, options.clientId),
+      (address) => new ClientSession(address, connectionOptions, owner, options.clientId, options.exceptions ?? true),
     );
     this.selector = new ServerSelector(this.sessions);
   }
