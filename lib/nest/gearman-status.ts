@@ -18,10 +18,10 @@ export enum GearmanEvents {
 
 /** Listener signatures for `on()`, keyed by event. */
 export type GearmanEventsMap = {
-  [GearmanEvents.CONNECT]: (server: string) => void;
-  [GearmanEvents.DISCONNECT]: (server: string, error?: Error) => void;
-  [GearmanEvents.RECONNECTING]: (server: string, delayMs: number) => void;
-  [GearmanEvents.ERROR]: (error: Error) => void;
+  connect: (server: string) => void;
+  disconnect: (server: string, error?: Error) => void;
+  reconnecting: (server: string, delayMs: number) => void;
+  error: (error: Error) => void;
 };
 
 /** The transport id `ServerGearman` sets: `@MessagePattern(p, GEARMAN_TRANSPORT)` binds a handler to it alone. */
