@@ -1,0 +1,172 @@
+import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { GearmanJobServer } from '../../lib/job-server/index.js';
+import { PacketType } from '../../lib/protocol/index.js';
+import { describeWithPeers, findExecutable } from '../support/gearmand.js';
+import { adminQuery, RawPeer } from './support/raw-peer.js';
+
+/** Runs a command to completion (bounded) and returns its stdout. */
+function run(command: string, args: string[], timeoutMs = 10000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { timeout: timeoutMs }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${command} ${args.join(' ')} failed: ${error.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+/** Starts a long-running peer; stopped by pid after the test. */
+function start(command: string, args: string[]): ChildProcess {
+  return spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+/** Polls the admin `status` row of a function until it matches (bounded). */
+async function waitForStatus(port: number, fn: string, expected: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    last = await adminQuery(port, 'status', true);
+    if (last.split('\n').includes(`${fn}\t${expected}`)) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`status of ${fn} never became ${JSON.stringify(expected)}: ${JSON.stringify(last)}`);
+}
+
+describeWithPeers(['gearman', 'gearadmin'], 'GearmanJobServer with the gearman and gearadmin command-line tools', () => {
+  let server: GearmanJobServer;
+  let port: number;
+  const gearman = findExecutable('gearman') ?? 'gearman';
+  const gearadmin = findExecutable('gearadmin') ?? 'gearadmin';
+  const children: ChildProcess[] = [];
+
+  beforeEach(async () => {
+    server = new GearmanJobServer({ port: 0, logger: false });
+    await server.listen();
+    port = server.address().port;
+  });
+
+  afterEach(async () => {
+    await Promise.all(children.splice(0).map(stop));
+    await server.close();
+  });
+
+  test('a `gearman -w` worker serves a `gearman -f` client', async () => {
+    children.push(start(gearman, ['-h', '127.0.0.1', '-p', String(port), '-w', '-f', 'reverse', '--', 'rev']));
+    await waitForStatus(port, 'reverse', '0\t0\t1');
+    expect(await run(gearman, ['-h', '127.0.0.1', '-p', String(port), '-f', 'reverse', 'hello'])).toBe('olleh');
+    expect(await run(gearman, ['-h', '127.0.0.1', '-p', String(port), '-f', 'reverse', 'abc'])).toBe('cba');
+  });
+
+  test('`gearman -b` queues a background job that a later worker runs', async () => {
+    await run(gearman, ['-h', '127.0.0.1', '-p', String(port), '-b', '-f', 'later', 'payload']);
+    await waitForStatus(port, 'later', '1\t0\t0');
+    expect(await run(gearadmin, ['-h', '127.0.0.1', '-p', String(port), '--status'])).toContain('later\t1\t0\t0\n');
+    await run(gearman, ['-h', '127.0.0.1', '-p', String(port), '-w', '-c', '1', '-f', 'later', '--', 'cat']);
+    await waitForStatus(port, 'later', '0\t0\t0');
+  });
+
+  test('`-I` and `-L` submit at high and low priority', async () => {
+    await run(gearman, ['-h', '127.0.0.1', '-p', String(port), '-b', '-L', '-f', 'prio', 'low']);
+    await run(gearman, ['-h', '127.0.0.1', '-p', String(port), '-b', '-f', 'prio', 'normal']);
+    await run(gearman, ['-h', '127.0.0.1', '-p', String(port), '-b', '-I', '-f', 'prio', 'high']);
+    expect((await adminQuery(port, 'prioritystatus', true)).split('\n')).toContain('prio\t1\t1\t1\t0');
+    const worker = await RawPeer.connect(port);
+    try {
+      worker.send(PacketType.CAN_DO, 'prio');
+      const order: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        worker.send(PacketType.GRAB_JOB);
+        order.push((await worker.expect(PacketType.JOB_ASSIGN))[2]);
+      }
+      expect(order).toEqual(['high', 'normal', 'low']);
+    } finally {
+      await worker.close();
+    }
+  });
+
+  test('`-u` gives the unique id: two submits coalesce into one job', async () => {
+    await run(gearman, ['-h', '127.0.0.1', '-p', String(port), '-b', '-u', 'only-once', '-f', 'uniq', 'a']);
+    await run(gearman, ['-h', '127.0.0.1', '-p', String(port), '-b', '-u', 'only-once', '-f', 'uniq', 'a']);
+    await waitForStatus(port, 'uniq', '1\t0\t0');
+    expect(await run(gearadmin, ['-h', '127.0.0.1', '-p', String(port), '--show-unique-jobs'])).toContain('only-once\n');
+  });
+
+  test('gearadmin --workers, --show-jobs, --server-version, --getpid parse our replies', async () => {
+    children.push(start(gearman, ['-h', '127.0.0.1', '-p', String(port), '-w', '-f', 'listed', '--', 'cat']));
+    await waitForStatus(port, 'listed', '0\t0\t1');
+    expect(await run(gearadmin, ['-h', '127.0.0.1', '-p', String(port), '--workers'])).toMatch(/^\d+ 127\.0\.0\.1 - : listed$/m);
+    await run(gearman, ['-h', '127.0.0.1', '-p', String(port), '-b', '-f', 'queued-only', 'x']);
+    expect(await run(gearadmin, ['-h', '127.0.0.1', '-p', String(port), '--show-jobs'])).toMatch(/^H:.+:\d+\t0\t0\t1$/m);
+    expect((await run(gearadmin, ['-h', '127.0.0.1', '-p', String(port), '--server-version'])).trim()).toMatch(/^\d+\.\d+\.\d+/);
+    expect((await run(gearadmin, ['-h', '127.0.0.1', '-p', String(port), '--getpid'])).trim()).toBe(String(process.pid));
+  });
+});
+
+describeWithPeers(['perl-gearman'], "GearmanJobServer with Perl's Gearman::Client and Gearman::Worker", () => {
+  let server: GearmanJobServer;
+  let port: number;
+  let worker: ChildProcess | undefined;
+
+  beforeEach(async () => {
+    server = new GearmanJobServer({ port: 0, logger: false });
+    await server.listen();
+    port = server.address().port;
+  });
+
+  afterEach(async () => {
+    if (worker) await stop(worker);
+    worker = undefined;
+    await server.close();
+  });
+
+  test('a Perl worker serves a Perl client, foreground and background', async () => {
+    worker = start('perl', [
+      '-MGearman::Worker',
+      '-e',
+      `my $w = Gearman::Worker->new; $w->job_servers('127.0.0.1:${port}');
+       $w->register_function(perl_reverse => sub { scalar reverse $_[0]->arg });
+       $w->register_function(perl_status => sub { $_[0]->set_status(1, 2); uc $_[0]->arg });
+       $w->work while 1;`,
+    ]);
+    await waitForStatus(port, 'perl_reverse', '0\t0\t1');
+    const client = `use Gearman::Client; my $c = Gearman::Client->new; $c->job_servers('127.0.0.1:${port}');`;
+    expect(await run('perl', ['-e', `${client} my $r = $c->do_task('perl_reverse', 'gearman'); print $$r;`])).toBe('namraeg');
+    expect(await run('perl', ['-e', `${client} my $r = $c->do_task('perl_status', 'shout'); print $$r;`])).toBe('SHOUT');
+    const handle = await run('perl', ['-e', `${client} print $c->dispatch_background('perl_reverse', 'bg');`]);
+    expect(handle).toMatch(/^127\.0\.0\.1:\d+\/\/H:.+:\d+$/); // Perl prefixes the server
+    await waitForStatus(port, 'perl_reverse', '0\t0\t1');
+  });
+
+  test('a Perl client gets the result of a raw worker and sees its failure', async () => {
+    const raw = await RawPeer.connect(port);
+    try {
+      raw.send(PacketType.CAN_DO, 'raw_fn');
+      await raw.sync();
+      const client = `use Gearman::Client; my $c = Gearman::Client->new; $c->job_servers('127.0.0.1:${port}');`;
+      const ok = run('perl', ['-e', `${client} my $r = $c->do_task('raw_fn', 'in'); print defined $r ? $$r : 'FAILED';`]);
+      raw.send(PacketType.PRE_SLEEP);
+      await raw.expect(PacketType.NOOP);
+      raw.send(PacketType.GRAB_JOB);
+      const [handle, , data] = await raw.expect(PacketType.JOB_ASSIGN);
+      expect(data).toBe('in');
+      raw.send(PacketType.WORK_COMPLETE, handle, 'out');
+      expect(await ok).toBe('out');
+      const failed = run('perl', ['-e', `${client} my $r = $c->do_task('raw_fn', 'x'); print defined $r ? $$r : 'FAILED';`]);
+      raw.send(PacketType.PRE_SLEEP);
+      await raw.expect(PacketType.NOOP);
+      raw.send(PacketType.GRAB_JOB);
+      const [second] = await raw.expect(PacketType.JOB_ASSIGN);
+      raw.send(PacketType.WORK_FAIL, second);
+      expect(await failed).toBe('FAILED');
+    } finally {
+      await raw.close();
+    }
+  });
+});
