@@ -131,12 +131,10 @@ export function formatWorkerRow(row: WorkerRow): string {
 }
 
 export function parseWorkerRow(row: string): WorkerRow {
-  const colon = row.indexOf(' :');
-  if (colon === -1) throw badRow('workers', row);
-  const head = row.slice(0, colon).split(' ');
-  if (head.length !== 3) throw badRow('workers', row);
-  const functions = row.slice(colon + 2).split(' ').filter((name) => name.length > 0);
-  return { fd: toCount(head[0], row), ip: head[1], clientId: head[2], functions };
+  const match = /^(\d+) (\S+) (\S+) :(.*)$/.exec(row);
+  if (!match) throw badRow('workers', row);
+  const functions = match[4].split(' ').filter((name) => name.length > 0);
+  return { fd: Number(match[1]), ip: match[2], clientId: match[3], functions };
 }
 
 /** One row of `show jobs`. */

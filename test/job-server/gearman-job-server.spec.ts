@@ -1,0 +1,180 @@
+import { createServer } from 'node:net';
+import { GearmanJobServer } from '../../lib/job-server/index.js';
+import { PacketType } from '../../lib/protocol/index.js';
+import { adminQuery, RawPeer } from './support/raw-peer.js';
+
+const P = PacketType;
+
+describe('GearmanJobServer: lifecycle and options', () => {
+  const opened: GearmanJobServer[] = [];
+  const peers: RawPeer[] = [];
+
+  async function started(options: ConstructorParameters<typeof GearmanJobServer>[0] = {}): Promise<GearmanJobServer> {
+    const server = new GearmanJobServer({ port: 0, logger: false, ...options });
+    opened.push(server);
+    await server.listen();
+    return server;
+  }
+
+  async function peer(server: GearmanJobServer): Promise<RawPeer> {
+    const connection = await RawPeer.connect(server.address().port);
+    peers.push(connection);
+    return connection;
+  }
+
+  afterEach(async () => {
+    await Promise.all(peers.splice(0).map((connection) => connection.close()));
+    await Promise.all(opened.splice(0).map((server) => server.close()));
+  });
+
+  test('listens on 127.0.0.1 by default; address() throws before listen and after close', async () => {
+    const server = new GearmanJobServer({ port: 0, logger: false });
+    opened.push(server);
+    expect(() => server.address()).toThrow('not listening');
+    await server.listen();
+    expect(server.address()).toEqual({ host: '127.0.0.1', port: expect.any(Number) });
+    await server.close();
+    await server.close();
+    expect(() => server.address()).toThrow('not listening');
+  });
+
+  test('listen() rejects when the port is taken', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as { port: number };
+    try {
+      const server = new GearmanJobServer({ port, logger: false });
+      await expect(server.listen()).rejects.toThrow(/EADDRINUSE/);
+      await server.close();
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+  });
+
+  test('close() ends every connection and frees the port', async () => {
+    const server = await started();
+    const { port } = server.address();
+    const connection = await peer(server);
+    await server.close();
+    expect(await connection.closedByServer()).toBe(true);
+    const again = new GearmanJobServer({ port, logger: false });
+    opened.push(again);
+    await again.listen();
+    expect(again.address().port).toBe(port);
+  });
+
+  test('bad options are refused at construction', () => {
+    expect(() => new GearmanJobServer({ port: 70000 })).toThrow(RangeError);
+    expect(() => new GearmanJobServer({ jobRetries: -1 })).toThrow(RangeError);
+    expect(() => new GearmanJobServer({ maxPacketSize: 0 })).toThrow(RangeError);
+    expect(() => new GearmanJobServer({ jobHandlePrefix: 'x'.repeat(60) })).toThrow(RangeError);
+  });
+
+  test('jobHandlePrefix names the handles', async () => {
+    const server = await started({ jobHandlePrefix: 'H:test-box' });
+    const client = await peer(server);
+    client.send(P.SUBMIT_JOB_BG, 'f', '', 'x');
+    expect(await client.expect(P.JOB_CREATED)).toEqual(['H:test-box:1']);
+    client.send(P.SUBMIT_JOB_BG, 'f', '', 'y');
+    expect(await client.expect(P.JOB_CREATED)).toEqual(['H:test-box:2']);
+  });
+
+  test('exceptions: true relays WORK_EXCEPTION to clients that never asked', async () => {
+    const server = await started({ exceptions: true });
+    const client = await peer(server);
+    client.send(P.SUBMIT_JOB, 'f', '', 'x');
+    const [handle] = await client.expect(P.JOB_CREATED);
+    const worker = await peer(server);
+    worker.send(P.CAN_DO, 'f');
+    worker.send(P.GRAB_JOB);
+    await worker.expect(P.JOB_ASSIGN);
+    worker.send(P.WORK_EXCEPTION, handle, 'bad');
+    expect(await client.expect(P.WORK_EXCEPTION)).toEqual([handle, 'bad']);
+  });
+
+  test('a packet over maxPacketSize gets ERROR PACKET_TOO_LARGE and the connection closes; others carry on', async () => {
+    const server = await started({ maxPacketSize: 1024 });
+    const bystander = await peer(server);
+    bystander.send(P.SUBMIT_JOB_BG, 'f', '', 'x'.repeat(1000));
+    const [handle] = await bystander.expect(P.JOB_CREATED);
+    const offender = await peer(server);
+    offender.send(P.SUBMIT_JOB_BG, 'f', '', 'x'.repeat(2000));
+    expect((await offender.expect(P.ERROR))[0]).toBe('PACKET_TOO_LARGE');
+    expect(await offender.closedByServer()).toBe(true);
+    bystander.send(P.GET_STATUS, handle);
+    expect(await bystander.expect(P.STATUS_RES)).toEqual([handle, '1', '0', '0', '0']);
+  });
+
+  test('an unknown packet type gets ERROR UNKNOWN_PACKET_TYPE and the connection closes', async () => {
+    const server = await started();
+    const offender = await peer(server);
+    const header = Buffer.alloc(12);
+    header.write('\0REQ', 0, 'latin1');
+    header.writeUInt32BE(99, 4);
+    offender.sendBytes(header);
+    expect((await offender.expect(P.ERROR))[0]).toBe('UNKNOWN_PACKET_TYPE');
+    expect(await offender.closedByServer()).toBe(true);
+  });
+
+  test('binary packets and admin lines mix on one connection', async () => {
+    const server = await started();
+    const connection = await peer(server);
+    connection.send(P.SUBMIT_JOB_BG, 'mixed', '', 'x');
+    await connection.expect(P.JOB_CREATED);
+    connection.sendBytes('status\n');
+    connection.send(P.ECHO_REQ, 'after');
+    expect(await connection.expect(P.ECHO_RES)).toEqual(['after']);
+    expect(await adminQuery(server.address().port, 'status', true)).toBe('mixed\t1\t0\t0\n.\n');
+  });
+
+  test('cancel job on a running job: the client gets WORK_FAIL at once, the worker result goes nowhere', async () => {
+    const server = await started();
+    const client = await peer(server);
+    client.send(P.SUBMIT_JOB, 'c', '', 'x');
+    const [handle] = await client.expect(P.JOB_CREATED);
+    const worker = await peer(server);
+    worker.send(P.CAN_DO, 'c');
+    worker.send(P.GRAB_JOB);
+    await worker.expect(P.JOB_ASSIGN);
+    expect(await adminQuery(server.address().port, `cancel job ${handle}`, false)).toBe('OK\r\n');
+    expect(await client.expect(P.WORK_FAIL)).toEqual([handle]);
+    expect(await adminQuery(server.address().port, 'show jobs', true)).toBe(`${handle}\t0\t1\t0\n.\n`);
+    worker.send(P.WORK_COMPLETE, handle, 'ignored');
+    expect(await client.sync()).toEqual([]);
+    expect(await adminQuery(server.address().port, 'show jobs', true)).toBe('.\n');
+  });
+
+  test('drop function drops its queued jobs: waiting clients get WORK_FAIL', async () => {
+    const server = await started();
+    const client = await peer(server);
+    client.send(P.SUBMIT_JOB, 'doomed', '', 'x');
+    const [handle] = await client.expect(P.JOB_CREATED);
+    expect(await adminQuery(server.address().port, 'drop function doomed', false)).toBe('OK\r\n');
+    expect(await client.expect(P.WORK_FAIL)).toEqual([handle]);
+    expect(await adminQuery(server.address().port, 'status', true)).toBe('.\n');
+  });
+
+  test('a worker that gives up a function with CANT_DO gives up its running job of it (requeued)', async () => {
+    const server = await started();
+    const client = await peer(server);
+    client.send(P.SUBMIT_JOB, 'quit', '', 'x');
+    const [handle] = await client.expect(P.JOB_CREATED);
+    const worker = await peer(server);
+    worker.send(P.CAN_DO, 'quit');
+    worker.send(P.GRAB_JOB);
+    await worker.expect(P.JOB_ASSIGN);
+    worker.send(P.CANT_DO, 'quit');
+    worker.send(P.WORK_COMPLETE, handle, 'x');
+    expect((await worker.expect(P.ERROR))[0]).toBe('JOB_NOT_FOUND');
+    expect(await adminQuery(server.address().port, 'show jobs', true)).toBe(`${handle}\t1\t0\t0\n.\n`);
+  });
+
+  test('a logger receives warnings about protocol errors', async () => {
+    const warnings: string[] = [];
+    const server = await started({ logger: { log: () => undefined, error: () => undefined, warn: (message: string) => warnings.push(message) } });
+    const offender = await peer(server);
+    offender.sendBytes(Buffer.from('\0BAD\0\0\0\x01\0\0\0\0', 'latin1'));
+    expect(await offender.closedByServer()).toBe(true);
+    expect(warnings.join('\n')).toMatch(/broke the protocol: Bad magic/);
+  });
+});
