@@ -42,12 +42,15 @@ const enum State {
 const NUL = 0;
 const NEWLINE = 10;
 const CARRIAGE_RETURN = 13;
+const MAGIC_PREFIX = [NUL, 0x52 /* R */, 0x45 /* E */];
+const EMPTY = Buffer.alloc(0);
 
 /**
  * Turns a byte stream into packets and admin lines, whatever the chunking.
- * A payload split over chunks is copied once into a buffer of its exact size; a packet whole in
- * one chunk is not copied at all. After a protocol error the decoder stays failed: every later
- * feed throws the same GearmanProtocolError, since the stream position is lost.
+ * A payload split over chunks is copied once into a buffer of its exact size, reserved when its
+ * header arrives (maxPacketSize bounds it); a packet whole in one chunk is not copied at all.
+ * After a protocol error the decoder stays failed: every later feed throws the same
+ * GearmanProtocolError, since the stream position is lost.
  */
 export class PacketDecoder {
   private readonly accept: AcceptedMagic;
@@ -84,7 +87,12 @@ export class PacketDecoder {
     return this.state === State.FrameStart;
   }
 
-  /** Decodes a chunk, calling onFrame for each complete frame in order. Throws GearmanProtocolError. */
+  /**
+   * Decodes a chunk, calling onFrame for each complete frame in order. Throws GearmanProtocolError.
+   * The decoder keeps no view of the chunk once this returns (partial frames are copied), so the
+   * caller may reuse it; only the arguments of the frames handed to onFrame may view it.
+   * An exception thrown by onFrame propagates and drops the rest of the chunk.
+   */
   feed(chunk: Buffer, onFrame: (frame: Frame) => void): void {
     if (this.failure) throw this.failure;
     let offset = 0;
@@ -114,7 +122,7 @@ export class PacketDecoder {
   }
 
   private readWholeHeader(chunk: Buffer, offset: number, onFrame: (frame: Frame) => void): number {
-    const length = this.checkHeader(chunk, offset);
+    const length = this.checkHeader(chunk, offset, HEADER_SIZE);
     const start = offset + HEADER_SIZE;
     if (chunk.length - start >= length) {
       onFrame(this.packet(chunk.subarray(start, start + length)));
@@ -128,12 +136,13 @@ export class PacketDecoder {
     const take = Math.min(HEADER_SIZE - this.headerFill, chunk.length - offset);
     chunk.copy(this.header, this.headerFill, offset, offset + take);
     this.headerFill += take;
+    // Checked on every piece, so a bad magic or type fails without waiting for the whole header.
+    const length = this.checkHeader(this.header, 0, this.headerFill);
     if (this.headerFill < HEADER_SIZE) return offset + take;
     this.headerFill = 0;
-    const length = this.checkHeader(this.header, 0);
     if (length === 0) {
       this.state = State.FrameStart;
-      onFrame(this.packet(Buffer.alloc(0)));
+      onFrame(this.packet(EMPTY));
     } else {
       this.beginPayload(length);
     }
@@ -167,11 +176,14 @@ export class PacketDecoder {
     if (this.textLength > this.maxAdminLineLength) {
       throw this.fail(ProtocolErrorCode.ADMIN_LINE_TOO_LONG, `Admin line longer than ${this.maxAdminLineLength} bytes`);
     }
-    if (pieceEnd > offset) this.textPieces.push(chunk.subarray(offset, pieceEnd));
-    if (newline === -1) return chunk.length;
+    if (newline === -1) {
+      // Copied: the line goes on in a later chunk, and the caller may reuse this one.
+      if (pieceEnd > offset) this.textPieces.push(Buffer.from(chunk.subarray(offset, pieceEnd)));
+      return chunk.length;
+    }
 
-    const pieces = this.textPieces;
-    let bytes = pieces.length === 1 ? pieces[0] : Buffer.concat(pieces, this.textLength);
+    const tail = chunk.subarray(offset, newline);
+    let bytes = this.textPieces.length === 0 ? tail : Buffer.concat([...this.textPieces, tail], this.textLength);
     if (bytes.length > 0 && bytes[bytes.length - 1] === CARRIAGE_RETURN) bytes = bytes.subarray(0, bytes.length - 1);
     this.textPieces = [];
     this.textLength = 0;
@@ -180,19 +192,22 @@ export class PacketDecoder {
     return newline + 1;
   }
 
-  /** Validates a header and returns its payload length; sets the spec and magic of the packet. */
-  private checkHeader(bytes: Buffer, at: number): number {
-    if (bytes[at] !== NUL || bytes[at + 1] !== 0x52 /* R */ || bytes[at + 2] !== 0x45 /* E */) {
-      throw this.fail(ProtocolErrorCode.BAD_MAGIC, `Bad magic ${JSON.stringify(bytes.toString('latin1', at, at + 4))}`);
+  /**
+   * Validates the first `available` bytes of a header (all 12 once whole). Returns the payload
+   * length when the header is whole, -1 before; sets the spec and magic of the packet.
+   */
+  private checkHeader(bytes: Buffer, at: number, available: number): number {
+    for (let i = 0; i < Math.min(available, 3); i++) {
+      if (bytes[at + i] !== MAGIC_PREFIX[i]) throw this.badMagic(bytes, at, available);
     }
+    if (available < 4) return -1;
     const last = bytes[at + 3];
     const magic = last === 0x51 /* Q */ ? Magic.REQ : last === 0x53 /* S */ ? Magic.RES : undefined;
-    if (magic === undefined) {
-      throw this.fail(ProtocolErrorCode.BAD_MAGIC, `Bad magic ${JSON.stringify(bytes.toString('latin1', at, at + 4))}`);
-    }
+    if (magic === undefined) throw this.badMagic(bytes, at, available);
     if ((this.accept === 'request' && magic !== Magic.REQ) || (this.accept === 'response' && magic !== Magic.RES)) {
       throw this.fail(ProtocolErrorCode.UNEXPECTED_MAGIC, `Got ${magic} magic where only ${this.accept}s are expected`);
     }
+    if (available < 8) return -1;
     const type = bytes.readUInt32BE(at + 4);
     const spec = packetSpec(type);
     if (!spec || spec.direction === 'unused') {
@@ -201,6 +216,7 @@ export class PacketDecoder {
     if (!allowsMagic(spec, magic)) {
       throw this.fail(ProtocolErrorCode.UNEXPECTED_MAGIC, `${spec.name} cannot travel with ${magic} magic`, spec.name);
     }
+    if (available < HEADER_SIZE) return -1;
     const length = bytes.readUInt32BE(at + 8);
     if (length > this.maxPacketSize) {
       throw this.fail(
@@ -212,6 +228,11 @@ export class PacketDecoder {
     this.spec = spec;
     this.magic = magic;
     return length;
+  }
+
+  private badMagic(bytes: Buffer, at: number, available: number): GearmanProtocolError {
+    const seen = bytes.toString('latin1', at, at + Math.min(available, 4));
+    return this.fail(ProtocolErrorCode.BAD_MAGIC, `Bad magic ${JSON.stringify(seen)}, expected "\\u0000REQ" or "\\u0000RES"`);
   }
 
   private packet(payload: Buffer): Packet {
@@ -247,8 +268,11 @@ export class PacketDecoder {
 
   private fail(code: ProtocolErrorCode, message: string, packet?: string, argument?: string): GearmanProtocolError {
     this.failure = new GearmanProtocolError(code, message, packet, argument);
+    this.headerFill = 0;
     this.payload = undefined;
+    this.payloadFill = 0;
     this.textPieces = [];
+    this.textLength = 0;
     return this.failure;
   }
 }

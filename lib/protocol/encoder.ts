@@ -1,4 +1,4 @@
-import { ARGUMENT_LIMITS, Magic, PacketType, packetSpec } from './packet-types.js';
+import { ARGUMENT_LIMITS, allowsMagic, Magic, PacketType, packetSpec } from './packet-types.js';
 import { GearmanProtocolError, ProtocolErrorCode } from './protocol-error.js';
 
 /** An argument as callers hold it: text is written as UTF-8. */
@@ -6,10 +6,8 @@ export type PacketArgument = Buffer | string;
 
 export const HEADER_SIZE = 12;
 
-const MAGIC_BYTES: Record<Magic, Buffer> = {
-  [Magic.REQ]: Buffer.from('\0REQ', 'latin1'),
-  [Magic.RES]: Buffer.from('\0RES', 'latin1'),
-};
+const REQ_BYTES = Buffer.from('\0REQ', 'latin1');
+const RES_BYTES = Buffer.from('\0RES', 'latin1');
 
 function byteLength(arg: PacketArgument): number {
   return typeof arg === 'string' ? Buffer.byteLength(arg, 'utf8') : arg.length;
@@ -21,19 +19,26 @@ function containsNul(arg: PacketArgument): boolean {
 
 /**
  * Encodes one binary packet into a single new buffer.
- * Checks the argument count against the packet table, the fixed size limits, and that no
- * argument but the last holds a NUL; throws GearmanProtocolError naming packet and argument.
+ * Checks the type and its magic, the argument count against the packet table, the fixed size
+ * limits, and that no argument but the last holds a NUL; throws GearmanProtocolError naming the
+ * packet and the argument.
  */
 export function encodePacket(magic: Magic, type: PacketType, args: readonly PacketArgument[] = []): Buffer {
+  const magicBytes = magic === Magic.REQ ? REQ_BYTES : magic === Magic.RES ? RES_BYTES : undefined;
+  if (!magicBytes) throw new GearmanProtocolError(ProtocolErrorCode.BAD_MAGIC, `Unknown magic ${JSON.stringify(magic)}`);
   const spec = packetSpec(type);
   if (!spec || spec.direction === 'unused') {
     throw new GearmanProtocolError(ProtocolErrorCode.UNKNOWN_PACKET_TYPE, `Unknown packet type ${type}`);
+  }
+  if (!allowsMagic(spec, magic)) {
+    throw new GearmanProtocolError(ProtocolErrorCode.UNEXPECTED_MAGIC, `${spec.name} cannot travel with ${magic} magic`, spec.name);
   }
   if (args.length !== spec.args.length) {
     throw new GearmanProtocolError(
       ProtocolErrorCode.ARGUMENT_COUNT,
       `${spec.name} takes ${spec.args.length} argument(s) (${spec.args.join(', ') || 'none'}), got ${args.length}`,
       spec.name,
+      spec.args[args.length], // the first one missing, if any
     );
   }
   const last = args.length - 1;
@@ -66,7 +71,7 @@ export function encodePacket(magic: Magic, type: PacketType, args: readonly Pack
   }
 
   const packet = Buffer.allocUnsafe(HEADER_SIZE + payloadLength);
-  MAGIC_BYTES[magic].copy(packet, 0);
+  magicBytes.copy(packet, 0);
   packet.writeUInt32BE(type, 4);
   packet.writeUInt32BE(payloadLength, 8);
   let offset = HEADER_SIZE;

@@ -1,0 +1,153 @@
+import {
+  encodePacket,
+  encodeRequest,
+  encodeResponse,
+  GearmanProtocolError,
+  Magic,
+  PACKET_SPECS,
+  PacketType,
+  ProtocolErrorCode,
+} from '../../lib/protocol/index.js';
+import { WIRE_EXAMPLES } from './wire-examples.js';
+
+/** Runs `encode` and returns the GearmanProtocolError it throws (failing when it throws nothing or anything else). */
+function protocolErrorOf(encode: () => unknown): GearmanProtocolError {
+  try {
+    encode();
+  } catch (error) {
+    expect(error).toBeInstanceOf(GearmanProtocolError);
+    return error as GearmanProtocolError;
+  }
+  throw new Error('expected a GearmanProtocolError, nothing was thrown');
+}
+
+describe('encodePacket: exact bytes', () => {
+  test('the examples cover every packet type but the unused code 5', () => {
+    const covered = new Set(WIRE_EXAMPLES.map((example) => example.type));
+    const every = PACKET_SPECS.flatMap((spec) => (spec && spec.direction !== 'unused' ? [spec.type] : []));
+    expect(every).toHaveLength(41);
+    expect([...covered].sort((a, b) => a - b)).toEqual(every);
+  });
+
+  test.each(WIRE_EXAMPLES.map((example) => [PacketType[example.type], example.magic, example] as const))(
+    '%s with %s magic',
+    (_name, _magic, { magic, type, args, hex }) => {
+      expect(encodePacket(magic, type, args).toString('hex')).toBe(hex);
+      const shortcut = magic === Magic.REQ ? encodeRequest(type, ...args) : encodeResponse(type, ...args);
+      expect(shortcut.toString('hex')).toBe(hex);
+    },
+  );
+
+  test('a payload of 256 bytes and more writes its length big-endian', () => {
+    const packet = encodeResponse(PacketType.ECHO_RES, Buffer.alloc(0x10203, 0x61));
+    expect(packet.subarray(0, 12).toString('hex')).toBe('00524553' + '00000011' + '00010203');
+    expect(packet.length).toBe(12 + 0x10203);
+  });
+
+  test('a packet is one buffer holding exactly its bytes', () => {
+    const packet = encodeRequest(PacketType.SUBMIT_JOB, 'f', 'u', Buffer.alloc(100_000));
+    expect(packet.length).toBe(12 + 1 + 1 + 1 + 1 + 100_000);
+    expect(packet.buffer.byteLength).toBe(packet.length);
+  });
+});
+
+describe('encodePacket: errors', () => {
+  const at = (length: number, char = 'a') => char.repeat(length);
+
+  test.each([
+    ['unique', PacketType.SUBMIT_JOB, ['f', at(65), 'd'], 'SUBMIT_JOB'],
+    ['unique', PacketType.GET_STATUS_UNIQUE, [at(65)], 'GET_STATUS_UNIQUE'],
+    ['handle', PacketType.GET_STATUS, [at(65)], 'GET_STATUS'],
+    ['handle', PacketType.WORK_COMPLETE, [at(65), 'd'], 'WORK_COMPLETE'],
+    ['option', PacketType.OPTION_REQ, [at(65)], 'OPTION_REQ'],
+    ['function', PacketType.CAN_DO, [at(513)], 'CAN_DO'],
+    ['function', PacketType.SUBMIT_JOB_BG, [at(513), 'u', 'd'], 'SUBMIT_JOB_BG'],
+  ] as const)('%s over its limit in %s', (argument, type, args, packet) => {
+    const error = protocolErrorOf(() => encodeRequest(type, ...args));
+    expect(error.code).toBe(ProtocolErrorCode.ARGUMENT_TOO_LARGE);
+    expect(error.packet).toBe(packet);
+    expect(error.argument).toBe(argument);
+    expect(error.message).toContain(argument);
+  });
+
+  test('limits count UTF-8 bytes, and a value at the limit passes', () => {
+    const error = protocolErrorOf(() => encodeRequest(PacketType.SUBMIT_JOB, 'f', at(33, 'é'), 'd')); // 66 bytes
+    expect(error.code).toBe(ProtocolErrorCode.ARGUMENT_TOO_LARGE);
+    expect(error.argument).toBe('unique');
+    expect(encodeRequest(PacketType.SUBMIT_JOB, 'f', at(32, 'é'), 'd')).toHaveLength(12 + 1 + 64 + 1 + 1 + 1);
+    expect(encodeRequest(PacketType.CAN_DO, at(512))).toHaveLength(12 + 512);
+    expect(encodeResponse(PacketType.JOB_CREATED, at(64))).toHaveLength(12 + 64);
+    expect(encodeResponse(PacketType.OPTION_RES, at(64))).toHaveLength(12 + 64);
+  });
+
+  test('a handle over 64 bytes is refused in responses too', () => {
+    const error = protocolErrorOf(() => encodeResponse(PacketType.JOB_CREATED, at(65)));
+    expect(error.code).toBe(ProtocolErrorCode.ARGUMENT_TOO_LARGE);
+    expect(error.packet).toBe('JOB_CREATED');
+    expect(error.argument).toBe('handle');
+  });
+
+  test.each([
+    ['function', ['f\0g', 'u', 'd']],
+    ['unique', ['f', Buffer.from([0x75, 0x00]), 'd']],
+  ] as const)('a NUL in %s, not the last argument', (argument, args) => {
+    const error = protocolErrorOf(() => encodeRequest(PacketType.SUBMIT_JOB, ...args));
+    expect(error.code).toBe(ProtocolErrorCode.ARGUMENT_CONTAINS_NUL);
+    expect(error.packet).toBe('SUBMIT_JOB');
+    expect(error.argument).toBe(argument);
+  });
+
+  test('a NUL in a STATUS_RES field names that field', () => {
+    const error = protocolErrorOf(() => encodeResponse(PacketType.STATUS_RES, 'H:1', '1', '0\0', '1', '2'));
+    expect(error.code).toBe(ProtocolErrorCode.ARGUMENT_CONTAINS_NUL);
+    expect(error.argument).toBe('running');
+  });
+
+  test('too few arguments names the first one missing', () => {
+    const error = protocolErrorOf(() => encodeRequest(PacketType.SUBMIT_JOB, 'f', 'u'));
+    expect(error.code).toBe(ProtocolErrorCode.ARGUMENT_COUNT);
+    expect(error.packet).toBe('SUBMIT_JOB');
+    expect(error.argument).toBe('data');
+    expect(error.message).toBe('SUBMIT_JOB takes 3 argument(s) (function, unique, data), got 2');
+
+    const none = protocolErrorOf(() => encodeRequest(PacketType.CAN_DO));
+    expect(none.code).toBe(ProtocolErrorCode.ARGUMENT_COUNT);
+    expect(none.argument).toBe('function');
+  });
+
+  test('too many arguments names the packet', () => {
+    const error = protocolErrorOf(() => encodeResponse(PacketType.NOOP, 'x'));
+    expect(error.code).toBe(ProtocolErrorCode.ARGUMENT_COUNT);
+    expect(error.packet).toBe('NOOP');
+    expect(error.argument).toBeUndefined();
+    expect(error.message).toBe('NOOP takes 0 argument(s) (none), got 1');
+  });
+
+  test.each([0, 5, 43, 0xffffffff])('unknown type %i', (type) => {
+    const error = protocolErrorOf(() => encodePacket(Magic.REQ, type as PacketType, []));
+    expect(error.code).toBe(ProtocolErrorCode.UNKNOWN_PACKET_TYPE);
+    expect(error.packet).toBeUndefined();
+  });
+
+  test.each([
+    [Magic.REQ, PacketType.JOB_CREATED, ['H:1']],
+    [Magic.REQ, PacketType.NOOP, []],
+    [Magic.RES, PacketType.SUBMIT_JOB, ['f', 'u', 'd']],
+    [Magic.RES, PacketType.ECHO_REQ, ['d']],
+  ] as const)('%s magic refused for %s', (magic, type, args) => {
+    const error = protocolErrorOf(() => encodePacket(magic, type, args));
+    expect(error.code).toBe(ProtocolErrorCode.UNEXPECTED_MAGIC);
+    expect(error.packet).toBe(PacketType[type]);
+  });
+
+  test('a magic that is neither REQ nor RES', () => {
+    const error = protocolErrorOf(() => encodePacket('XYZ' as Magic, PacketType.NOOP, []));
+    expect(error.code).toBe(ProtocolErrorCode.BAD_MAGIC);
+  });
+
+  test('the error is an Error with a stable name', () => {
+    const error = protocolErrorOf(() => encodeRequest(PacketType.CAN_DO));
+    expect(error).toBeInstanceOf(Error);
+    expect(error.name).toBe('GearmanProtocolError');
+  });
+});
