@@ -12,6 +12,13 @@ export interface GearmanWorkerOptions extends Omit<GearmanClientOptions, never> 
   concurrency?: number;
   /** How long stop() waits for in-flight jobs before closing anyway (the server then requeues them); default 30 000 ms. */
   stopTimeoutMs?: number;
+  /**
+   * How a throwing handler ends its job. true (default): WORK_EXCEPTION with the error message.
+   * false: WORK_WARNING with the message, then WORK_FAIL, which every client understands. Use false
+   * with gearmand 1.1 when clients that do not ask for exceptions (the gearman CLI, Perl, PHP) call
+   * this worker: gearmand 1.1 passes them a malformed WORK_FAIL in place of the exception.
+   */
+  exceptions?: boolean;
 }
 
 /** Runs one job. Its result completes the job unless the handler already ended it (see GearmanWorker). */
@@ -29,7 +36,8 @@ type WorkerState = 'created' | 'started' | 'stopping' | 'stopped';
  *
  * When a handler settles and the job is not done yet: a Buffer or string result completes the job
  * with it (undefined or null: an empty result); a throw or rejection ends it with WORK_EXCEPTION
- * carrying the error message; any other result ends it with WORK_EXCEPTION saying so.
+ * carrying the error message (see the `exceptions` option); any other result ends it with
+ * WORK_EXCEPTION saying so.
  *
  * Events: 'connect' (server), 'disconnect' (server, error?), 'reconnecting' (server, delayMs),
  * 'error' (Error; logged instead when nobody listens), 'job' (WorkerJob).
@@ -39,6 +47,7 @@ export class GearmanWorker extends EventEmitter {
   private readonly sessions: WorkerSession[];
   private readonly logger: GearmanLogger;
   private readonly stopTimeoutMs: number;
+  private readonly exceptions: boolean;
   private state: WorkerState = 'created';
   private stopping: Promise<void> | undefined;
   private idleWaiters: (() => void)[] = [];
@@ -49,6 +58,7 @@ export class GearmanWorker extends EventEmitter {
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError(`concurrency must be a positive integer, got ${concurrency}`);
     this.logger = options.logger ?? defaultLogger;
     this.stopTimeoutMs = options.stopTimeoutMs ?? 30_000;
+    this.exceptions = options.exceptions ?? true;
     const connectionOptions = {
       connectTimeoutMs: options.connectTimeoutMs,
       reconnect: options.reconnect,
@@ -186,7 +196,12 @@ export class GearmanWorker extends EventEmitter {
       return;
     }
     this.logger.warn(`GearmanWorker: job ${job.handle} (${job.functionName}) threw: ${message}`);
-    job.exception(message);
+    if (this.exceptions) {
+      job.exception(message);
+    } else {
+      job.sendWarning(message);
+      job.fail();
+    }
   }
 
   private reportError(error: Error): void {

@@ -1,4 +1,4 @@
-import { GearmanJobExceptionError } from '../../lib/client/index.js';
+import { GearmanJobExceptionError, GearmanJobFailedError } from '../../lib/client/index.js';
 import { GearmanWorker, type WorkerJob } from '../../lib/worker/index.js';
 import { adminCommand } from '../client/support/admin.js';
 import { CountingProxy } from '../client/support/counting-proxy.js';
@@ -121,6 +121,19 @@ for (const kind of JOB_SERVER_KINDS) {
       const rejected = await client.submitJob('reject', '').result.catch((e: unknown) => e);
       expect((rejected as GearmanJobExceptionError).data.toString()).toBe('async failure');
       expect((await client.submitJob('self', '').result).toString()).toBe('by hand');
+    });
+
+    test('with exceptions off, a throw sends the message as a warning, then WORK_FAIL', async () => {
+      const worker = t.worker({ exceptions: false });
+      worker.register('plain-fail', () => {
+        throw new Error('disk full');
+      });
+      await worker.start();
+      const job = t.client().submitJob('plain-fail', '');
+      const warnings: string[] = [];
+      job.on('warning', (data: Buffer) => warnings.push(data.toString()));
+      await expect(job.result).rejects.toBeInstanceOf(GearmanJobFailedError);
+      expect(warnings).toEqual(['disk full']);
     });
 
     test('the job carries handle, function name, unique id and data', async () => {
