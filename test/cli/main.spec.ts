@@ -1,0 +1,113 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { PacketType } from '../../lib/protocol/index.js';
+import { adminQuery, RawPeer } from '../job-server/support/raw-peer.js';
+
+// `npm test` builds dist/ first; the CLI is tested as users run it.
+const MAIN = join(process.cwd(), 'dist/cjs/cli/main.js');
+
+interface Finished {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function launch(args: string[]): { child: ChildProcess; finished: Promise<Finished>; output: () => string } {
+  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk) => (stdout += chunk));
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  const finished = new Promise<Finished>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return { child, finished, output: () => stdout };
+}
+
+async function listeningPort(output: () => string, timeoutMs = 10000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const match = /^listening on 127\.0\.0\.1:(\d+)\n/.exec(output());
+    if (match) return Number(match[1]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`the CLI never said it was listening: ${JSON.stringify(output())}`);
+}
+
+describe('nestjs-gearman CLI', () => {
+  const running: ChildProcess[] = [];
+
+  beforeAll(() => {
+    if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build first`);
+  });
+
+  afterEach(() => {
+    for (const child of running.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+
+  test('`server -p 0` prints one listening line, serves Gearman, and exits 0 on SIGTERM', async () => {
+    const { child, finished, output } = launch(['server', '-p', '0', '--job-handle-prefix', 'H:cli']);
+    running.push(child);
+    const port = await listeningPort(output);
+    const peer = await RawPeer.connect(port);
+    try {
+      peer.send(PacketType.SUBMIT_JOB_BG, 'f', '', 'x');
+      expect(await peer.expect(PacketType.JOB_CREATED)).toEqual(['H:cli:1']);
+      expect(await adminQuery(port, 'status', true)).toBe('f\t1\t0\t0\n.\n');
+    } finally {
+      await peer.close();
+    }
+    child.kill('SIGTERM');
+    const result = await finished;
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe(`listening on 127.0.0.1:${port}\n`);
+  });
+
+  test('SIGINT closes it cleanly too, with connections open', async () => {
+    const { child, finished, output } = launch(['server', '--port', '0', '-L', '127.0.0.1', '-j', '2', '--exceptions', '--keepalive']);
+    running.push(child);
+    const port = await listeningPort(output);
+    const peer = await RawPeer.connect(port);
+    child.kill('SIGINT');
+    expect((await finished).code).toBe(0);
+    expect(await peer.closedByServer()).toBe(true);
+  });
+
+  test('--help lists every flag and exits 0', async () => {
+    const { finished } = launch(['server', '--help']);
+    const result = await finished;
+    expect(result.code).toBe(0);
+    for (const flag of ['--port', '--listen', '--job-retries', '--exceptions', '--keepalive', '--job-handle-prefix', '--max-packet-size', '--help']) {
+      expect(result.stdout).toContain(flag);
+    }
+  });
+
+  test('a bad flag value or an unknown flag exits 2 with a message', async () => {
+    const bad = await launch(['server', '--port', 'many']).finished;
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--port takes a whole number from 0 to 65535, got "many"');
+    const unknown = await launch(['server', '--frobnicate']).finished;
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/Unknown option '--frobnicate'/);
+  });
+
+  test('no command or an unknown command exits 2 with the usage', async () => {
+    const none = await launch([]).finished;
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('Usage: nestjs-gearman <command>');
+    const unknown = await launch(['serve']).finished;
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('Unknown command "serve"');
+  });
+
+  test('a port already in use exits 1 with the reason', async () => {
+    const first = launch(['server', '-p', '0']);
+    running.push(first.child);
+    const port = await listeningPort(first.output);
+    const second = await launch(['server', '-p', String(port)]).finished;
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain('EADDRINUSE');
+    first.child.kill('SIGTERM');
+    expect((await first.finished).code).toBe(0);
+  });
+});
