@@ -6,3 +6,4 @@ export * from './worker/index.js';
 export * from './job-server/index.js';
 // nest: lib/nest
 export * from './nest/index.js';
+export * from './nest/module/index.js';

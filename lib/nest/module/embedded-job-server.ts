@@ -1,0 +1,31 @@
+import { Logger } from '@nestjs/common';
+import { GearmanJobServer, type GearmanJobServerOptions } from '../../job-server/index.js';
+import type { GearmanModuleOptions } from './gearman-module-options.js';
+
+/**
+ * Starts the embedded job server, if the options ask for one, and resolves once it listens. It runs
+ * as an async provider, so Nest creates nothing that depends on it (the client, the strategy
+ * factory) before the port is bound.
+ */
+export async function startEmbeddedJobServer(options: Pick<GearmanModuleOptions, 'embeddedServer'>): Promise<GearmanJobServer | null> {
+  if (!options.embeddedServer) return null;
+  const serverOptions: GearmanJobServerOptions = options.embeddedServer === true ? {} : options.embeddedServer;
+  const server = new GearmanJobServer({ logger: new Logger('GearmanJobServer'), ...serverOptions });
+  try {
+    await server.listen();
+  } catch (error) {
+    throw listenError(serverOptions, error);
+  }
+  return server;
+}
+
+function listenError(options: GearmanJobServerOptions, error: unknown): Error {
+  const where = `${options.host ?? '127.0.0.1'}:${options.port ?? 4730}`;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const reason = error instanceof Error ? error.message : String(error);
+  const hint =
+    code === 'EADDRINUSE'
+      ? ' Another job server (gearmand?) already listens there: connect to it with `servers` instead of `embeddedServer`, or give `embeddedServer` another port (0 = any free port).'
+      : '';
+  return new Error(`The embedded Gearman job server could not listen on ${where}: ${reason}.${hint}`, { cause: error });
+}

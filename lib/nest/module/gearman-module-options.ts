@@ -1,0 +1,49 @@
+import type { InjectionToken, ModuleMetadata, OptionalFactoryDependency, Type } from '@nestjs/common';
+import type { ServerAddress } from '../../connection/index.js';
+import type { GearmanJobServerOptions } from '../../job-server/index.js';
+import type { GearmanClientProxyOptions } from '../client-gearman.js';
+import type { GearmanServerOptions } from '../server-gearman.js';
+
+/** What `GearmanModule.forRoot()` takes, and what a `forRootAsync()` factory returns. */
+export interface GearmanModuleOptions {
+  /**
+   * The job servers the client and the workers of this app connect to. Default: the embedded
+   * server when one is started, else `127.0.0.1:4730`.
+   */
+  servers?: ServerAddress[];
+  /**
+   * Start a job server inside this app: `true` for the defaults (127.0.0.1:4730), or the
+   * `GearmanJobServer` options (`{ port: 0 }` picks a free port). It listens before any provider
+   * is created and stops after this app's clients and workers have closed.
+   */
+  embeddedServer?: boolean | GearmanJobServerOptions;
+  /** Options of the injectable `ClientGearman` (everything but `servers`). */
+  client?: Omit<GearmanClientProxyOptions, 'servers'>;
+  /** Defaults for every `ServerGearman` made by `GearmanModule.microservice()` / `GearmanStrategyFactory`. */
+  worker?: Omit<GearmanServerOptions, 'servers'>;
+  /**
+   * On shutdown, how long the client waits for replies still in flight before it closes (they then
+   * fail with a connection error); default 10 000 ms.
+   */
+  shutdownTimeoutMs?: number;
+  /** Register the module globally, so feature modules inject `ClientGearman` without importing it. */
+  isGlobal?: boolean;
+}
+
+/** The options a `forRootAsync()` factory may return: `isGlobal` is decided statically, in `forRootAsync()`. */
+export type GearmanModuleFactoryOptions = Omit<GearmanModuleOptions, 'isGlobal'>;
+
+/** A class that builds the options, for `forRootAsync({ useClass })` and `forRootAsync({ useExisting })`. */
+export interface GearmanOptionsFactory {
+  createGearmanOptions(): GearmanModuleFactoryOptions | Promise<GearmanModuleFactoryOptions>;
+}
+
+/** What `GearmanModule.forRootAsync()` takes: exactly one of `useFactory`, `useClass`, `useExisting`. */
+export interface GearmanModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
+  useFactory?: (...args: any[]) => GearmanModuleFactoryOptions | Promise<GearmanModuleFactoryOptions>;
+  /** The providers whose instances `useFactory` receives, in order. */
+  inject?: (InjectionToken | OptionalFactoryDependency)[];
+  useClass?: Type<GearmanOptionsFactory>;
+  useExisting?: Type<GearmanOptionsFactory>;
+  isGlobal?: boolean;
+}

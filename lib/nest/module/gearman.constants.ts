@@ -1,0 +1,11 @@
+/** The options the module was configured with (`forRoot()` as given, `forRootAsync()` as resolved). */
+export const GEARMAN_MODULE_OPTIONS = Symbol('GEARMAN_MODULE_OPTIONS');
+
+/** The module's `ClientGearman`, for `@Inject(GEARMAN_CLIENT)`; the class itself is a token too. */
+export const GEARMAN_CLIENT = Symbol('GEARMAN_CLIENT');
+
+/** The embedded `GearmanJobServer`, listening; `null` when the module runs without one. */
+export const GEARMAN_JOB_SERVER = Symbol('GEARMAN_JOB_SERVER');
+
+/** The job servers this app's client and workers connect to (`ServerAddress[]`), the embedded one's real port included. */
+export const GEARMAN_SERVERS = Symbol('GEARMAN_SERVERS');

@@ -1,0 +1,110 @@
+import { Inject, Module, type DynamicModule, type OnApplicationShutdown, type Provider } from '@nestjs/common';
+import type { ServerAddress } from '../../connection/index.js';
+import type { GearmanJobServer } from '../../job-server/index.js';
+import { ClientGearman } from '../client-gearman.js';
+import type { GearmanServerOptions, ServerGearman } from '../server-gearman.js';
+import { closeClientGracefully } from './close-client-gracefully.js';
+import { startEmbeddedJobServer } from './embedded-job-server.js';
+import { GEARMAN_CLIENT, GEARMAN_JOB_SERVER, GEARMAN_MODULE_OPTIONS, GEARMAN_SERVERS } from './gearman.constants.js';
+import type { GearmanModuleAsyncOptions, GearmanModuleOptions, GearmanOptionsFactory } from './gearman-module-options.js';
+import { GearmanStrategyFactory } from './gearman-strategy.factory.js';
+import { jobServerAddresses } from './job-server-addresses.js';
+
+const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+
+/** What `GearmanModule.microservice()` returns: Nest's `{ inject, useFactory }` microservice options. */
+export interface GearmanMicroserviceOptions {
+  inject: [typeof GearmanStrategyFactory];
+  useFactory: (factory: GearmanStrategyFactory) => { strategy: ServerGearman };
+}
+
+/**
+ * Gearman for a Nest app: an injectable `ClientGearman`, an optional embedded job server, and
+ * `GearmanModule.microservice()` for the `ServerGearman` strategy, all sharing one set of servers.
+ *
+ * Start-up: the embedded server listens while Nest resolves providers, before anything can connect.
+ * Shutdown (`app.close()`, or a signal with `enableShutdownHooks()`): Nest first closes the app's
+ * microservices (their workers finish the jobs in flight), then this module closes the client once
+ * its replies have arrived, and only then stops the embedded server.
+ */
+@Module({})
+export class GearmanModule implements OnApplicationShutdown {
+  constructor(
+    @Inject(GEARMAN_CLIENT) private readonly client: ClientGearman,
+    @Inject(GEARMAN_JOB_SERVER) private readonly jobServer: GearmanJobServer | null,
+    @Inject(GEARMAN_MODULE_OPTIONS) private readonly options: GearmanModuleOptions,
+  ) {}
+
+  static forRoot(options: GearmanModuleOptions = {}): DynamicModule {
+    const { isGlobal, ...moduleOptions } = options;
+    return GearmanModule.assemble([{ provide: GEARMAN_MODULE_OPTIONS, useValue: moduleOptions }], [], isGlobal);
+  }
+
+  static forRootAsync(options: GearmanModuleAsyncOptions): DynamicModule {
+    return GearmanModule.assemble(asyncOptionsProviders(options), options.imports ?? [], options.isGlobal);
+  }
+
+  /**
+   * Microservice options that give the app a `ServerGearman` connected like its `ClientGearman`:
+   * `app.connectMicroservice(GearmanModule.microservice())` in a hybrid app, or
+   * `NestFactory.createMicroservice(AppModule, GearmanModule.microservice())`.
+   */
+  static microservice(options: GearmanServerOptions = {}): GearmanMicroserviceOptions {
+    return {
+      inject: [GearmanStrategyFactory],
+      useFactory: (factory) => ({ strategy: factory.create(options) }),
+    };
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await closeClientGracefully(this.client, this.options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS);
+    await this.jobServer?.close();
+  }
+
+  private static assemble(optionsProviders: Provider[], imports: DynamicModule['imports'], isGlobal?: boolean): DynamicModule {
+    const providers: Provider[] = [
+      ...optionsProviders,
+      {
+        provide: GEARMAN_JOB_SERVER,
+        useFactory: (options: GearmanModuleOptions) => startEmbeddedJobServer(options),
+        inject: [GEARMAN_MODULE_OPTIONS],
+      },
+      {
+        provide: GEARMAN_SERVERS,
+        useFactory: (options: GearmanModuleOptions, jobServer: GearmanJobServer | null) => jobServerAddresses(options.servers, jobServer),
+        inject: [GEARMAN_MODULE_OPTIONS, GEARMAN_JOB_SERVER],
+      },
+      {
+        provide: ClientGearman,
+        useFactory: (options: GearmanModuleOptions, servers: ServerAddress[]) => new ClientGearman({ ...options.client, servers }),
+        inject: [GEARMAN_MODULE_OPTIONS, GEARMAN_SERVERS],
+      },
+      { provide: GEARMAN_CLIENT, useExisting: ClientGearman },
+      GearmanStrategyFactory,
+    ];
+    return {
+      module: GearmanModule,
+      global: isGlobal ?? false,
+      imports,
+      providers,
+      exports: [ClientGearman, GEARMAN_CLIENT, GEARMAN_JOB_SERVER, GEARMAN_SERVERS, GEARMAN_MODULE_OPTIONS, GearmanStrategyFactory],
+    };
+  }
+}
+
+function asyncOptionsProviders(options: GearmanModuleAsyncOptions): Provider[] {
+  const ways = [options.useFactory, options.useClass, options.useExisting].filter((way) => way !== undefined);
+  if (ways.length !== 1) {
+    throw new TypeError('GearmanModule.forRootAsync() needs exactly one of useFactory, useClass or useExisting');
+  }
+  if (options.useFactory) {
+    return [{ provide: GEARMAN_MODULE_OPTIONS, useFactory: options.useFactory, inject: options.inject ?? [] }];
+  }
+  const factoryClass = (options.useClass ?? options.useExisting)!;
+  const fromFactory: Provider = {
+    provide: GEARMAN_MODULE_OPTIONS,
+    useFactory: (factory: GearmanOptionsFactory) => factory.createGearmanOptions(),
+    inject: [factoryClass],
+  };
+  return options.useClass ? [fromFactory, { provide: options.useClass, useClass: options.useClass }] : [fromFactory];
+}

@@ -1,0 +1,22 @@
+import type { ServerAddress } from '../../connection/index.js';
+import type { GearmanJobServer } from '../../job-server/index.js';
+
+const DEFAULT_SERVERS: ServerAddress[] = ['127.0.0.1:4730'];
+
+/**
+ * Where this app's client and workers connect: the `servers` option when given, else the embedded
+ * server at the port it really bound (so `port: 0` works), else gearmand's default address.
+ */
+export function jobServerAddresses(servers: ServerAddress[] | undefined, embedded: GearmanJobServer | null): ServerAddress[] {
+  if (servers && servers.length > 0) return servers;
+  if (!embedded) return DEFAULT_SERVERS;
+  const { host, port } = embedded.address();
+  return [{ host: reachableHost(host), port }];
+}
+
+/** A server bound to every interface is reached over loopback. */
+function reachableHost(boundHost: string): string {
+  if (boundHost === '0.0.0.0') return '127.0.0.1';
+  if (boundHost === '::') return '::1';
+  return boundHost;
+}
