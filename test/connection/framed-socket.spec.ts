@@ -1,0 +1,158 @@
+import { once } from 'node:events';
+import { AddressInfo, connect, createServer, Socket } from 'node:net';
+import { FramedSocket, FramedSocketHandler } from '../../lib/connection/framed-socket.js';
+import { encodeRequest, encodeResponse, Frame, GearmanProtocolError, Magic, PacketType, ProtocolErrorCode } from '../../lib/protocol/index.js';
+
+/** Two ends of one real loopback TCP connection. */
+async function socketPair(): Promise<[Socket, Socket]> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const accepted = once(server, 'connection');
+  const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+  await once(client, 'connect');
+  const [serverSide] = (await accepted) as [Socket];
+  server.close();
+  return [serverSide, client];
+}
+
+/** Polls until `condition` holds; fails after 5 s. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+class Recorder implements FramedSocketHandler {
+  readonly frames: Frame[] = [];
+  readonly protocolErrors: GearmanProtocolError[] = [];
+  readonly closes: (Error | undefined)[] = [];
+  onFrame(frame: Frame): void {
+    this.frames.push(frame);
+  }
+  onProtocolError(error: GearmanProtocolError): void {
+    this.protocolErrors.push(error);
+  }
+  onClose(error?: Error): void {
+    this.closes.push(error);
+  }
+}
+
+describe('FramedSocket over loopback', () => {
+  let serverSide: Socket;
+  let client: Socket;
+  let recorder: Recorder;
+  let framed: FramedSocket;
+
+  beforeEach(async () => {
+    [serverSide, client] = await socketPair();
+    recorder = new Recorder();
+    framed = new FramedSocket(serverSide, { accept: 'request' }, recorder);
+  });
+  afterEach(async () => {
+    client.destroy();
+    serverSide.destroy();
+    if (!serverSide.closed) await once(serverSide, 'close');
+  });
+
+  test('decodes packets and admin lines whatever the segmentation', async () => {
+    const stream = Buffer.concat([
+      encodeRequest(PacketType.SUBMIT_JOB, 'reverse', 'u-1', 'hello'),
+      Buffer.from('status\r\n'),
+      encodeRequest(PacketType.PRE_SLEEP),
+    ]);
+    // Written in three pieces, each in its own write.
+    client.write(stream.subarray(0, 5));
+    client.write(stream.subarray(5, 30));
+    client.write(stream.subarray(30));
+    await until(() => recorder.frames.length === 3, 'three frames');
+    expect(recorder.frames).toEqual([
+      { kind: 'packet', magic: Magic.REQ, type: PacketType.SUBMIT_JOB, args: [Buffer.from('reverse'), Buffer.from('u-1'), Buffer.from('hello')] },
+      { kind: 'admin', line: 'status' },
+      { kind: 'packet', magic: Magic.REQ, type: PacketType.PRE_SLEEP, args: [] },
+    ]);
+    expect(recorder.protocolErrors).toEqual([]);
+  });
+
+  test('writes made within one tick leave as one batch', async () => {
+    const socket = serverSide as Socket & { _writev: (...args: unknown[]) => void; _write: (...args: unknown[]) => void };
+    const batches: number[] = [];
+    const singles: number[] = [];
+    const writev = socket._writev.bind(socket);
+    const write = socket._write.bind(socket);
+    socket._writev = (chunks: unknown, callback: unknown) => {
+      batches.push((chunks as unknown[]).length);
+      writev(chunks, callback);
+    };
+    socket._write = (chunk: unknown, encoding: unknown, callback: unknown) => {
+      singles.push(1);
+      write(chunk, encoding, callback);
+    };
+
+    const packets = [
+      encodeResponse(PacketType.NOOP),
+      encodeResponse(PacketType.JOB_CREATED, 'H:1'),
+      encodeResponse(PacketType.WORK_COMPLETE, 'H:1', 'done'),
+    ];
+    for (const packet of packets) expect(framed.write(packet)).toBe(true);
+    expect(batches).toEqual([]); // nothing leaves during the tick
+
+    const expected = Buffer.concat(packets);
+    const received: Buffer[] = [];
+    client.on('data', (chunk: Buffer) => received.push(chunk));
+    await until(() => Buffer.concat(received).length >= expected.length, 'the batch to arrive');
+    expect(Buffer.concat(received)).toEqual(expected);
+    expect(batches).toEqual([3]);
+    expect(singles).toEqual([]);
+
+    // A write in a later tick is a batch of its own.
+    framed.write(encodeResponse(PacketType.NO_JOB));
+    await until(() => Buffer.concat(received).length >= expected.length + 12, 'the second write');
+    expect(batches.length + singles.length).toBe(2);
+  });
+
+  test('end() sends what is queued, then closes the write side', async () => {
+    const received: Buffer[] = [];
+    client.on('data', (chunk: Buffer) => received.push(chunk));
+    framed.write(encodeResponse(PacketType.ECHO_RES, 'bye'));
+    framed.end();
+    await once(client, 'end');
+    expect(Buffer.concat(received)).toEqual(encodeResponse(PacketType.ECHO_RES, 'bye'));
+  });
+
+  test('a protocol error is reported once, and reading stops', async () => {
+    client.write(Buffer.concat([encodeRequest(PacketType.GRAB_JOB), encodeResponse(PacketType.NOOP)]));
+    await until(() => recorder.protocolErrors.length > 0, 'the protocol error');
+    expect(recorder.frames).toEqual([{ kind: 'packet', magic: Magic.REQ, type: PacketType.GRAB_JOB, args: [] }]);
+    expect(recorder.protocolErrors).toHaveLength(1);
+    expect(recorder.protocolErrors[0].code).toBe(ProtocolErrorCode.UNEXPECTED_MAGIC);
+    expect(serverSide.isPaused()).toBe(true);
+
+    // Later bytes arrive at the socket but are no longer decoded.
+    client.write(encodeRequest(PacketType.GRAB_JOB));
+    await until(() => serverSide.readableLength > 0, 'later bytes to be buffered by the paused socket');
+    expect(recorder.frames).toHaveLength(1);
+    expect(recorder.protocolErrors).toHaveLength(1);
+    expect(framed.isClosed).toBe(false);
+  });
+
+  test('onClose is called once when the peer goes away', async () => {
+    client.end();
+    await once(serverSide, 'end');
+    serverSide.destroy();
+    await once(serverSide, 'close');
+    expect(recorder.closes).toEqual([undefined]);
+    expect(framed.isClosed).toBe(true);
+    expect(framed.write(encodeResponse(PacketType.NOOP))).toBe(false);
+  });
+
+  test('onClose is called once, with the error, when the socket fails', async () => {
+    const failure = new Error('broken');
+    const closed = new Promise((resolve) => serverSide.once('close', resolve));
+    framed.destroy(failure);
+    await closed;
+    expect(recorder.closes).toEqual([failure]);
+  });
+});
