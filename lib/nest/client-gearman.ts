@@ -28,7 +28,8 @@ type PendingListener = { event: string; callback: (...args: any[]) => void };
  * background job and resolves once the job server has queued it. Per-message priority, unique id
  * and run time come from a `GearmanRecord` (see `GearmanRecordBuilder`).
  */
-export class ClientGearman extends ClientProxy<GearmanEventsMap, GearmanStatus> {
+// Status stays `string` (as in `ClientProxy`) so that `ClientsModule.register({ customClass: ClientGearman })` type-checks.
+export class ClientGearman extends ClientProxy<GearmanEventsMap> {
   protected readonly logger = new Logger(ClientProxy.name);
   private client: GearmanClient | undefined;
   private connecting: Promise<GearmanClient> | undefined;
