@@ -71,6 +71,11 @@ export class GearmanClient extends EventEmitter {
     this.selector = new ServerSelector(this.sessions);
   }
 
+  /** The servers (`host:port`) connected now, in the order they were given. */
+  get connectedServers(): string[] {
+    return this.sessions.filter((session) => session.isConnected).map((session) => session.label);
+  }
+
   /** Resolves when at least one server is connected; rejects with GearmanConnectionError when none can be reached. */
   connect(): Promise<void> {
     if (this.closing) return Promise.reject(this.closedError());

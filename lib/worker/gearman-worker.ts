@@ -125,6 +125,11 @@ export class GearmanWorker extends EventEmitter {
     return this.stopping;
   }
 
+  /** The servers (`host:port`) connected now, in the order they were given. */
+  get connectedServers(): string[] {
+    return this.sessions.filter((session) => session.connection.isConnected).map((session) => session.label);
+  }
+
   /** Jobs running now, over every connection. */
   get jobsInFlight(): number {
     return this.sessions.reduce((sum, session) => sum + session.jobsInFlight, 0);
