@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Controller, Module, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, EventPattern, MessagePattern, Payload, type Serializer, type Deserializer } from '@nestjs/microservices';
-import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
+import { firstValueFrom, lastValueFrom, timeout, toArray } from 'rxjs';
 import { GearmanClient, GearmanJobExceptionError } from '../../lib/index.js';
 import {
   ClientGearman,
@@ -153,6 +153,14 @@ describeOnJobServers('Gearman transport options', (kind) => {
     expect(log.maxInFlight).toBe(3);
     gate.release();
     await expect(Promise.all(replies)).resolves.toEqual([0, 1, 2, 3, 4, 5]);
+  });
+
+  test('a handler that never answers: timeout() ends the call and releases its routing entry', async () => {
+    await listen();
+    const routingMap = (client as unknown as { routingMap: Map<string, unknown> }).routingMap;
+    await expect(firstValueFrom(client.send('slow', 'lost').pipe(timeout(200)))).rejects.toThrow(/Timeout/);
+    expect(log.slowRuns).toBe(1);
+    expect(routingMap.size).toBe(0);
   });
 
   test('close() drains the jobs in flight before disconnecting', async () => {
