@@ -28,6 +28,8 @@ export interface GearmanConnectionHandler {
   onReconnecting(delayMs: number, attempt: number): void;
   /** Reconnect attempts are used up; the connection stays down until opened again. */
   onGiveUp(error: GearmanConnectionError): void;
+  /** The socket's write buffer, once over its high-water mark, has emptied. */
+  onDrain?(): void;
 }
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
@@ -76,6 +78,11 @@ export class GearmanConnection {
 
   get isConnected(): boolean {
     return this.state === 'connected';
+  }
+
+  /** Whether more written now would only queue in memory: the socket buffer is over its high-water mark. */
+  get isBackedUp(): boolean {
+    return this.framed !== undefined && this.framed.socket.writableNeedDrain;
   }
 
   /** Whether the owner wants it up: it is connected, connecting, or waiting to reconnect. */
@@ -180,6 +187,9 @@ export class GearmanConnection {
       framed.destroy();
     }, this.connectTimeoutMs);
     socket.once(tls ? 'secureConnect' : 'connect', () => this.onSocketConnect(framed));
+    socket.on('drain', () => {
+      if (framed === this.framed) this.handler.onDrain?.();
+    });
     return promise;
   }
 

@@ -78,10 +78,10 @@ export class WorkerSession implements GearmanConnectionHandler, WorkerJobChannel
     this.connection.write(encodeRequest(PacketType.CANT_DO, name));
   }
 
-  /** Grabs until every slot is taken or asked for. */
+  /** Grabs until every slot is taken or asked for; not while results are still queued for a slow server. */
   grab(): void {
     const { concurrency, functions, isStopping } = this.owner;
-    if (isStopping || this.sleeping || functions.size === 0 || !this.connection.isConnected) return;
+    if (isStopping || this.sleeping || functions.size === 0 || !this.connection.isConnected || this.connection.isBackedUp) return;
     while (this.running.size + this.grabsOutstanding < concurrency) {
       this.grabsOutstanding++;
       this.connection.write(encodeRequest(PacketType.GRAB_JOB_UNIQ));
@@ -138,6 +138,10 @@ export class WorkerSession implements GearmanConnectionHandler, WorkerJobChannel
     this.sleeping = false;
     this.owner.sessionDisconnected(this, error);
     this.owner.sessionIdle(this);
+  }
+
+  onDrain(): void {
+    this.grab();
   }
 
   onReconnecting(delayMs: number): void {

@@ -29,6 +29,19 @@ for (const kind of JOB_SERVER_KINDS) {
       expect(mostAtOnce).toBe(4);
     });
 
+    test('large results from several jobs at once all arrive whole', async () => {
+      const worker = t.worker({ concurrency: 4 });
+      worker.register('big', (job) => Buffer.alloc(2 * 1024 * 1024, Number(job.data.toString())));
+      await worker.start();
+      const client = t.client();
+      const results = await Promise.all(Array.from({ length: 12 }, (_, i) => client.submitJob('big', String(i)).result));
+      results.forEach((result, i) => {
+        expect(result.length).toBe(2 * 1024 * 1024);
+        expect(result[0]).toBe(i);
+        expect(result[result.length - 1]).toBe(i);
+      });
+    });
+
     test('an idle worker sends nothing after PRE_SLEEP, and wakes on NOOP when a job arrives', async () => {
       const proxy = await CountingProxy.start(t.server.port);
       t.defer(() => proxy.close());
