@@ -164,9 +164,9 @@ export class GearmanWorker extends EventEmitter {
       job.fail();
       return;
     }
-    if (this.listenerCount('job') > 0) this.emit('job', job);
     let result: unknown;
     try {
+      if (this.listenerCount('job') > 0) this.emit('job', job);
       result = registration.handler(job);
     } catch (error) {
       this.finishWithError(job, error);

@@ -209,6 +209,23 @@ for (const kind of JOB_SERVER_KINDS) {
       expect(await client.getStatusUnique('progress-1')).toMatchObject({ known: false });
     });
 
+    test('an ERROR answer (a full queue) rejects that submit only, with the server code', async () => {
+      const { adminLine } = await import('./support/admin.js');
+      const client = t.client();
+      // maxqueue applies to functions the server knows: queue one job first.
+      await expect(client.submitBackgroundJob('limited', 'one')).resolves.toMatch(/^H:/);
+      expect(await adminLine(t.server.port, 'maxqueue limited 1')).toBe('OK');
+      const second = client.submitBackgroundJob('limited', 'two');
+      const third = client.submitJob('limited', 'three');
+      const other = client.submitBackgroundJob('unlimited', 'four');
+      const error = await second.catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(GearmanServerError);
+      expect((error as GearmanServerError).code).toBe('QUEUE_ERROR');
+      await expect(third.created).rejects.toMatchObject({ code: 'QUEUE_ERROR' });
+      await expect(third.result).rejects.toMatchObject({ code: 'QUEUE_ERROR' });
+      await expect(other).resolves.toMatch(/^H:/);
+    });
+
     test('GET_STATUS of a handle nobody knows', async () => {
       expect(await t.client().getStatus('H:nowhere:1')).toEqual({ handle: 'H:nowhere:1', known: false, running: false, numerator: 0, denominator: 0 });
     });
