@@ -2,6 +2,7 @@ import { encodeResponse, PacketType } from '../protocol/index.js';
 import { DelayedJobs } from './delayed-jobs.js';
 import { GearmanFunction } from './gearman-function.js';
 import { Job, JobExtra, Priority, RunState } from './job.js';
+import { JobTable } from './job-table.js';
 import type { ServerConnection } from './server-connection.js';
 import { encodeByteStringResponse, encodeEmptyResponse } from './server-packets.js';
 
@@ -31,10 +32,12 @@ export type GrabKind = PacketType.GRAB_JOB | PacketType.GRAB_JOB_UNIQ | PacketTy
 export class JobBroker {
   readonly functions = new Map<string, GearmanFunction>();
   /** Every job by the counter in its handle. */
-  readonly jobs = new Map<number, Job>();
+  readonly jobs = new JobTable();
   private nextId = 1;
   private readonly handleStart: string;
   private readonly delayed = new DelayedJobs((job) => this.enqueue(job));
+  /** Reducer names of the few jobs that have one. */
+  private readonly extras = new Map<Job, JobExtra>();
 
   constructor(private readonly options: BrokerOptions) {
     this.handleStart = `${options.handlePrefix}:`;
@@ -83,8 +86,8 @@ export class JobBroker {
     if (!job) {
       if (fn.isFull(priority)) return { error: 'QUEUE_ERROR' };
       job = new Job(this.nextId++, fn, unique, data, priority, client === undefined);
-      if (extra) job.extra = extra;
-      this.jobs.set(job.id, job);
+      if (extra && extra.reducer !== '') this.extras.set(job, extra);
+      this.jobs.add(job);
       fn.total++;
       fn.waiting[priority]++;
       fn.index(job);
@@ -175,11 +178,15 @@ export class JobBroker {
     const handle = this.handleOf(job);
     if (kind === PacketType.GRAB_JOB) {
       worker.send(encodeByteStringResponse(PacketType.JOB_ASSIGN, [handle, fn.name, job.data]));
-    } else if (kind === PacketType.GRAB_JOB_ALL && job.reducer !== '') {
-      worker.send(encodeByteStringResponse(PacketType.JOB_ASSIGN_ALL, [handle, fn.name, job.unique, job.reducer, job.data]));
+    } else if (kind === PacketType.GRAB_JOB_ALL && this.reducerOf(job) !== '') {
+      worker.send(encodeByteStringResponse(PacketType.JOB_ASSIGN_ALL, [handle, fn.name, job.unique, this.reducerOf(job), job.data]));
     } else {
       worker.send(encodeByteStringResponse(PacketType.JOB_ASSIGN_UNIQ, [handle, fn.name, job.unique, job.data]));
     }
+  }
+
+  private reducerOf(job: Job): string {
+    return this.extras.get(job)?.reducer ?? '';
   }
 
   /** The job a worker would get: highest priority across its functions, then the oldest. */
@@ -326,8 +333,9 @@ export class JobBroker {
     }
     this.detachClients(job);
     fn.unindex(job);
+    this.extras.delete(job);
     fn.total--;
-    this.jobs.delete(job.id);
+    this.jobs.delete(job);
   }
 }
 

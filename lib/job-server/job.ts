@@ -27,7 +27,7 @@ export class RunState {
   constructor(readonly worker: ServerConnection) {}
 }
 
-/** What only reduce and epoch jobs carry. */
+/** What only reduce and epoch jobs carry (kept beside the job, not in it). */
 export interface JobExtra {
   readonly reducer: string;
   /** Epoch time in ms; 0 when the job runs at once. */
@@ -37,7 +37,8 @@ export interface JobExtra {
 /**
  * One job. Kept small because a queue may hold millions: the unique and the payload are byte
  * strings (latin1, one byte a character: a lossless copy far smaller than a Buffer object),
- * rarely used fields live in side objects, and the run-queue links are on the job itself.
+ * rarely used fields live elsewhere (RunState while running, the broker's extras for reduce and
+ * epoch jobs), and the run-queue links are on the job itself.
  */
 export class Job {
   /** Run-queue links (intrusive doubly linked list: O(1) removal from anywhere). */
@@ -47,7 +48,6 @@ export class Job {
   run: RunState | undefined = undefined;
   /** Connections waiting for the result; a connection appears once per submit, as in gearmand. */
   clients: ServerConnection[] | undefined = undefined;
-  extra: JobExtra | undefined = undefined;
 
   constructor(
     readonly id: number,
@@ -99,9 +99,5 @@ export class Job {
   addRetry(): number {
     this.flags += 1 << RETRY_SHIFT;
     return this.retries;
-  }
-
-  get reducer(): string {
-    return this.extra?.reducer ?? '';
   }
 }
