@@ -112,7 +112,8 @@ export class ServerGearman
         { channel: job.functionName },
       );
       const pattern = this.getPatternAsString(packet.pattern ?? job.functionName);
-      const handler = this.getHandlerByPattern(pattern);
+      // A function name is already a normalised route: look it up as is before parsing it as Nest does.
+      const handler = this.messageHandlers.get(pattern) ?? this.getHandlerByPattern(pattern);
       if (!handler) {
         this.logger.error(`No handler for Gearman job ${job.handle} with pattern ${pattern}`);
         job.exception(encodePayload({ status: 'error', err: NO_MESSAGE_HANDLER }));
