@@ -5,6 +5,7 @@ import type { Packet } from '../protocol/decoder.js';
 import { encodeRequest } from '../protocol/encoder.js';
 import { PacketType } from '../protocol/packet-types.js';
 import { ClientJob } from './client-job.js';
+import { HandleTable } from './handle-table.js';
 import {
   GearmanConnectionError,
   GearmanJobExceptionError,
@@ -47,8 +48,7 @@ function handleText(bytes: Buffer): string {
 export class ClientSession implements GearmanConnectionHandler {
   readonly connection: GearmanConnection;
   private readonly awaitingReply = new Fifo<ClientJob | ReplyWaiter>();
-  /** Foreground jobs by handle; an array when the same job was submitted twice on this connection (coalesced). */
-  private readonly jobsByHandle = new Map<string, ClientJob | ClientJob[]>();
+  private readonly jobsByHandle = new HandleTable();
 
   constructor(
     address: ResolvedServerAddress,
@@ -134,11 +134,11 @@ export class ClientSession implements GearmanConnectionHandler {
       case PacketType.JOB_CREATED:
         return this.onJobCreated(args[0].toString('utf8'));
       case PacketType.WORK_DATA:
-        return this.forEachJob(args[0], (job) => job.emit('data', Buffer.from(args[1])));
+        return void this.route(args[0])?.emit('data', Buffer.from(args[1]));
       case PacketType.WORK_WARNING:
-        return this.forEachJob(args[0], (job) => job.emit('warning', Buffer.from(args[1])));
+        return void this.route(args[0])?.emit('warning', Buffer.from(args[1]));
       case PacketType.WORK_STATUS:
-        return this.forEachJob(args[0], (job) => job.emit('status', statusNumber(args[1]), statusNumber(args[2])));
+        return void this.route(args[0])?.emit('status', statusNumber(args[1]), statusNumber(args[2]));
       case PacketType.WORK_COMPLETE:
         return this.endJobs(args[0], (job) => job.complete(Buffer.from(args[1])));
       case PacketType.WORK_FAIL:
@@ -162,12 +162,7 @@ export class ClientSession implements GearmanConnectionHandler {
       if (entry instanceof ClientJob) entry.fail(this.jobLost(entry, error));
       else entry.reject(error);
     }
-    const jobs = [...this.jobsByHandle.values()];
-    this.jobsByHandle.clear();
-    for (const entry of jobs) {
-      if (Array.isArray(entry)) for (const job of entry) job.fail(this.jobLost(job, error));
-      else entry.fail(this.jobLost(entry, error));
-    }
+    for (const job of this.jobsByHandle.takeAll()) job.fail(this.jobLost(job, error));
     this.owner.sessionDisconnected(this, error);
   }
 
@@ -187,11 +182,11 @@ export class ClientSession implements GearmanConnectionHandler {
   private onJobCreated(handle: string): void {
     const entry = this.awaitingReply.shift();
     if (entry instanceof ClientJob) {
-      if (entry.isSettled) return; // released while waiting: drop its packets from now on
-      const existing = this.jobsByHandle.get(handle);
-      if (existing === undefined) this.jobsByHandle.set(handle, entry);
-      else if (Array.isArray(existing)) existing.push(entry);
-      else this.jobsByHandle.set(handle, [existing, entry]);
+      if (entry.isSettled) {
+        this.jobsByHandle.addReleased(handle); // released while waiting: its packets are dropped
+        return;
+      }
+      this.jobsByHandle.add(handle, entry);
       entry.markCreated(handle);
     } else if (entry && entry.reply === PacketType.JOB_CREATED) {
       entry.resolve([Buffer.from(handle)]);
@@ -222,31 +217,17 @@ export class ClientSession implements GearmanConnectionHandler {
     this.connection.drop(error);
   }
 
-  private forEachJob(handleBytes: Buffer, action: (job: ClientJob) => void): void {
-    const entry = this.jobsByHandle.get(handleText(handleBytes));
-    if (entry === undefined) return;
-    if (Array.isArray(entry)) for (const job of entry) action(job);
-    else action(entry);
+  private route(handleBytes: Buffer): ClientJob | undefined {
+    return this.jobsByHandle.route(handleText(handleBytes));
   }
 
   private endJobs(handleBytes: Buffer, end: (job: ClientJob, handle: string) => void): void {
     const handle = handleText(handleBytes);
-    const entry = this.jobsByHandle.get(handle);
-    if (entry === undefined) return;
-    this.jobsByHandle.delete(handle);
-    if (Array.isArray(entry)) for (const job of entry) end(job, handle);
-    else end(entry, handle);
+    for (const job of this.jobsByHandle.end(handle)) end(job, handle);
   }
 
   private forget(job: ClientJob): void {
-    const handle = job.handle;
-    if (handle === undefined) return; // still awaiting JOB_CREATED: onJobCreated drops it
-    const entry = this.jobsByHandle.get(handle);
-    if (entry === job) this.jobsByHandle.delete(handle);
-    else if (Array.isArray(entry)) {
-      const rest = entry.filter((other) => other !== job);
-      if (rest.length === 0) this.jobsByHandle.delete(handle);
-      else this.jobsByHandle.set(handle, rest.length === 1 ? rest[0] : rest);
-    }
+    // Still awaiting JOB_CREATED: onJobCreated sees it settled and drops it.
+    if (job.handle !== undefined) this.jobsByHandle.forget(job.handle, job);
   }
 }

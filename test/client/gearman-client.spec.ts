@@ -96,6 +96,46 @@ for (const kind of JOB_SERVER_KINDS) {
       expect(runs).toBe(2);
     });
 
+    test('coalesced jobs on one connection each see every WORK_DATA exactly once', async () => {
+      const client = t.client();
+      const first = client.submitJob('stream', 'x', { unique: 'stream-1' });
+      const second = client.submitJob('stream', 'x', { unique: 'stream-1' });
+      await Promise.all([first.created, second.created]);
+      const seen: string[][] = [[], []];
+      first.on('data', (data: Buffer) => seen[0].push(data.toString()));
+      second.on('data', (data: Buffer) => seen[1].push(data.toString()));
+      const worker = t.worker();
+      worker.register('stream', (job) => {
+        job.sendData('a');
+        job.sendData('b');
+        return 'end';
+      });
+      await worker.start();
+      expect((await Promise.all([first.result, second.result])).map(String)).toEqual(['end', 'end']);
+      expect(seen).toEqual([['a', 'b'], ['a', 'b']]);
+    });
+
+    test('releasing one of several coalesced jobs on a connection leaves the others whole', async () => {
+      const client = t.client();
+      const jobs = [0, 1, 2, 3].map(() => client.submitJob('stream', 'x', { unique: 'stream-2' }));
+      jobs[3].release(); // before JOB_CREATED
+      await Promise.all(jobs.slice(0, 3).map((job) => job.created));
+      jobs[1].release(); // after
+      const seen: string[][] = [[], [], [], []];
+      jobs.forEach((job, i) => job.on('data', (data: Buffer) => seen[i].push(data.toString())));
+      const worker = t.worker();
+      worker.register('stream', (job) => {
+        job.sendData('a');
+        job.sendStatus(1, 2);
+        job.sendData('b');
+        return 'end';
+      });
+      await worker.start();
+      expect((await Promise.all([jobs[0].result, jobs[2].result])).map(String)).toEqual(['end', 'end']);
+      expect(seen).toEqual([['a', 'b'], [], ['a', 'b'], []]);
+      expect((await client.echo('after')).toString()).toBe('after');
+    });
+
     test("unique '-' coalesces on the payload", async () => {
       const client = t.client();
       const a = client.submitJob('echo-back', 'same bytes', { unique: '-' });
