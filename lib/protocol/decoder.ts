@@ -71,10 +71,17 @@ export class PacketDecoder {
   private textPieces: Buffer[] = [];
   private textLength = 0;
 
+  /** Throws RangeError for options that would silently disable a limit (NaN, negative, fractional). */
   constructor(options: DecoderOptions = {}) {
     this.accept = options.accept ?? 'any';
     this.maxPacketSize = options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
     this.maxAdminLineLength = options.maxAdminLineLength ?? DEFAULT_MAX_ADMIN_LINE_LENGTH;
+    if (this.accept !== 'request' && this.accept !== 'response' && this.accept !== 'any') {
+      throw new RangeError(`accept must be 'request', 'response' or 'any', got ${JSON.stringify(options.accept)}`);
+    }
+    for (const [name, value] of [['maxPacketSize', this.maxPacketSize], ['maxAdminLineLength', this.maxAdminLineLength]] as const) {
+      if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a whole number of bytes, got ${value}`);
+    }
   }
 
   /** Bytes held for a frame that has not arrived whole yet. */

@@ -371,3 +371,22 @@ describe('PacketDecoder: errors', () => {
     expect(frames).toEqual([{ kind: 'admin', line: 'version' }]);
   });
 });
+
+describe('PacketDecoder: options', () => {
+  test.each([
+    [{ maxPacketSize: Number.NaN }, 'maxPacketSize'],
+    [{ maxPacketSize: -1 }, 'maxPacketSize'],
+    [{ maxPacketSize: 1.5 }, 'maxPacketSize'],
+    [{ maxAdminLineLength: Number.POSITIVE_INFINITY }, 'maxAdminLineLength'],
+    [{ accept: 'requests' as 'request' }, 'accept'],
+  ])('%j is refused', (options, name) => {
+    expect(() => new PacketDecoder(options)).toThrow(RangeError);
+    expect(() => new PacketDecoder(options)).toThrow(name);
+  });
+
+  test('a limit of 0 allows only empty payloads', () => {
+    expect(decodeChunks([encodeResponse(PacketType.NOOP)], { maxPacketSize: 0 })).toHaveLength(1);
+    const { error } = failingFeed(new PacketDecoder({ maxPacketSize: 0 }), encodeResponse(PacketType.ECHO_RES, 'x'));
+    expect(error.code).toBe(ProtocolErrorCode.PACKET_TOO_LARGE);
+  });
+});
