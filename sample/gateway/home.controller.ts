@@ -1,0 +1,18 @@
+import { Controller, Get } from '@nestjs/common';
+
+/** What the gateway offers, for a first `curl`. */
+@Controller()
+export class HomeController {
+  @Get()
+  routes() {
+    return {
+      'POST /users': 'register a user (send) and queue the welcome e-mail (emit)',
+      'GET /emails': 'the e-mails the background jobs have sent',
+      'POST /orders': 'place an order: the orders service reserves stock with the inventory service',
+      'GET /reports/:name?sections=5': 'build a report, streamed as server-sent events with progress',
+      'POST /batch': 'queue background jobs with high, normal and low priority',
+      'GET /batch/:batchId': 'the order in which the batch items started',
+      'GET /quotes/:symbol?callers=5': 'concurrent calls with one unique id, computed once',
+    };
+  }
+}
