@@ -114,7 +114,7 @@ export class GearmanWorker extends EventEmitter {
     try {
       await connectAny(this.sessions.map((session) => session.connection));
     } catch (error) {
-      this.state = 'created';
+      if (this.state === 'started') this.state = 'created';
       throw error;
     }
   }

@@ -372,6 +372,23 @@ for (const kind of JOB_SERVER_KINDS) {
       await waitFor(() => workerConnects.length === 2, 'the worker to reconnect');
       expect((await client.submitJob('reverse', 'after').result).toString()).toBe('retfa');
       expect(workerConnects).toEqual([t.server.address, t.server.address]);
+      // The exceptions option was asked for again on the new connection.
+      worker.register('explode', () => {
+        throw new Error('after restart');
+      });
+      await expect(client.submitJob('explode', '').result).rejects.toBeInstanceOf(GearmanJobExceptionError);
+    });
+
+    test('close() fails the jobs still in flight with GearmanConnectionError', async () => {
+      const worker = t.worker();
+      worker.register('forever', () => new Promise(() => undefined));
+      await worker.start();
+      const client = t.client();
+      const job = client.submitJob('forever', '');
+      await job.created;
+      await client.close();
+      await expect(job.result).rejects.toThrow(/Client closed/);
+      await expect(job.result).rejects.toBeInstanceOf(GearmanConnectionError);
     });
   });
 }

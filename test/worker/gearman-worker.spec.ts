@@ -233,6 +233,23 @@ describe('GearmanWorker without a server', () => {
     await worker.stop();
   });
 
+  test('stop() during a start() that cannot connect ends both promptly', async () => {
+    const { createServer } = await import('node:net');
+    // Accepts TCP but never finishes a TLS handshake: start() would wait for the connect timeout.
+    const accepted: import('node:net').Socket[] = [];
+    const silent = createServer((socket) => accepted.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    const worker = new GearmanWorker({ servers: [{ host: '127.0.0.1', port, tls: true }], connectTimeoutMs: 60_000, logger: quietLogger });
+    const starting = worker.start();
+    await sleep(50);
+    await worker.stop();
+    await expect(starting).rejects.toMatchObject({ name: 'GearmanConnectionError', message: expect.stringMatching(/Worker stopped/) });
+    await expect(worker.start()).rejects.toThrow(/Worker stopped/);
+    for (const socket of accepted) socket.destroy();
+    await new Promise<void>((resolve) => silent.close(() => resolve()));
+  });
+
   test('bad options and registrations are refused with clear errors', () => {
     expect(() => new GearmanWorker({ concurrency: 0 })).toThrow(/concurrency/);
     const worker = new GearmanWorker();
