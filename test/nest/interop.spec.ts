@@ -3,7 +3,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { Controller, Inject, Module, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ClientsModule, MessagePattern, Payload, RpcException } from '@nestjs/microservices';
-import { firstValueFrom } from 'rxjs';
+import { firstValueFrom, of } from 'rxjs';
 import { ClientGearman, ServerGearman } from '../../lib/nest/index.js';
 import { describeWithPeers } from '../support/gearmand.js';
 import { describeOnJobServers, startJobServer, type JobServerUnderTest } from './job-servers.js';
@@ -40,6 +40,11 @@ class CalculatorController {
   @MessagePattern('greet')
   greet(@Payload() name: unknown) {
     return Buffer.from(`hello, ${String(name)}`);
+  }
+
+  @MessagePattern('countdown')
+  countdown(@Payload() from: number) {
+    return of(...Array.from({ length: from }, (_, i) => from - i));
   }
 
   @MessagePattern('refuse')
@@ -89,6 +94,12 @@ describeOnJobServers('Interop with the gearman CLI and Perl', (kind) => {
       const [host, port] = hostAndPort(jobServer.servers[0]);
       const result = await run('gearman', ['-h', host, '-p', port, '-f', 'refuse', '{}']);
       expect(result).toMatchObject({ code: 1, stdout: '' });
+    });
+
+    test('a streaming handler: the CLI prints every WORK_DATA, then the result', async () => {
+      const [host, port] = hostAndPort(jobServer.servers[0]);
+      const result = await run('gearman', ['-h', host, '-p', port, '-f', 'countdown', '3']);
+      expect(result).toMatchObject({ code: 0, stdout: '321' });
     });
 
     test('plain text reaches the handler as a string; a Buffer answer prints as raw text', async () => {

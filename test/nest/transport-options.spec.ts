@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { Controller, Module, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { Ctx, EventPattern, MessagePattern, Payload, type Serializer, type Deserializer } from '@nestjs/microservices';
+import { Ctx, EventPattern, MessagePattern, Payload, Transport, type Serializer, type Deserializer } from '@nestjs/microservices';
 import { firstValueFrom, lastValueFrom, timeout, toArray } from 'rxjs';
 import { GearmanClient, GearmanJobExceptionError } from '../../lib/index.js';
 import {
@@ -57,6 +57,16 @@ class OptionsController {
     ctx.sendStatus(1, 4);
     ctx.sendWarning('careful');
     return 'done';
+  }
+
+  @MessagePattern('tcp-only', Transport.TCP)
+  tcpOnly() {
+    return 'not served over Gearman';
+  }
+
+  @MessagePattern('gearman-only', GEARMAN_TRANSPORT)
+  gearmanOnly() {
+    return 'served';
   }
 
   @EventPattern('event-ok')
@@ -254,6 +264,14 @@ describeOnJobServers('Gearman transport options', (kind) => {
     expect(client.unwrap()).toBeInstanceOf(GearmanClient);
     await client.close();
     expect(clientStatuses).toEqual([GearmanStatus.CONNECTED, GearmanStatus.DISCONNECTED]);
+  });
+
+  test('a handler bound to GEARMAN_TRANSPORT is served; one bound to another transport is not', async () => {
+    const { strategy } = await listen();
+    const functions = [...strategy.getHandlers().keys()];
+    expect(functions).toContain('gearman-only');
+    expect(functions).not.toContain('tcp-only');
+    await expect(firstValueFrom(client.send('gearman-only', 1))).resolves.toBe('served');
   });
 
   test('the processing start and end hooks wrap every job', async () => {
