@@ -1,4 +1,5 @@
 import { Job, Priority, PRIORITY_COUNT } from './job.js';
+import { JobIndex } from './job-index.js';
 import type { ServerConnection } from './server-connection.js';
 
 /**
@@ -20,9 +21,9 @@ export class GearmanFunction {
   /** Workers that went to sleep while they could do this function and have not been woken since. */
   readonly sleepers = new Set<ServerConnection>();
   /** Jobs by explicit unique id. */
-  readonly byUnique = new Map<string, Job>();
+  readonly byUnique = new JobIndex('unique');
   /** Jobs submitted with unique `-`, by payload. */
-  readonly byPayload = new Map<string, Job>();
+  readonly byPayload = new JobIndex('payload');
 
   constructor(readonly name: string) {}
 
@@ -70,22 +71,20 @@ export class GearmanFunction {
     return this.byUnique.get(unique);
   }
 
+  /** Indexes a new job for coalescing; findCoalescing has just found no job with its key. */
   index(job: Job): void {
-    if (job.unique === '') return;
-    if (job.unique === '-') {
-      if (job.data !== '' && !this.byPayload.has(job.data)) this.byPayload.set(job.data, job);
-    } else if (!this.byUnique.has(job.unique)) {
-      this.byUnique.set(job.unique, job);
-    }
+    this.indexFor(job)?.add(job);
   }
 
   unindex(job: Job): void {
-    if (job.unique === '') return;
-    if (job.unique === '-') {
-      if (this.byPayload.get(job.data) === job) this.byPayload.delete(job.data);
-    } else if (this.byUnique.get(job.unique) === job) {
-      this.byUnique.delete(job.unique);
-    }
+    this.indexFor(job)?.delete(job);
+  }
+
+  private indexFor(job: Job): JobIndex | undefined {
+    const length = job.uniqueLength;
+    if (length === 0) return undefined;
+    if (length === 1 && job.body.charCodeAt(0) === 0x2d /* - */) return job.body.length > 1 ? this.byPayload : undefined;
+    return this.byUnique;
   }
 
   /** Whether a new job of this priority would overflow the `maxqueue` limit. */

@@ -10,13 +10,20 @@ export const enum Priority {
 
 export const PRIORITY_COUNT = 3;
 
-// Flag bits of Job.flags: priority in the low two bits, then where the job is.
+// Flag bits of Job.flags: priority in the low two bits, then where the job is, the length of the
+// unique id (at most 64), and the retry count in the bits above.
 const PRIORITY_MASK = 0b11;
 const BACKGROUND = 1 << 2;
 const QUEUED = 1 << 3; // in its function's run queue
 const DELAYED = 1 << 4; // waiting for its epoch time
 const IGNORED = 1 << 5; // cancelled while running: its result goes nowhere
-const RETRY_SHIFT = 8;
+const UNIQUE_SHIFT = 6;
+const UNIQUE_MASK = 0x7f;
+const RETRY_SHIFT = 13;
+const MAX_RETRIES = (2 ** 31 - 1) >>> RETRY_SHIFT;
+
+/** The longest unique id a job can hold (gearmand's limit). */
+export const MAX_UNIQUE_LENGTH = 64;
 
 /** What only a job being worked on needs. */
 export class RunState {
@@ -35,10 +42,10 @@ export interface JobExtra {
 }
 
 /**
- * One job. Kept small because a queue may hold millions: the unique and the payload are byte
- * strings (latin1, one byte a character: a lossless copy far smaller than a Buffer object),
- * rarely used fields live elsewhere (RunState while running, the broker's extras for reduce and
- * epoch jobs), and the run-queue links are on the job itself.
+ * One job. Kept small because a queue may hold millions: the unique id and the payload share one
+ * byte string (latin1, one character a byte: a lossless copy, far smaller than a Buffer object),
+ * small fields share one number, rarely used fields live elsewhere (RunState while running, the
+ * broker's reducer names), and the run-queue links are on the job itself.
  */
 export class Job {
   /** Run-queue links (intrusive doubly linked list: O(1) removal from anywhere). */
@@ -49,15 +56,32 @@ export class Job {
   /** Connections waiting for the result; a connection appears once per submit, as in gearmand. */
   clients: ServerConnection[] | undefined = undefined;
 
+  /** The unique id followed by the payload. */
+  readonly body: string;
+
+  /** `unique` must be at most MAX_UNIQUE_LENGTH characters. */
   constructor(
     readonly id: number,
     readonly fn: GearmanFunction,
-    readonly unique: string,
-    readonly data: string,
+    unique: string,
+    data: string,
     priority: Priority,
     background: boolean,
   ) {
-    this.flags = priority | (background ? BACKGROUND : 0);
+    this.body = unique + data;
+    this.flags = priority | (background ? BACKGROUND : 0) | (unique.length << UNIQUE_SHIFT);
+  }
+
+  get uniqueLength(): number {
+    return (this.flags >>> UNIQUE_SHIFT) & UNIQUE_MASK;
+  }
+
+  get unique(): string {
+    return this.body.slice(0, this.uniqueLength);
+  }
+
+  get data(): string {
+    return this.body.slice(this.uniqueLength);
   }
 
   get priority(): Priority {
@@ -97,7 +121,7 @@ export class Job {
   }
 
   addRetry(): number {
-    this.flags += 1 << RETRY_SHIFT;
+    if (this.retries < MAX_RETRIES) this.flags += 1 << RETRY_SHIFT;
     return this.retries;
   }
 }
