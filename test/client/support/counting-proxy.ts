@@ -1,13 +1,15 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { PacketDecoder, PacketType } from '../../../lib/protocol/index.js';
 
 /**
- * A TCP proxy in front of a job server that counts the bytes each side sends, so a test can see
- * what a client or worker puts on the wire.
+ * A TCP proxy in front of a job server that counts (and keeps) the bytes each side sends, so a
+ * test can see what a client or worker puts on the wire.
  */
 export class CountingProxy {
   /** Bytes from the proxied peer (client or worker) toward the server. */
   bytesToServer = 0;
   bytesToPeer = 0;
+  private readonly sentToServer: Buffer[] = [];
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
 
@@ -17,6 +19,7 @@ export class CountingProxy {
       this.sockets.add(peer).add(upstream);
       peer.on('data', (chunk: Buffer) => {
         this.bytesToServer += chunk.length;
+        this.sentToServer.push(Buffer.from(chunk));
         upstream.write(chunk);
       });
       upstream.on('data', (chunk: Buffer) => {
@@ -42,6 +45,15 @@ export class CountingProxy {
 
   get address(): string {
     return `127.0.0.1:${(this.server.address() as { port: number }).port}`;
+  }
+
+  /** The names of the packets sent toward the server so far, over every connection, in order. */
+  packetsToServer(): string[] {
+    const names: string[] = [];
+    new PacketDecoder({ accept: 'request' }).feed(Buffer.concat(this.sentToServer), (frame) => {
+      if (frame.kind === 'packet') names.push(PacketType[frame.type]);
+    });
+    return names;
   }
 
   async close(): Promise<void> {

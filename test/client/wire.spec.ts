@@ -1,0 +1,55 @@
+import { describeWithPeers } from '../support/gearmand.js';
+import { CountingProxy } from './support/counting-proxy.js';
+import { useJobServer } from './support/harness.js';
+import { JOB_SERVER_KINDS } from './support/job-servers.js';
+import { waitFor } from './support/wait.js';
+
+/** What the client and worker put on the wire, read back through a proxy (one connection each). */
+for (const kind of JOB_SERVER_KINDS) {
+  describeWithPeers(kind.peers, `packets on the wire, on ${kind.name}`, () => {
+    const t = useJobServer(kind);
+
+    test('the client asks for exceptions first, then sends each submit as its priority packet', async () => {
+      const proxy = await CountingProxy.start(t.server.port);
+      t.defer(() => proxy.close());
+      const client = t.client({ servers: [proxy.address], clientId: 'wire-client' });
+      await client.submitBackgroundJob('f', 'a', { priority: 'high' });
+      await client.submitBackgroundJob('f', 'b');
+      await client.submitBackgroundJob('f', 'c', { priority: 'low' });
+      await client.submitBackgroundJob('f', 'd', { runAt: Math.floor(Date.now() / 1000) + 3600 });
+      await Promise.all(['high', 'normal', 'low'].map((priority) => client.submitJob('f', priority, { priority: priority as 'high' }).created));
+      await client.getStatus('H:x:1');
+      await client.getStatusUnique('u');
+      await client.echo('e');
+      expect(proxy.packetsToServer()).toEqual([
+        'OPTION_REQ',
+        'SET_CLIENT_ID',
+        'SUBMIT_JOB_HIGH_BG',
+        'SUBMIT_JOB_BG',
+        'SUBMIT_JOB_LOW_BG',
+        'SUBMIT_JOB_EPOCH',
+        'SUBMIT_JOB_HIGH',
+        'SUBMIT_JOB',
+        'SUBMIT_JOB_LOW',
+        'GET_STATUS',
+        'GET_STATUS_UNIQUE',
+        'ECHO_REQ',
+      ]);
+    });
+
+    test('the worker names itself, registers, grabs, sleeps, and after a job grabs once more before sleeping again', async () => {
+      const proxy = await CountingProxy.start(t.server.port);
+      t.defer(() => proxy.close());
+      const worker = t.worker({ servers: [proxy.address], clientId: 'wire-worker' });
+      worker.register('plain', (job) => job.data);
+      worker.register('timed', (job) => job.data, { timeoutMs: 3000 });
+      await worker.start();
+      await waitFor(() => proxy.packetsToServer().includes('PRE_SLEEP'), 'PRE_SLEEP');
+      expect(proxy.packetsToServer()).toEqual(['SET_CLIENT_ID', 'CAN_DO', 'CAN_DO_TIMEOUT', 'GRAB_JOB_UNIQ', 'PRE_SLEEP']);
+
+      await t.client().submitJob('plain', 'x').result;
+      await waitFor(() => proxy.packetsToServer().filter((name) => name === 'PRE_SLEEP').length === 2, 'the second PRE_SLEEP');
+      expect(proxy.packetsToServer().slice(5)).toEqual(['GRAB_JOB_UNIQ', 'WORK_COMPLETE', 'GRAB_JOB_UNIQ', 'PRE_SLEEP']);
+    });
+  });
+}
