@@ -37,6 +37,23 @@ export const DEFAULT_KEEPALIVE_MS = 60_000;
 
 type State = 'idle' | 'connecting' | 'connected' | 'waiting-to-reconnect';
 
+function checkOption(name: string, value: number | undefined, minimum: number): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || Number.isNaN(value) || value < minimum || (!Number.isInteger(value) && value !== Infinity)) {
+    throw new TypeError(`${name} must be a whole number ≥ ${minimum}, got ${String(value)}`);
+  }
+}
+
+/** Refuses option values that would silently misbehave (a negative timeout fires at once, NaN never). */
+export function checkConnectionOptions(options: GearmanConnectionOptions): void {
+  checkOption('connectTimeoutMs', options.connectTimeoutMs, 1);
+  checkOption('keepAliveMs', options.keepAliveMs, 0);
+  checkOption('maxPacketSize', options.maxPacketSize, 1);
+  checkOption('reconnect.initialDelayMs', options.reconnect?.initialDelayMs, 0);
+  checkOption('reconnect.maxDelayMs', options.reconnect?.maxDelayMs, 0);
+  checkOption('reconnect.maxAttempts', options.reconnect?.maxAttempts, 0);
+}
+
 interface Attempt {
   promise: Promise<void>;
   resolve(): void;
@@ -67,6 +84,7 @@ export class GearmanConnection {
     private readonly options: GearmanConnectionOptions,
     private readonly handler: GearmanConnectionHandler,
   ) {
+    checkConnectionOptions(options);
     this.backoff = new Backoff(options.reconnect);
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   }

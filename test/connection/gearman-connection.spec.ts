@@ -136,6 +136,24 @@ describe('GearmanConnection', () => {
   });
 });
 
+describe('connection options', () => {
+  test.each([
+    [{ connectTimeoutMs: 0 }, /connectTimeoutMs/],
+    [{ connectTimeoutMs: Number.NaN }, /connectTimeoutMs/],
+    [{ keepAliveMs: -1 }, /keepAliveMs/],
+    [{ maxPacketSize: 1.5 }, /maxPacketSize/],
+    [{ reconnect: { initialDelayMs: -5 } }, /reconnect.initialDelayMs/],
+    [{ reconnect: { maxAttempts: -1 } }, /reconnect.maxAttempts/],
+  ])('%j is refused when the client or worker is built', (options, message) => {
+    expect(() => new GearmanClient(options)).toThrow(message);
+    expect(() => new GearmanWorker(options)).toThrow(message);
+  });
+
+  test('unlimited reconnect attempts may be written as Infinity', () => {
+    expect(() => new GearmanClient({ reconnect: { maxAttempts: Infinity } })).not.toThrow();
+  });
+});
+
 describe('GearmanClient and GearmanWorker over TLS', () => {
   const openssl = findExecutable('openssl');
   const maybe = openssl ? test : test.skip;
