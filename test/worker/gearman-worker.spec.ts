@@ -48,26 +48,16 @@ for (const kind of JOB_SERVER_KINDS) {
       const worker = t.worker({ servers: [proxy.address], concurrency: 3 });
       worker.register('wake', (job) => job.data);
       await worker.start();
-      // CAN_DO, GRAB_JOB_UNIQ ×3, PRE_SLEEP: then silence.
-      let settled = -1;
-      await waitFor(async () => {
-        const before = proxy.bytesToServer;
-        await sleep(100);
-        if (before !== proxy.bytesToServer || before === 0) return false;
-        settled = before;
-        return true;
-      }, 'the worker to go quiet');
+      // CAN_DO, GRAB_JOB_UNIQ ×3 (answered NO_JOB), PRE_SLEEP: then silence.
+      const sleeps = () => proxy.packetsToServer().filter((name) => name === 'PRE_SLEEP').length;
+      await waitFor(() => sleeps() === 1, 'PRE_SLEEP');
+      const settled = proxy.bytesToServer;
       await sleep(500);
       expect(proxy.bytesToServer).toBe(settled);
+      expect(proxy.packetsToServer()).toEqual(['CAN_DO', 'GRAB_JOB_UNIQ', 'GRAB_JOB_UNIQ', 'GRAB_JOB_UNIQ', 'PRE_SLEEP']);
 
       expect((await t.client().submitJob('wake', 'up').result).toString()).toBe('up');
-      const afterJob = proxy.bytesToServer;
-      expect(afterJob).toBeGreaterThan(settled);
-      await waitFor(async () => {
-        const before = proxy.bytesToServer;
-        await sleep(100);
-        return before === proxy.bytesToServer;
-      }, 'the worker to go quiet again');
+      await waitFor(() => sleeps() === 2, 'the worker to sleep again');
       const quiet = proxy.bytesToServer;
       await sleep(500);
       expect(proxy.bytesToServer).toBe(quiet);
