@@ -73,16 +73,18 @@ export class ClientSession implements GearmanConnectionHandler {
     return this.jobsByHandle.has(handle);
   }
 
-  /** Sends an encoded foreground submit for the job. The session must be connected. */
+  /** Sends an encoded foreground submit for the job. */
   submit(job: ClientJob, packet: Buffer): void {
     if (job.isSettled) return;
+    if (!this.isConnected) return job.fail(this.notConnected());
     this.awaitingReply.push(job);
     job.attach(() => this.forget(job));
     this.connection.write(packet);
   }
 
-  /** Sends an encoded request and resolves with its reply packet. The session must be connected. */
+  /** Sends an encoded request and resolves with its reply's arguments. */
   request(packet: Buffer, reply: PacketType): Promise<Buffer[]> {
+    if (!this.isConnected) return Promise.reject(this.notConnected());
     return new Promise<Buffer[]>((resolve, reject) => {
       this.awaitingReply.push({ reply, resolve, reject });
       this.connection.write(packet);
@@ -172,6 +174,10 @@ export class ClientSession implements GearmanConnectionHandler {
 
   onGiveUp(error: GearmanConnectionError): void {
     this.owner.sessionError(this, error);
+  }
+
+  private notConnected(): GearmanConnectionError {
+    return new GearmanConnectionError(`Not connected to ${this.label}`, this.label);
   }
 
   private jobLost(job: ClientJob, cause: GearmanConnectionError): GearmanConnectionError {

@@ -91,6 +91,11 @@ export class GearmanClient extends EventEmitter {
   /** Submits a foreground job; connects first when needed. */
   submitJob(functionName: string, data: Buffer | string, options: SubmitOptions = {}): ClientJob {
     const unique = options.unique ?? '';
+    if (typeof unique !== 'string') {
+      const job = new ClientJob(functionName, String(unique));
+      job.fail(new TypeError(`unique must be a string, got ${typeof unique}`));
+      return job;
+    }
     const job = new ClientJob(functionName, unique);
     let packet: Buffer;
     try {
@@ -115,6 +120,7 @@ export class GearmanClient extends EventEmitter {
   /** Submits a background job; resolves with its handle once the server has queued it (JOB_CREATED). */
   async submitBackgroundJob(functionName: string, data: Buffer | string, options: SubmitOptions = {}): Promise<string> {
     const unique = options.unique ?? '';
+    if (typeof unique !== 'string') throw new TypeError(`unique must be a string, got ${typeof unique}`);
     let packet: Buffer;
     if (options.runAt !== undefined) {
       if ((options.priority ?? 'normal') !== 'normal') throw new TypeError('An epoch job (runAt) always runs at normal priority');

@@ -331,6 +331,11 @@ for (const kind of JOB_SERVER_KINDS) {
       await expect(job.result).rejects.toMatchObject({ code: 'ARGUMENT_TOO_LARGE' });
       await expect(client.submitBackgroundJob('', 'x')).rejects.toThrow(TypeError);
       await expect(client.submitJob('f', 'x', { runAt: new Date() }).result).rejects.toThrow(/background/);
+      await expect(client.submitJob('f', 'x', { unique: 7 as never }).result).rejects.toThrow(/unique must be a string/);
+      await expect(client.submitBackgroundJob('f', 'x', { priority: 'urgent' as never })).rejects.toThrow(/Unknown job priority/);
+      await expect(client.submitBackgroundJob('f', 'x', { runAt: new Date(), priority: 'high' })).rejects.toThrow(/normal priority/);
+      await expect(client.submitBackgroundJob('f', 'x', { runAt: Number.NaN })).rejects.toThrow(/Invalid runAt/);
+      await expect(client.submitJob('f', 42 as never).result).rejects.toThrow(/Buffer or a string/);
       expect((await client.echo('connection still fine')).toString()).toBe('connection still fine');
     });
 
