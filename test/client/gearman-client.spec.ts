@@ -384,6 +384,22 @@ for (const kind of JOB_SERVER_KINDS) {
       await expect(client.submitJob('explode', '').result).rejects.toBeInstanceOf(GearmanJobExceptionError);
     });
 
+    test('a submit while the server is down fails at once; once it is back, submits work again', async () => {
+      const worker = t.worker({ reconnect: { initialDelayMs: 20, maxDelayMs: 100 } });
+      worker.register('reverse', reverse);
+      await worker.start();
+      const client = t.client({ reconnect: { initialDelayMs: 20, maxDelayMs: 100 } });
+      await client.connect();
+      const lost = new Promise((resolve) => client.once('disconnect', resolve));
+      await t.server.stop();
+      await lost;
+      await expect(client.submitJob('reverse', 'nobody home').result).rejects.toBeInstanceOf(GearmanConnectionError);
+      await expect(client.submitBackgroundJob('reverse', 'nobody home')).rejects.toBeInstanceOf(GearmanConnectionError);
+      await t.server.start();
+      await waitFor(() => client.connectedServers.length === 1 && worker.connectedServers.length === 1, 'both to reconnect');
+      expect((await client.submitJob('reverse', 'back').result).toString()).toBe('kcab');
+    });
+
     test('close() fails the jobs still in flight with GearmanConnectionError', async () => {
       const worker = t.worker();
       worker.register('forever', () => new Promise(() => undefined));
