@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { ClientProxy, type Deserializer, type ReadPacket, type Serializer, type WritePacket } from '@nestjs/microservices';
 import type { Observer } from 'rxjs';
@@ -34,6 +33,8 @@ export class ClientGearman extends ClientProxy<GearmanEventsMap> {
   private client: GearmanClient | undefined;
   private connecting: Promise<GearmanClient> | undefined;
   private listeners: PendingListener[] = [];
+  /** Keys of `routingMap`: only this process sees them, so a counter will do. */
+  private lastRequestId = 0;
 
   constructor(protected readonly options: GearmanClientProxyOptions = {}) {
     super();
@@ -52,6 +53,7 @@ export class ClientGearman extends ClientProxy<GearmanEventsMap> {
     const client = this.client;
     this.client = undefined;
     this.connecting = undefined;
+    this.listeners = [];
     if (!client) return;
     await client.close();
     this._status$.next(GearmanStatus.DISCONNECTED);
@@ -80,7 +82,7 @@ export class ClientGearman extends ClientProxy<GearmanEventsMap> {
         );
         return () => undefined;
       }
-      const id = randomUUID();
+      const id = String(++this.lastRequestId);
       const job = client.submitJob(functionName, payload, options);
       this.routingMap.set(id, callback);
       this.routeReplies(id, job);
@@ -133,13 +135,17 @@ export class ClientGearman extends ClientProxy<GearmanEventsMap> {
   /** Feeds the job's WORK_DATA and its end to the routing entry, for as long as the entry exists. */
   private routeReplies(id: string, job: ClientJob): void {
     const deliver = (packet: WritePacket) => {
-      const callback = this.routingMap.get(id);
+      const callback = this.routingMap.get(id) as ((packet: WritePacket) => void) | undefined;
       if (!callback) return;
       if (packet.isDisposed) this.routingMap.delete(id);
-      void Promise.resolve(this.deserializer.deserialize(packet)).then(
-        (incoming: WritePacket) => callback(incoming),
-        (error: unknown) => callback({ err: error, isDisposed: true }),
-      );
+      let incoming: WritePacket | Promise<WritePacket>;
+      try {
+        incoming = this.deserializer.deserialize(packet);
+      } catch (error) {
+        return callback({ err: error, isDisposed: true });
+      }
+      if (!(incoming instanceof Promise)) return callback(incoming);
+      incoming.then(callback, (error: unknown) => callback({ err: error, isDisposed: true }));
     };
     job.on('data', (data: Buffer) => deliver({ response: decodePayload(data) }));
     job.result.then(

@@ -1,3 +1,5 @@
+import { isUtf8 } from 'node:buffer';
+
 /**
  * How Nest values travel as Gearman payloads. Gearman payloads are opaque bytes, so the transport
  * picks one rule set and applies it to every payload in both directions (request data, streamed
@@ -14,7 +16,6 @@
  */
 
 const EMPTY = Buffer.alloc(0);
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 export function encodePayload(value: unknown): Buffer {
   if (value === undefined) return EMPTY;
@@ -30,12 +31,8 @@ export function encodePayload(value: unknown): Buffer {
 
 export function decodePayload(payload: Buffer): unknown {
   if (payload.length === 0) return undefined;
-  let text: string;
-  try {
-    text = strictUtf8.decode(payload);
-  } catch {
-    return payload;
-  }
+  if (!isUtf8(payload)) return payload;
+  const text = payload.toString('utf8');
   if (!mayBeJson(text)) return text;
   try {
     return JSON.parse(text);

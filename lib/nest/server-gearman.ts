@@ -9,7 +9,7 @@ import {
   type Transport,
   type WritePacket,
 } from '@nestjs/microservices';
-import { lastValueFrom, type Observable } from 'rxjs';
+import { lastValueFrom, type Observable, type Subscription } from 'rxjs';
 import { GearmanWorker, type GearmanWorkerOptions, type WorkerJob } from '../worker/index.js';
 import { GearmanContext } from './gearman.context.js';
 import { GEARMAN_TRANSPORT, GearmanStatus, type GearmanEventsMap } from './gearman-status.js';
@@ -46,6 +46,8 @@ export class ServerGearman
 
   private worker: GearmanWorker | undefined;
   private pendingListeners: PendingListener[] = [];
+  /** Reply streams still running (with what settles their job), ended by close() once the worker gave up on them. */
+  private readonly replyStreams = new Map<Subscription, () => void>();
 
   constructor(private readonly options: GearmanServerOptions = {}) {
     super();
@@ -68,13 +70,20 @@ export class ServerGearman
     callback();
   }
 
-  /** Stops taking jobs, lets the jobs in flight finish (up to the worker's `stopTimeoutMs`), then disconnects. */
+  /**
+   * Stops taking jobs, lets the jobs in flight finish (up to the worker's `stopTimeoutMs`), then
+   * disconnects; reply streams still running then are unsubscribed (the job server requeues their jobs).
+   */
   async close(): Promise<void> {
     const worker = this.worker;
     this.worker = undefined;
     this.pendingListeners = [];
     if (!worker) return;
     await worker.stop();
+    for (const [subscription, settle] of this.replyStreams) {
+      subscription.unsubscribe();
+      settle();
+    }
     this._status$.next(GearmanStatus.DISCONNECTED);
   }
 
@@ -107,10 +116,11 @@ export class ServerGearman
   /** Runs one job to its end; the worker counts it in flight until this settles. */
   private async handleJob(job: WorkerJob): Promise<void> {
     try {
-      const packet: ReadPacket = await this.deserializer.deserialize(
+      const deserialized = this.deserializer.deserialize(
         { pattern: job.functionName, data: decodePayload(job.data) },
         { channel: job.functionName },
       );
+      const packet: ReadPacket = deserialized instanceof Promise ? await deserialized : deserialized;
       const pattern = this.getPatternAsString(packet.pattern ?? job.functionName);
       // A function name is already a normalised route: look it up as is before parsing it as Nest does.
       const handler = this.messageHandlers.get(pattern) ?? this.getHandlerByPattern(pattern);
@@ -140,20 +150,28 @@ export class ServerGearman
     // job's result: a plain Gearman client calling a single-value handler gets that value.
     await new Promise<void>((resolve) => {
       let held: { value: unknown } | undefined;
-      reply$.subscribe({
+      let subscription: Subscription | undefined;
+      let settled = false;
+      const settle = () => {
+        settled = true;
+        if (subscription) this.replyStreams.delete(subscription);
+        resolve();
+      };
+      subscription = reply$.subscribe({
         next: (value) => {
           if (held) this.sendPacket(job, { response: held.value });
           held = { value };
         },
         error: (error: unknown) => {
           this.endWithError(job, error);
-          resolve();
+          settle();
         },
         complete: () => {
           this.sendPacket(job, { response: held?.value, isDisposed: true });
-          resolve();
+          settle();
         },
       });
+      if (!settled) this.replyStreams.set(subscription, settle);
     });
   }
 

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Controller, Module, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, EventPattern, MessagePattern, Payload, Transport, type Serializer, type Deserializer } from '@nestjs/microservices';
-import { firstValueFrom, lastValueFrom, timeout, toArray } from 'rxjs';
+import { firstValueFrom, lastValueFrom, NEVER, timeout, toArray } from 'rxjs';
 import { GearmanClient, GearmanJobExceptionError } from '../../lib/index.js';
 import {
   ClientGearman,
@@ -45,6 +45,11 @@ class OptionsController {
     await gate.pass();
     log.inFlight--;
     return value;
+  }
+
+  @MessagePattern('endless')
+  endless() {
+    return NEVER;
   }
 
   @MessagePattern('shout')
@@ -183,6 +188,20 @@ describeOnJobServers('Gearman transport options', (kind) => {
     gate.release();
     await closed;
     await expect(reply).resolves.toBe('last words');
+  });
+
+  test('close() gives up on a reply stream that never ends after stopTimeoutMs, and ends its processing', async () => {
+    const strategy = new ServerGearman({ servers: jobServer.servers, stopTimeoutMs: 200 });
+    const ended: string[] = [];
+    strategy.setOnProcessingEndHook((_id, context) => ended.push((context as GearmanContext).getFunctionName()));
+    const app = await NestFactory.createMicroservice(OptionsModule, { strategy, logger: false });
+    await app.listen();
+    const reply = firstValueFrom(client.send('endless', 1)).catch((error: unknown) => error);
+    await eventually(() => strategy.unwrap<{ jobsInFlight: number }>().jobsInFlight === 1, 'the job to start');
+    await app.close();
+    expect(ended).toEqual(['endless']);
+    await client.close();
+    expect(await reply).toBeInstanceOf(Error);
   });
 
   test('a plain client: non-JSON text arrives as a string; a Buffer result goes back as raw bytes', async () => {
