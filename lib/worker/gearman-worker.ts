@@ -58,6 +58,7 @@ export class GearmanWorker extends EventEmitter {
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError(`concurrency must be a positive integer, got ${concurrency}`);
     this.logger = options.logger ?? defaultLogger;
     this.stopTimeoutMs = options.stopTimeoutMs ?? 30_000;
+    if (!(this.stopTimeoutMs >= 0)) throw new TypeError(`stopTimeoutMs must be a number ≥ 0, got ${options.stopTimeoutMs}`);
     this.exceptions = options.exceptions ?? true;
     const connectionOptions = {
       connectTimeoutMs: options.connectTimeoutMs,

@@ -242,6 +242,8 @@ describe('GearmanWorker without a server', () => {
 
   test('bad options and registrations are refused with clear errors', () => {
     expect(() => new GearmanWorker({ concurrency: 0 })).toThrow(/concurrency/);
+    expect(() => new GearmanWorker({ concurrency: 2.5 })).toThrow(/concurrency/);
+    expect(() => new GearmanWorker({ stopTimeoutMs: -1 })).toThrow(/stopTimeoutMs/);
     const worker = new GearmanWorker();
     expect(() => worker.register('', () => 'x')).toThrow(/function name/);
     expect(() => worker.register('f', 'nope' as never)).toThrow(/must be a function/);
