@@ -18,16 +18,18 @@ const serve = process.argv.includes('--serve');
 const externalServers = process.env.GEARMAN_SERVERS;
 const say = (line = '') => console.log(line);
 
+const apps: RunningApp[] = [];
+
+/** Workers first, so their jobs finish; the gateway, which may run the job server, last. */
+async function stopAll(): Promise<void> {
+  for (const app of apps.splice(0).reverse()) await app.stop();
+}
+
 async function main(): Promise<number> {
   say('nestjs-gearman sample: an HTTP gateway and two microservices talking over Gearman');
   say('='.repeat(80));
   const outboxDir = await mkdtemp(join(tmpdir(), 'nestjs-gearman-sample-'));
   const shared = { SAMPLE_OUTBOX: process.env.SAMPLE_OUTBOX ?? join(outboxDir, 'outbox.log'), SAMPLE_QUIET: serve ? '' : '1' };
-  const apps: RunningApp[] = [];
-  const stopAll = async () => {
-    // Workers first, so their jobs finish; the gateway, which may run the job server, last.
-    for (const app of [...apps].reverse()) await app.stop();
-  };
   try {
     const gateway = await startApp(
       'gateway',
@@ -48,7 +50,7 @@ async function main(): Promise<number> {
     apps.push(worker, inventory);
     say(`worker      microservice serving ${worker.ready.patterns?.join(', ')}  (pid ${worker.process.pid})`);
     say(`inventory   microservice serving ${inventory.ready.patterns?.join(', ')}  (pid ${inventory.process.pid})`);
-    if (serve) return await serveUntilStopped(gateway.ready.url!, servers, stopAll);
+    if (serve) return await printCommandsAndWait(gateway.ready.url!, servers);
     const failures = await runTour(gateway.ready.url!);
     say();
     say(`Stopping the worker and inventory, then the gateway${externalServers ? '' : ' (its embedded job server stops last)'}...`);
@@ -81,7 +83,8 @@ async function runTour(baseUrl: string): Promise<string[]> {
   return failures;
 }
 
-function serveUntilStopped(url: string, servers: string, stopAll: () => Promise<void>): Promise<number> {
+/** Prints what to try, then waits: Ctrl-C (see `stopOnSignal`) ends the run. */
+function printCommandsAndWait(url: string, servers: string): Promise<number> {
   const [host, port] = servers.split(',')[0].split(':');
   const user = `'{"name":"Grace Hopper","email":"grace@example.com"}'`;
   say();
@@ -99,15 +102,20 @@ function serveUntilStopped(url: string, servers: string, stopAll: () => Promise<
   say(`  gearman -h ${host} -p ${port} -f quotes.price '"ACME"'`);
   say(`  gearadmin -h ${host} -p ${port} --status`);
   say('Press Ctrl-C to stop.');
+  return new Promise<number>(() => undefined);
+}
+
+/** Ctrl-C or SIGTERM at any point: stop what runs, in order. Exits 0 when serving (that is how it ends), 130 otherwise. */
+function stopOnSignal(): Promise<number> {
   return new Promise((resolve) => {
     const stop = () => {
       say();
       say('Stopping...');
-      void stopAll().then(() => resolve(0));
+      void stopAll().then(() => resolve(serve ? 0 : 130));
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
 }
 
-process.exitCode = await main();
+process.exit(await Promise.race([main(), stopOnSignal()]));

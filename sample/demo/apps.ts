@@ -5,6 +5,12 @@ import type { ReadyMessage } from '../shared/ready.js';
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
 
+/** Every app process still alive: none outlives the runner, however it ends. */
+const alive = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of alive) child.kill('SIGTERM');
+});
+
 /** One sample app running as its own Node process. */
 export interface RunningApp {
   readonly name: ReadyMessage['app'];
@@ -16,13 +22,24 @@ export interface RunningApp {
 
 /**
  * Starts `<name>/main.js` from the compiled sample and resolves with what it reports once it is
- * ready. Its log lines are printed with the app's name in front.
+ * ready. Its log lines are printed with the app's name in front; until it is ready, only warnings
+ * and errors (Nest's start-up chatter is left out).
  */
 export function startApp(name: ReadyMessage['app'], mainFile: string, env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<RunningApp> {
-  const child = fork(mainFile, [], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const colour = process.stdout.isTTY ? {} : { NO_COLOR: '1' };
+  const child = fork(mainFile, [], { env: { ...process.env, ...colour, ...env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  alive.add(child);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      alive.delete(child);
+      resolve(code);
+    }),
+  );
+  let started = false;
   for (const stream of [child.stdout!, child.stderr!]) {
-    createInterface({ input: stream }).on('line', (line) => log(`  [${name}] ${line}`));
+    createInterface({ input: stream }).on('line', (line) => {
+      if (started || /\b(WARN|ERROR)\b|Error/.test(line)) log(`  [${name}] ${line}`);
+    });
   }
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -37,6 +54,7 @@ export function startApp(name: ReadyMessage['app'], mainFile: string, env: NodeJ
     }, START_TIMEOUT_MS);
     child.on('message', (message: { ready?: ReadyMessage }) => {
       if (!message.ready) return;
+      started = true;
       clearTimeout(timer);
       resolve({ name, ready: message.ready, process: child, stop });
     });
