@@ -176,7 +176,7 @@ async function run() {
       const g = of(gearman);
       if (!g) continue;
       const parts = ['Nest TCP', 'Nest Redis'].filter(of).map((name) => `${(g.rate / of(name).rate).toFixed(2)}x ${name}`);
-      console.log(`  c=${String(concurrency).padEnd(3)} ${gearman.padEnd(26)} ${parts.join('   ')}`);
+      if (parts.length > 0) console.log(`  c=${String(concurrency).padEnd(3)} ${gearman.padEnd(26)} ${parts.join('   ')}`);
     }
   }
 }

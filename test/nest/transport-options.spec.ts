@@ -3,7 +3,7 @@ import { Controller, Module, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, EventPattern, MessagePattern, Payload, Transport, type Serializer, type Deserializer } from '@nestjs/microservices';
 import { firstValueFrom, lastValueFrom, NEVER, timeout, toArray } from 'rxjs';
-import { GearmanClient, GearmanJobExceptionError } from '../../lib/index.js';
+import { GearmanClient, GearmanJobExceptionError, GearmanJobServer } from '../../lib/index.js';
 import {
   ClientGearman,
   GEARMAN_TRANSPORT,
@@ -290,6 +290,23 @@ describeOnJobServers('Gearman transport options', (kind) => {
     const functions = [...strategy.getHandlers().keys()];
     expect(functions).toContain('gearman-only');
     expect(functions).not.toContain('tcp-only');
+    await expect(firstValueFrom(client.send('gearman-only', 1))).resolves.toBe('served');
+  });
+
+  // Restarting on the same port needs a server we can place: ours (startGearmand picks a fresh port).
+  (kind === 'GearmanJobServer' ? test : test.skip)('status follows a job server restart: reconnecting, then connected, and jobs flow again', async () => {
+    const { strategy } = await listen({ reconnect: { initialDelayMs: 50, maxDelayMs: 200 } });
+    const statuses: string[] = [];
+    strategy.status.subscribe((status) => statuses.push(status));
+    const [host, port] = jobServer.servers[0].split(':');
+    await jobServer.stop();
+    await eventually(() => statuses.includes(GearmanStatus.RECONNECTING), 'reconnecting');
+    const restarted = new GearmanJobServer({ host, port: Number(port), logger: false });
+    await restarted.listen();
+    jobServer = { servers: jobServer.servers, stop: () => restarted.close() };
+    await eventually(() => statuses[statuses.length - 1] === GearmanStatus.CONNECTED, 'connected again');
+    expect(statuses[0]).toBe(GearmanStatus.CONNECTED);
+    expect(statuses).toContain(GearmanStatus.DISCONNECTED);
     await expect(firstValueFrom(client.send('gearman-only', 1))).resolves.toBe('served');
   });
 
