@@ -3,6 +3,7 @@ import { ClientProxy, type Deserializer, type ReadPacket, type Serializer, type 
 import type { Observer } from 'rxjs';
 import {
   GearmanClient,
+  GearmanConnectionError,
   GearmanJobExceptionError,
   type ClientJob,
   type GearmanClientOptions,
@@ -74,7 +75,7 @@ export class ClientGearman extends ClientProxy<GearmanEventsMap> {
   protected publish(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void {
     try {
       const { functionName, payload, options, background } = this.prepare(packet);
-      const client = this.client!;
+      const client = this.connectedClient();
       if (background) {
         client.submitBackgroundJob(functionName, payload, options).then(
           (handle) => callback({ response: handle, isDisposed: true }),
@@ -97,7 +98,13 @@ export class ClientGearman extends ClientProxy<GearmanEventsMap> {
 
   protected async dispatchEvent<T = string>(packet: ReadPacket): Promise<T> {
     const { functionName, payload, options } = this.prepare(packet);
-    return (await this.client!.submitBackgroundJob(functionName, payload, options)) as T;
+    return (await this.connectedClient().submitBackgroundJob(functionName, payload, options)) as T;
+  }
+
+  /** The client send() and emit() connected; gone only when close() ran in between. */
+  private connectedClient(): GearmanClient {
+    if (!this.client) throw new GearmanConnectionError('ClientGearman was closed before the message could be sent');
+    return this.client;
   }
 
   /** Every reply packet carries one value (Gearman has no job without a result), so each is a `next`. */

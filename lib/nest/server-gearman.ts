@@ -14,7 +14,7 @@ import { GearmanWorker, type GearmanWorkerOptions, type WorkerJob } from '../wor
 import { GearmanContext } from './gearman.context.js';
 import { GEARMAN_TRANSPORT, GearmanStatus, type GearmanEventsMap } from './gearman-status.js';
 import { decodePayload, encodePayload } from './payload-codec.js';
-import { NO_MESSAGE_HANDLER, toWireError } from './wire-errors.js';
+import { INTERNAL_SERVER_ERROR, NO_MESSAGE_HANDLER, toWireError } from './wire-errors.js';
 
 export interface GearmanServerOptions extends GearmanWorkerOptions {
   /** Shapes each outgoing reply packet (`{ response }` / `{ err }`) before it is encoded. */
@@ -209,7 +209,7 @@ export class ServerGearman
     try {
       payload = this.encodeReply({ err: toWireError(error), isDisposed: true }, 'err');
     } catch {
-      payload = encodePayload(toWireError(new Error('unserializable error')));
+      payload = encodePayload(INTERNAL_SERVER_ERROR);
     }
     job.exception(payload);
   }

@@ -7,6 +7,9 @@ export const NO_MESSAGE_HANDLER = 'There is no matching message handler defined 
 export const noEventHandler = (pattern: string) =>
   `There is no matching event handler defined in the remote service. Event pattern: ${pattern}`;
 
+/** What any error other than an RpcException becomes, as in Nest's own exception filter. */
+export const INTERNAL_SERVER_ERROR = { status: 'error', message: 'Internal server error' } as const;
+
 /**
  * The error body a handler failure travels with, as Nest's exception filters shape it. Handlers
  * wired by Nest already fail with that shape (`RpcException#getError()` as an object, or
@@ -17,6 +20,6 @@ export function toWireError(error: unknown): unknown {
     const body = error.getError();
     return typeof body === 'object' && body !== null ? body : { status: 'error', message: body };
   }
-  if (error instanceof Error) return { status: 'error', message: 'Internal server error' };
+  if (error instanceof Error) return INTERNAL_SERVER_ERROR;
   return error;
 }
