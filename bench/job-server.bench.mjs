@@ -2,7 +2,7 @@
 //   npm run build && node bench/job-server.bench.mjs
 // Each server runs as its own process (ours through the CLI) so memory is read from
 // /proc/PID/status alike. Throughput: foreground round trips (8 clients x 4 workers, 100-byte
-// payload, one job in flight per client), background submit rate and drain rate over 200k jobs
+// payload, one job in flight per client, then 16), background submit rate and drain rate over 200k jobs
 // (100-byte payload, 36-byte unique), and resident memory per queued background job.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -51,8 +51,8 @@ async function startGearmand() {
   return { name: 'gearmand 1.1.20', port, child };
 }
 
-async function startOurs() {
-  const child = spawn(process.execPath, [CLI, 'server', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startOurs(nodeFlags = []) {
+  const child = spawn(process.execPath, [...nodeFlags, CLI, 'server', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (chunk) => {
@@ -62,18 +62,29 @@ async function startOurs() {
     });
     child.once('exit', (code) => reject(new Error(`our server exited with ${code}`)));
   });
-  return { name: 'nestjs-gearman', port, child };
+  return { name: ['nestjs-gearman', ...nodeFlags].join(' '), port, child };
 }
 
 async function measure(server) {
   const foreground = await foregroundRoundTrips(server.port, { durationMs: FOREGROUND_MS });
+  const pipelined = await foregroundRoundTrips(server.port, { durationMs: FOREGROUND_MS, window: 16 });
   await sleep(500);
   const before = rssBytes(server.child.pid);
   const { rate: submit, fn } = await backgroundSubmits(server.port, { jobs: JOBS });
   await sleep(1000);
   const after = rssBytes(server.child.pid);
   const drain = await backgroundDrain(server.port, fn, JOBS);
-  return { foreground, submit, drain, bytesPerJob: (after - before) / JOBS };
+  return { foreground, pipelined, submit, drain, bytesPerJob: (after - before) / JOBS };
+}
+
+/** Only the memory figure: RSS delta per queued job. */
+async function measureMemory(server) {
+  await foregroundRoundTrips(server.port, { durationMs: 1000 });
+  await sleep(500);
+  const before = rssBytes(server.child.pid);
+  await backgroundSubmits(server.port, { jobs: JOBS });
+  await sleep(1000);
+  return (rssBytes(server.child.pid) - before) / JOBS;
 }
 
 async function stop(server) {
@@ -102,9 +113,19 @@ async function main() {
   } finally {
     await stop(ours);
   }
+  // V8's young generation grows by tens of MB under a submit burst, whatever the queue holds; with
+  // it capped the delta shows what the queued jobs themselves take.
+  const capped = await startOurs(['--max-semi-space-size=1']);
+  let cappedBytesPerJob;
+  try {
+    cappedBytesPerJob = await measureMemory(capped);
+  } finally {
+    await stop(capped);
+  }
 
   const rows = [
-    ['foreground round trips (jobs/s)', 'foreground', 0],
+    ['foreground round trips, 1 in flight per client (jobs/s)', 'foreground', 0],
+    ['foreground, 16 in flight per client (jobs/s)', 'pipelined', 0],
     ['background submit (jobs/s)', 'submit', 0],
     ['background drain (jobs/s)', 'drain', 0],
     [`memory per queued job (bytes, ${JOBS} jobs)`, 'bytesPerJob', 0],
@@ -117,6 +138,7 @@ async function main() {
   });
   const widths = header.map((_, i) => Math.max(...[header, ...table].map((row) => String(row[i]).length)));
   for (const row of [header, ...table]) console.log(row.map((cell, i) => String(cell).padEnd(widths[i])).join('  '));
+  console.log(`memory per queued job, ours under node --max-semi-space-size=1: ${Math.round(cappedBytesPerJob)} bytes`);
 }
 
 main().catch((error) => {
