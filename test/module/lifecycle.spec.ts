@@ -4,7 +4,15 @@ import { NestFactory } from '@nestjs/core';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { connect } from 'node:net';
 import { lastValueFrom } from 'rxjs';
-import { ClientGearman, GEARMAN_CLIENT, GEARMAN_JOB_SERVER, GEARMAN_SERVERS, GearmanJobServer, GearmanModule } from '../../lib/index.js';
+import {
+  ClientGearman,
+  GEARMAN_CLIENT,
+  GEARMAN_JOB_SERVER,
+  GEARMAN_SERVERS,
+  GearmanConnectionError,
+  GearmanJobServer,
+  GearmanModule,
+} from '../../lib/index.js';
 import { appModule, GreetingService, startHybridApp } from './apps.js';
 
 function accepts(port: number): Promise<boolean> {
@@ -121,6 +129,23 @@ describe('GearmanModule lifecycle', () => {
     const closed = gateway.close();
     await expect(reply).resolves.toBe('DONE');
     await closed;
+    expect(await accepts(port)).toBe(false);
+  });
+
+  it('does not wait past shutdownTimeoutMs for a reply that cannot come, and fails it', async () => {
+    const app = await NestFactory.create(
+      appModule(GearmanModule.forRoot({ embeddedServer: { port: 0, logger: false }, shutdownTimeoutMs: 200 })),
+      { logger: false },
+    );
+    await app.init();
+    const port = embeddedPort(app);
+    const client = app.get(ClientGearman);
+    await client.connect();
+    // No worker serves this function: the job waits in the queue, its reply never comes.
+    const reply = lastValueFrom(client.send('module.nobody-serves-this', 1));
+    const failed = expect(reply).rejects.toBeInstanceOf(GearmanConnectionError);
+    await app.close();
+    await failed;
     expect(await accepts(port)).toBe(false);
   });
 
