@@ -1,28 +1,39 @@
 #!/usr/bin/env node
-import { parseServerArguments, runServer, SERVER_USAGE, UsageError } from './server-command.js';
+import { parseServerArguments, runServer, SERVER_USAGE, UsageError, versionLine } from './server-command.js';
 
 const USAGE = `Usage: nestjs-gearman <command> [options]
 
 Commands:
-  server    run a gearmand-compatible Gearman job server (see: nestjs-gearman server --help)
+  server    run a gearmand-compatible Gearman job server (see: nestjs-gearman server --help);
+            flags given without a command mean \`server\`
 `;
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
+  // Flags alone mean `server`, so a gearmand command line works with the program name swapped.
+  const serverFlagsOnly = argv.length > 0 && argv[0].startsWith('-') && !['-h', '--help', '-V', '--version'].includes(argv[0]);
+  const [command, ...rest] = serverFlagsOnly ? ['server', ...argv] : argv;
   if (command === '-h' || command === '--help' || command === 'help') {
     process.stdout.write(`${USAGE}\n${SERVER_USAGE}`);
+    return 0;
+  }
+  if (command === '-V' || command === '--version') {
+    process.stdout.write(versionLine());
     return 0;
   }
   if (command !== 'server') {
     process.stderr.write(`${command === undefined ? 'No command given' : `Unknown command ${JSON.stringify(command)}`}\n\n${USAGE}`);
     return 2;
   }
-  const options = parseServerArguments(rest);
-  if (options === 'help') {
+  const parsed = parseServerArguments(rest);
+  if (parsed === 'help') {
     process.stdout.write(SERVER_USAGE);
     return 0;
   }
-  await runServer(options);
+  if (parsed === 'version') {
+    process.stdout.write(versionLine());
+    return 0;
+  }
+  await runServer(parsed);
   return 0;
 }
 

@@ -1,5 +1,6 @@
+import { createWriteStream, unlinkSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { GearmanJobServer, GearmanJobServerOptions, JobServerLogger } from '../job-server/index.js';
+import { GearmanJobServer, GearmanJobServerOptions, JOB_SERVER_VERSION, JobServerLogger } from '../job-server/index.js';
 
 export const SERVER_USAGE = `Usage: nestjs-gearman server [options]
 
@@ -14,7 +15,17 @@ Options (gearmand's names where gearmand has them):
       --keepalive-idle SECONDS idle time before keepalive probes (default 30; implies --keepalive)
       --job-handle-prefix TEXT job handles are TEXT:<counter> (default H:<hostname>)
       --max-packet-size BYTES  largest packet accepted (default 67108864)
+  -l, --log-file FILE          where warnings and errors go: stderr (default), none, or a file
+      --verbose LEVEL          FATAL ... ERROR, WARNING (default), NOTICE, INFO, DEBUG
+  -P, --pid-file FILE          write the process id to FILE (removed on exit)
+  -q, --queue-type builtin     the in-memory queue, the only one there is
+  -V, --version                print the version and exit
   -h, --help                   show this help
+
+Accepted for gearmand compatibility, without effect here: -t/--threads, -b/--backlog,
+-f/--file-descriptors, -R/--round-robin, -w/--worker-wakeup, --hashtable-buckets,
+--keepalive-interval, --keepalive-count, --syslog, --coredump. Not supported: -d/--daemon,
+-u/--user, --ssl and its files.
 
 Prints "listening on HOST:PORT" once accepting; SIGTERM or SIGINT closes it cleanly.
 `;
@@ -24,6 +35,19 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
+export interface ServerCommand {
+  readonly options: GearmanJobServerOptions;
+  readonly logFile: string;
+  readonly verbose: string;
+  readonly pidFile: string | undefined;
+  /** gearmand flags given that change nothing here, to mention once. */
+  readonly ignored: string[];
+}
+
+const VERBOSE_LEVELS = ['FATAL', 'ALERT', 'CRITICAL', 'ERROR', 'WARNING', 'NOTICE', 'INFO', 'DEBUG'];
+const IGNORED_FLAGS = ['threads', 'backlog', 'file-descriptors', 'round-robin', 'worker-wakeup', 'hashtable-buckets', 'keepalive-interval', 'keepalive-count', 'syslog', 'coredump'];
+const UNSUPPORTED_FLAGS = ['daemon', 'user', 'ssl', 'ssl-ca-file', 'ssl-certificate', 'ssl-key'];
+
 function wholeNumber(flag: string, text: string | undefined, min: number, max: number): number | undefined {
   if (text === undefined) return undefined;
   if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
@@ -32,8 +56,8 @@ function wholeNumber(flag: string, text: string | undefined, min: number, max: n
   return Number(text);
 }
 
-/** Turns `server` flags into job server options, or `'help'`. Throws UsageError. */
-export function parseServerArguments(args: string[]): GearmanJobServerOptions | 'help' {
+/** Turns `server` flags into what to run, or `'help'` / `'version'`. Throws UsageError. */
+export function parseServerArguments(args: string[]): ServerCommand | 'help' | 'version' {
   let parsed;
   try {
     parsed = parseArgs({
@@ -49,41 +73,84 @@ export function parseServerArguments(args: string[]): GearmanJobServerOptions | 
         'keepalive-idle': { type: 'string' },
         'job-handle-prefix': { type: 'string' },
         'max-packet-size': { type: 'string' },
+        'log-file': { type: 'string', short: 'l' },
+        verbose: { type: 'string' },
+        'pid-file': { type: 'string', short: 'P' },
+        'queue-type': { type: 'string', short: 'q' },
+        version: { type: 'boolean', short: 'V' },
         help: { type: 'boolean', short: 'h' },
+        threads: { type: 'string', short: 't' },
+        backlog: { type: 'string', short: 'b' },
+        'file-descriptors': { type: 'string', short: 'f' },
+        'round-robin': { type: 'boolean', short: 'R' },
+        'worker-wakeup': { type: 'string', short: 'w' },
+        'hashtable-buckets': { type: 'string' },
+        'keepalive-interval': { type: 'string' },
+        'keepalive-count': { type: 'string' },
+        syslog: { type: 'boolean' },
+        coredump: { type: 'boolean' },
+        daemon: { type: 'boolean', short: 'd' },
+        user: { type: 'string', short: 'u' },
+        ssl: { type: 'boolean' },
+        'ssl-ca-file': { type: 'string' },
+        'ssl-certificate': { type: 'string' },
+        'ssl-key': { type: 'string' },
       },
     });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  const values = parsed.values;
+  const values = parsed.values as Record<string, string | boolean | undefined>;
   if (values.help) return 'help';
-  const idleSeconds = wholeNumber('--keepalive-idle', values['keepalive-idle'], 1, 2_000_000);
+  if (values.version) return 'version';
+  const unsupported = UNSUPPORTED_FLAGS.find((flag) => values[flag] !== undefined);
+  if (unsupported) throw new UsageError(`--${unsupported} is not supported by this server`);
+  const queueType = values['queue-type'] as string | undefined;
+  if (queueType !== undefined && queueType.toLowerCase() !== 'builtin') {
+    throw new UsageError(`--queue-type ${queueType}: only the in-memory queue (builtin) exists here`);
+  }
+  const verbose = ((values.verbose as string | undefined) ?? 'WARNING').toUpperCase();
+  if (!VERBOSE_LEVELS.includes(verbose)) throw new UsageError(`--verbose takes one of ${VERBOSE_LEVELS.join(', ')}, got ${JSON.stringify(values.verbose)}`);
+  const idleSeconds = wholeNumber('--keepalive-idle', values['keepalive-idle'] as string | undefined, 1, 2_000_000);
   return {
-    host: values.listen ?? '127.0.0.1',
-    port: wholeNumber('--port', values.port, 0, 65535) ?? 4730,
-    jobRetries: wholeNumber('--job-retries', values['job-retries'], 0, 2 ** 31 - 1) ?? 0,
-    exceptions: values.exceptions ?? false,
-    keepalive: idleSeconds !== undefined ? idleSeconds * 1000 : values.keepalive ?? false,
-    jobHandlePrefix: values['job-handle-prefix'],
-    maxPacketSize: wholeNumber('--max-packet-size', values['max-packet-size'], 1, 0xffffffff),
+    options: {
+      host: (values.listen as string | undefined) ?? '127.0.0.1',
+      port: wholeNumber('--port', values.port as string | undefined, 0, 65535) ?? 4730,
+      jobRetries: wholeNumber('--job-retries', values['job-retries'] as string | undefined, 0, 2 ** 31 - 1) ?? 0,
+      exceptions: values.exceptions === true,
+      keepalive: idleSeconds !== undefined ? idleSeconds * 1000 : values.keepalive === true,
+      jobHandlePrefix: values['job-handle-prefix'] as string | undefined,
+      maxPacketSize: wholeNumber('--max-packet-size', values['max-packet-size'] as string | undefined, 1, 0xffffffff),
+    },
+    logFile: (values['log-file'] as string | undefined) ?? 'stderr',
+    verbose,
+    pidFile: values['pid-file'] as string | undefined,
+    ignored: IGNORED_FLAGS.filter((flag) => values[flag] !== undefined),
   };
 }
 
-const stderrLogger: JobServerLogger = {
-  log: () => undefined,
-  warn: (message) => process.stderr.write(`warning: ${message}\n`),
-  error: (message) => process.stderr.write(`error: ${message}\n`),
-};
+/** A logger writing lines at or above the verbose level to stderr, a file, or nowhere. */
+function lineLogger(logFile: string, verbose: string): JobServerLogger | false {
+  if (logFile === 'none') return false;
+  const stream = logFile === 'stderr' ? process.stderr : createWriteStream(logFile, { flags: 'a' });
+  const level = VERBOSE_LEVELS.indexOf(verbose);
+  const line = (minimum: string, tag: string) => (message: unknown) => {
+    if (level >= VERBOSE_LEVELS.indexOf(minimum)) stream.write(`${new Date().toISOString()} ${tag} ${String(message)}\n`);
+  };
+  return { error: line('ERROR', 'ERROR'), warn: line('WARNING', 'WARNING'), log: line('INFO', 'INFO'), debug: line('DEBUG', 'DEBUG') };
+}
 
 /** Runs the server until SIGTERM or SIGINT; resolves once it has closed. */
-export async function runServer(options: GearmanJobServerOptions): Promise<void> {
+export async function runServer(command: ServerCommand): Promise<void> {
+  for (const flag of command.ignored) process.stderr.write(`note: --${flag} has no effect on this server\n`);
   let server: GearmanJobServer;
   try {
-    server = new GearmanJobServer({ ...options, logger: stderrLogger });
+    server = new GearmanJobServer({ ...command.options, logger: lineLogger(command.logFile, command.verbose) });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
   await server.listen();
+  if (command.pidFile) writeFileSync(command.pidFile, `${process.pid}\n`);
   const { host, port } = server.address();
   process.stdout.write(`listening on ${host}:${port}\n`);
   await new Promise<void>((resolve) => {
@@ -96,4 +163,9 @@ export async function runServer(options: GearmanJobServerOptions): Promise<void>
     process.on('SIGINT', stop);
   });
   await server.close();
+  if (command.pidFile) unlinkSync(command.pidFile);
+}
+
+export function versionLine(): string {
+  return `nestjs-gearman ${JOB_SERVER_VERSION}\n`;
 }

@@ -1,5 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PacketType } from '../../lib/protocol/index.js';
 import { adminQuery, RawPeer } from '../job-server/support/raw-peer.js';
@@ -73,11 +74,57 @@ describe('nestjs-gearman CLI', () => {
     expect(await peer.closedByServer()).toBe(true);
   });
 
+  test("gearmand's own command line starts it: flags without effect here are noted, not refused", async () => {
+    const pidFile = join(tmpdir(), `nestjs-gearman-${process.pid}-${Date.now()}.pid`);
+    const { child, finished, output } = launch([
+      'server', '--listen', '127.0.0.1', '--port', '0', '--log-file', 'none', '--threads', '0', '-q', 'builtin', '--verbose', 'INFO', '-P', pidFile,
+    ]);
+    running.push(child);
+    const port = await listeningPort(output);
+    expect(readFileSync(pidFile, 'utf8')).toBe(`${child.pid}\n`);
+    expect(await adminQuery(port, 'status', true)).toBe('.\n');
+    child.kill('SIGTERM');
+    const result = await finished;
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe('note: --threads has no effect on this server\n');
+    expect(existsSync(pidFile)).toBe(false);
+  });
+
+  test('flags without a command mean `server`', async () => {
+    const { child, finished, output } = launch(['-p', '0', '--job-handle-prefix', 'H:bare']);
+    running.push(child);
+    const port = await listeningPort(output);
+    const peer = await RawPeer.connect(port);
+    try {
+      peer.send(PacketType.SUBMIT_JOB_BG, 'f', '', 'x');
+      expect(await peer.expect(PacketType.JOB_CREATED)).toEqual(['H:bare:1']);
+    } finally {
+      await peer.close();
+    }
+    child.kill('SIGTERM');
+    expect((await finished).code).toBe(0);
+  });
+
+  test('gearmand flags it cannot honour are refused with exit 2', async () => {
+    const daemon = await launch(['server', '-d']).finished;
+    expect(daemon.code).toBe(2);
+    expect(daemon.stderr).toContain('--daemon is not supported by this server');
+    const queue = await launch(['server', '--queue-type', 'mysql']).finished;
+    expect(queue.code).toBe(2);
+    expect(queue.stderr).toContain('only the in-memory queue (builtin) exists here');
+  });
+
+  test('-V prints the version', async () => {
+    const result = await launch(['server', '-V']).finished;
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^nestjs-gearman \d+\.\d+\.\d+\n$/);
+  });
+
   test('--help lists every flag and exits 0', async () => {
     const { finished } = launch(['server', '--help']);
     const result = await finished;
     expect(result.code).toBe(0);
-    for (const flag of ['--port', '--listen', '--job-retries', '--exceptions', '--keepalive', '--job-handle-prefix', '--max-packet-size', '--help']) {
+    for (const flag of ['--port', '--listen', '--job-retries', '--exceptions', '--keepalive', '--job-handle-prefix', '--max-packet-size', '--log-file', '--pid-file', '--version', '--help']) {
       expect(result.stdout).toContain(flag);
     }
   });
