@@ -9,7 +9,7 @@ import {
   type Transport,
   type WritePacket,
 } from '@nestjs/microservices';
-import { lastValueFrom, type Observable, type Subscription } from 'rxjs';
+import { isObservable, lastValueFrom, type Observable, type Subscription } from 'rxjs';
 import { GearmanWorker, type GearmanWorkerOptions, type WorkerJob } from '../worker/index.js';
 import { GearmanContext } from './gearman.context.js';
 import { GEARMAN_TRANSPORT, GearmanStatus, type GearmanEventsMap } from './gearman-status.js';
@@ -140,12 +140,15 @@ export class ServerGearman
 
   private async runRequest(handler: MessageHandler, packet: ReadPacket, context: GearmanContext): Promise<void> {
     const job = context.getJob();
-    let reply$: Observable<unknown>;
+    let result: unknown;
     try {
-      reply$ = this.transformToObservable(await handler(packet.data, context));
+      result = await handler(packet.data, context);
     } catch (error) {
       return this.endWithError(job, error);
     }
+    // A plain value (no interceptor turned it into a stream) is the whole reply.
+    if (!isObservable(result)) return this.sendPacket(job, { response: result, isDisposed: true });
+    const reply$: Observable<unknown> = result;
     // The last value is held back until the stream ends, so that it (not an empty payload) is the
     // job's result: a plain Gearman client calling a single-value handler gets that value.
     await new Promise<void>((resolve) => {
@@ -179,7 +182,7 @@ export class ServerGearman
     const job = context.getJob();
     try {
       const result = await handler(packet.data, context);
-      await lastValueFrom(this.transformToObservable(result), { defaultValue: undefined });
+      if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
     } catch (error) {
       this.logger.error(`Event handler for ${context.getPattern()} failed (job ${job.handle}): ${describeError(error)}`);
       return this.endWithError(job, error);
