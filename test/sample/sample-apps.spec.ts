@@ -75,7 +75,10 @@ describe('the sample system, end to end', () => {
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
     expect(outbox!.emails).toEqual([expect.objectContaining({ to: 'Grace Hopper <grace@example.com>', subject: 'Welcome, Grace Hopper!' })]);
-    expect(await readFile(outbox!.file, 'utf8')).toContain('To: Grace Hopper <grace@example.com>  Subject: Welcome, Grace Hopper!');
+    // The log line names the job that wrote it: the background job the gateway queued.
+    expect(await readFile(outbox!.file, 'utf8')).toContain(
+      `To: Grace Hopper <grace@example.com>  Subject: Welcome, Grace Hopper!  (job ${created.body.welcomeEmailJob})`,
+    );
   });
 
   it("POST /users turns the worker's RpcException into a 400", async () => {
