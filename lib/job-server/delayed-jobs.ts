@@ -11,27 +11,37 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /**
  * Epoch jobs waiting for their time: a binary min-heap on the due time and one timer for the
  * earliest. A job taken out early (cancelled, function dropped) has its `delayed` flag cleared
- * and is skipped when its entry comes up.
+ * and is skipped when its entry comes up; once such entries are half the heap, it is rebuilt
+ * without them, so far-future jobs cancelled in bulk do not stay in memory.
  */
 export class DelayedJobs {
   private readonly heap: Entry[] = [];
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
+  private stale = 0;
 
   constructor(private readonly onDue: (job: Job) => void) {}
 
   add(job: Job, at: number): void {
     job.delayed = true;
-    const heap = this.heap;
-    heap.push({ at, job });
-    let index = heap.length - 1;
-    while (index > 0) {
-      const parent = (index - 1) >> 1;
-      if (heap[parent].at <= heap[index].at) break;
-      [heap[parent], heap[index]] = [heap[index], heap[parent]];
-      index = parent;
-    }
+    this.heap.push({ at, job });
+    this.siftUp(this.heap.length - 1);
     this.arm();
+  }
+
+  /** Takes a waiting job out (its entry is dropped lazily). */
+  remove(job: Job): void {
+    if (!job.delayed) return;
+    job.delayed = false;
+    if (++this.stale * 2 > this.heap.length) {
+      const live = this.heap.filter((entry) => entry.job.delayed);
+      this.heap.length = 0;
+      this.stale = 0;
+      for (const entry of live) {
+        this.heap.push(entry);
+        this.siftUp(this.heap.length - 1);
+      }
+    }
   }
 
   close(): void {
@@ -39,6 +49,7 @@ export class DelayedJobs {
     this.timer = undefined;
     this.timerAt = Infinity;
     this.heap.length = 0;
+    this.stale = 0;
   }
 
   private arm(): void {
@@ -58,9 +69,21 @@ export class DelayedJobs {
       if (job.delayed) {
         job.delayed = false;
         this.onDue(job);
+      } else {
+        this.stale--;
       }
     }
     this.arm();
+  }
+
+  private siftUp(index: number): void {
+    const heap = this.heap;
+    while (index > 0) {
+      const parent = (index - 1) >> 1;
+      if (heap[parent].at <= heap[index].at) break;
+      [heap[parent], heap[index]] = [heap[index], heap[parent]];
+      index = parent;
+    }
   }
 
   private pop(): Entry {

@@ -328,7 +328,7 @@ export class JobBroker {
       fn.unlink(job);
       fn.waiting[job.priority]--;
     } else if (job.delayed) {
-      job.delayed = false;
+      this.delayed.remove(job);
       fn.waiting[job.priority]--;
     }
     this.detachClients(job);
