@@ -4,6 +4,7 @@ import {
   encodeResponse,
   Frame,
   GearmanProtocolError,
+  Magic,
   Packet,
   PacketType,
   ProtocolErrorCode,
@@ -62,7 +63,8 @@ export class ServerConnection {
     this.host = (socket.remoteAddress ?? '-').replace(/^::ffff:/, '');
     this.framed = new FramedSocket(
       socket,
-      { accept: 'request', maxPacketSize: context.maxPacketSize, keepAliveMs: context.keepAliveMs },
+      // 'any': a response packet sent to the server is answered, as gearmand does, not fatal.
+      { accept: 'any', maxPacketSize: context.maxPacketSize, keepAliveMs: context.keepAliveMs },
       {
         onFrame: (frame) => this.onFrame(frame),
         onProtocolError: (error) => this.onProtocolError(error),
@@ -108,6 +110,10 @@ export class ServerConnection {
   }
 
   private onPacket(packet: Packet): void {
+    if (packet.magic !== Magic.REQ) {
+      this.sendError('INVALID_MAGIC', 'Request magic expected');
+      return;
+    }
     const broker = this.context.broker;
     const args = packet.args;
     switch (packet.type) {

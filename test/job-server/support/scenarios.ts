@@ -469,6 +469,20 @@ export const scenarios: Scenario[] = [
     },
   },
   {
+    title: 'a response packet sent to the server gets ERROR INVALID_MAGIC and the connection stays',
+    async run(context) {
+      const peer = await context.peer();
+      const header = Buffer.alloc(12);
+      header.write('\0RES', 0, 'latin1');
+      header.writeUInt32BE(P.WORK_COMPLETE, 4);
+      header.writeUInt32BE(8, 8);
+      peer.sendBytes(Buffer.concat([header, Buffer.from('H:x\0done', 'latin1')]));
+      expect(await peer.expect(P.ERROR)).toEqual(['INVALID_MAGIC', 'Request magic expected']);
+      peer.send(P.ECHO_REQ, 'still here');
+      expect(await peer.expect(P.ECHO_RES)).toEqual(['still here']);
+    },
+  },
+  {
     title: 'bad magic closes the offending connection only; queued jobs and other connections are untouched',
     async run(context) {
       const client = await context.peer();
