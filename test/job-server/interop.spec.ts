@@ -1,4 +1,4 @@
-import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { GearmanJobServer } from '../../lib/job-server/index.js';
 import { PacketType } from '../../lib/protocol/index.js';
 import { describeWithPeers, findExecutable } from '../support/gearmand.js';
@@ -168,5 +168,54 @@ describeWithPeers(['perl-gearman'], "GearmanJobServer with Perl's Gearman::Clien
     } finally {
       await raw.close();
     }
+  });
+});
+
+function hasPhpGearman(): boolean {
+  try {
+    return execFileSync('php', ['-r', 'echo class_exists("GearmanClient") ? "yes" : "no";'], { encoding: 'utf8' }) === 'yes';
+  } catch {
+    return false;
+  }
+}
+
+// The `php` executable alone is not enough: the gearman extension (php-gearman) must be loaded.
+const describePhp = hasPhpGearman() ? describe : describe.skip;
+if (!hasPhpGearman()) console.warn('skipping PHP interop: needs php with the gearman extension (apt-get install php-gearman)');
+
+describeWithPeers(['php'], 'GearmanJobServer with the PHP gearman extension', () => {
+  describePhp('GearmanClient and GearmanWorker', () => {
+    let server: GearmanJobServer;
+    let port: number;
+    let worker: ChildProcess | undefined;
+
+    beforeEach(async () => {
+      server = new GearmanJobServer({ port: 0, logger: false });
+      await server.listen();
+      port = server.address().port;
+    });
+
+    afterEach(async () => {
+      if (worker) await stop(worker);
+      worker = undefined;
+      await server.close();
+    });
+
+    test('a PHP worker serves a PHP client: normal, high and background jobs, and the status of a handle', async () => {
+      worker = start('php', [
+        '-r',
+        `$w = new GearmanWorker(); $w->addServer('127.0.0.1', ${port});
+         $w->addFunction('php_upper', function ($job) { return strtoupper($job->workload()); });
+         while ($w->work());`,
+      ]);
+      await waitForStatus(port, 'php_upper', '0\t0\t1');
+      const client = `$c = new GearmanClient(); $c->addServer('127.0.0.1', ${port});`;
+      expect(await run('php', ['-r', `${client} echo $c->doNormal('php_upper', 'quiet');`])).toBe('QUIET');
+      expect(await run('php', ['-r', `${client} echo $c->doHigh('php_upper', 'urgent');`])).toBe('URGENT');
+      const handle = await run('php', ['-r', `${client} echo $c->doBackground('php_upper', 'later');`]);
+      expect(handle).toMatch(/^H:.+:\d+$/);
+      await waitForStatus(port, 'php_upper', '0\t0\t1');
+      expect(await run('php', ['-r', `${client} echo json_encode($c->jobStatus('${handle}'));`])).toBe('[false,false,0,0]');
+    });
   });
 });
