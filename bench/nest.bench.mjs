@@ -5,6 +5,7 @@
 // BENCH_NEST_MS sets the measuring time per cell; BENCH_NEST_ONLY=<text> keeps the transports named so.
 // Each Nest client and its microservice share this process; the brokers (our job server through
 // its CLI, gearmand, redis-server) run as processes of their own, as they would in production.
+// All four run at once and take turns in slices, so the figures of one run are comparable.
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { lastValueFrom } from 'rxjs';
 import { ClientGearman, ServerGearman } from '../dist/esm/index.js';
 
 const MEASURE_MS = Number(process.env.BENCH_NEST_MS ?? 3000);
+const ROUNDS = 3;
 const ONLY = process.env.BENCH_NEST_ONLY; // e.g. "our job server": measure the transports whose name contains it
 const WARMUP_MS = 500;
 const CONCURRENCIES = [1, 64];
@@ -116,59 +118,78 @@ const transports = [
   },
 ];
 
-/** `concurrency` callers each sending one request after another; counts and times those finishing inside the window. */
-async function measure(client, concurrency) {
-  let measuring = false;
-  let stopAt = Date.now() + WARMUP_MS;
-  const latencies = [];
+/** `concurrency` callers each sending one request after another for `ms`; the replies that arrived and their latencies. */
+async function measure(client, concurrency, ms, latencies) {
+  const stopAt = Date.now() + ms;
+  let replies = 0;
   const caller = async () => {
     while (Date.now() < stopAt) {
       const start = process.hrtime.bigint();
       const reply = await lastValueFrom(client.send('echo', PAYLOAD));
       if (reply !== PAYLOAD) throw new Error(`wrong reply: ${String(reply).slice(0, 40)}`);
-      if (measuring) latencies.push(Number(process.hrtime.bigint() - start) / 1e6);
+      latencies?.push(Number(process.hrtime.bigint() - start) / 1e6);
+      replies++;
     }
   };
-  await Promise.all(Array.from({ length: concurrency }, caller));
-  measuring = true;
   const begin = process.hrtime.bigint();
-  stopAt = Date.now() + MEASURE_MS;
   await Promise.all(Array.from({ length: concurrency }, caller));
-  const seconds = Number(process.hrtime.bigint() - begin) / 1e9;
-  latencies.sort((a, b) => a - b);
-  const quantile = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
-  return { rate: latencies.length / seconds, p50: quantile(0.5), p99: quantile(0.99) };
+  return { replies, seconds: Number(process.hrtime.bigint() - begin) / 1e9 };
 }
 
 async function run() {
   if (!existsSync(CLI)) throw new Error('dist/ is missing: run `npm run build` first');
-  const results = [];
-  for (const transport of transports) {
-    if (ONLY && !transport.name.includes(ONLY)) continue;
-    if (transport.available && !transport.available()) {
-      console.log(`${transport.name}: not installed, skipped`);
-      continue;
+  const running = [];
+  try {
+    for (const transport of transports) {
+      if (ONLY && !transport.name.includes(ONLY)) continue;
+      if (transport.available && !transport.available()) {
+        console.log(`${transport.name}: not installed, skipped`);
+        continue;
+      }
+      const setup = await transport.start();
+      const entry = { name: transport.name, stop: setup.stop };
+      running.push(entry);
+      entry.app = await NestFactory.createMicroservice(EchoModule, { ...setup.server, logger: false });
+      await entry.app.listen();
+      entry.client = setup.client();
+      await entry.client.connect();
     }
-    const setup = await transport.start();
-    const app = await NestFactory.createMicroservice(EchoModule, { ...setup.server, logger: false });
-    await app.listen();
-    const client = setup.client();
-    await client.connect();
-    try {
-      for (const concurrency of CONCURRENCIES) {
-        const figures = await measure(client, concurrency);
-        results.push({ name: transport.name, concurrency, ...figures });
+    // The transports take turns (ROUNDS slices each) so that a load change on the machine
+    // weighs on all of them alike rather than on whichever happened to run at that moment.
+    const results = [];
+    for (const concurrency of CONCURRENCIES) {
+      for (const entry of running) await measure(entry.client, concurrency, WARMUP_MS);
+      const totals = running.map(() => ({ replies: 0, seconds: 0, latencies: [] }));
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const [index, entry] of running.entries()) {
+          const { replies, seconds } = await measure(entry.client, concurrency, MEASURE_MS / ROUNDS, totals[index].latencies);
+          totals[index].replies += replies;
+          totals[index].seconds += seconds;
+        }
+      }
+      for (const [index, entry] of running.entries()) {
+        const { replies, seconds, latencies } = totals[index];
+        latencies.sort((a, b) => a - b);
+        const quantile = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
+        const figures = { name: entry.name, concurrency, rate: replies / seconds, p50: quantile(0.5), p99: quantile(0.99) };
+        results.push(figures);
         console.log(
-          `${transport.name.padEnd(26)} c=${String(concurrency).padEnd(3)} ${figures.rate.toFixed(0).padStart(7)} req/s` +
+          `${entry.name.padEnd(26)} c=${String(concurrency).padEnd(3)} ${figures.rate.toFixed(0).padStart(7)} req/s` +
             `   p50 ${figures.p50.toFixed(3)} ms   p99 ${figures.p99.toFixed(3)} ms`,
         );
       }
-    } finally {
-      await client.close();
-      await app.close();
-      await setup.stop();
+    }
+    printRatios(results);
+  } finally {
+    for (const entry of running) {
+      await entry.client?.close();
+      await entry.app?.close();
+      await entry.stop();
     }
   }
+}
+
+function printRatios(results) {
   console.log('\nThroughput ratios (Gearman / Nest transport):');
   for (const concurrency of CONCURRENCIES) {
     const of = (name) => results.find((r) => r.name === name && r.concurrency === concurrency);
