@@ -1,7 +1,7 @@
 import { encodeResponse, PacketType } from '../protocol/index.js';
 import { DelayedJobs } from './delayed-jobs.js';
 import { GearmanFunction } from './gearman-function.js';
-import { Job, JobExtra, Priority, RunState } from './job.js';
+import { Job, Priority, RunState } from './job.js';
 import { JobTable } from './job-table.js';
 import type { ServerConnection } from './server-connection.js';
 import { encodeByteStringResponse, encodeEmptyResponse } from './server-packets.js';
@@ -36,8 +36,8 @@ export class JobBroker {
   private nextId = 1;
   private readonly handleStart: string;
   private readonly delayed = new DelayedJobs((job) => this.enqueue(job));
-  /** Reducer names of the few jobs that have one. */
-  private readonly extras = new Map<Job, JobExtra>();
+  /** Reducer names of the few jobs that have one (reduce jobs), kept beside the job records. */
+  private readonly reducers = new Map<Job, string>();
 
   constructor(private readonly options: BrokerOptions) {
     this.handleStart = `${options.handlePrefix}:`;
@@ -79,20 +79,22 @@ export class JobBroker {
     unique: string,
     data: string,
     priority: Priority,
-    extra?: JobExtra,
+    reducer = '',
+    /** Epoch time in ms to run at; 0 (or past) = at once. */
+    runAt = 0,
   ): SubmitResult {
     const fn = this.functionNamed(fnName);
     let job = fn.findCoalescing(unique, data);
     if (!job) {
       if (fn.isFull(priority)) return { error: 'QUEUE_ERROR' };
       job = new Job(this.nextId++, fn, unique, data, priority, client === undefined);
-      if (extra && extra.reducer !== '') this.extras.set(job, extra);
+      if (reducer !== '') this.reducers.set(job, reducer);
       this.jobs.add(job);
       fn.total++;
       fn.waiting[priority]++;
       fn.index(job);
-      if (extra && extra.runAt > Date.now()) {
-        this.delayed.add(job, extra.runAt);
+      if (runAt > Date.now()) {
+        this.delayed.add(job, runAt);
       } else {
         this.enqueue(job);
       }
@@ -186,7 +188,7 @@ export class JobBroker {
   }
 
   private reducerOf(job: Job): string {
-    return this.extras.get(job)?.reducer ?? '';
+    return this.reducers.get(job) ?? '';
   }
 
   /** The job a worker would get: highest priority across its functions, then the oldest. */
@@ -333,7 +335,7 @@ export class JobBroker {
     }
     this.detachClients(job);
     fn.unindex(job);
-    this.extras.delete(job);
+    this.reducers.delete(job);
     fn.total--;
     this.jobs.delete(job);
   }

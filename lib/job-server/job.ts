@@ -34,13 +34,6 @@ export class RunState {
   constructor(readonly worker: ServerConnection) {}
 }
 
-/** What only reduce and epoch jobs carry (kept beside the job, not in it). */
-export interface JobExtra {
-  readonly reducer: string;
-  /** Epoch time in ms; 0 when the job runs at once. */
-  readonly runAt: number;
-}
-
 /**
  * One job. Kept small because a queue may hold millions: the unique id and the payload share one
  * byte string (latin1, one character a byte: a lossless copy, far smaller than a Buffer object),

@@ -147,7 +147,7 @@ export class ServerConnection {
       }
       case PacketType.SUBMIT_REDUCE_JOB:
       case PacketType.SUBMIT_REDUCE_JOB_BACKGROUND:
-        this.submit(args[0], args[1], args[4], Priority.NORMAL, packet.type === PacketType.SUBMIT_REDUCE_JOB_BACKGROUND, bytes(args[2]), 0);
+        this.submit(args[0], args[1], args[4], Priority.NORMAL, packet.type === PacketType.SUBMIT_REDUCE_JOB_BACKGROUND, bytes(args[2]));
         return;
       case PacketType.GET_STATUS:
         this.sendStatus(bytes(args[0]));
@@ -213,14 +213,13 @@ export class ServerConnection {
     }
   }
 
-  private submit(fnArg: Buffer, uniqueArg: Buffer, dataArg: Buffer, priority: Priority, background: boolean, reducer?: string, runAt?: number): void {
+  private submit(fnArg: Buffer, uniqueArg: Buffer, dataArg: Buffer, priority: Priority, background: boolean, reducer = '', runAt = 0): void {
     if (uniqueArg.length > MAX_UNIQUE_BYTES) {
       this.sendError('ARGUMENT_TOO_LARGE', 'Unique value too large');
       return;
     }
     const broker = this.context.broker;
-    const extra = reducer !== undefined && (reducer !== '' || (runAt ?? 0) > 0) ? { reducer, runAt: runAt ?? 0 } : undefined;
-    const result = broker.submit(background ? undefined : this, bytes(fnArg), bytes(uniqueArg), bytes(dataArg), priority, extra);
+    const result = broker.submit(background ? undefined : this, bytes(fnArg), bytes(uniqueArg), bytes(dataArg), priority, reducer, runAt);
     if ('error' in result) {
       this.sendError('QUEUE_ERROR', 'Job queue is full');
       return;
