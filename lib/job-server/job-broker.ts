@@ -128,6 +128,8 @@ export class JobBroker {
     const fn = this.functionNamed(fnName);
     worker.abilities.set(fn, timeoutMs);
     fn.workers.add(worker);
+    // A worker asleep already is woken by jobs of its new function too.
+    if (worker.sleeping && !worker.noopSent) fn.sleepers.add(worker);
   }
 
   cantDo(worker: ServerConnection, fnName: string): void {

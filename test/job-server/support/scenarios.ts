@@ -109,6 +109,18 @@ export const scenarios: Scenario[] = [
     },
   },
   {
+    title: 'a sleeping worker that registers another function is woken by its jobs',
+    async run(context) {
+      const worker = await context.worker('old');
+      worker.send(P.PRE_SLEEP);
+      worker.send(P.CAN_DO, 'new');
+      expect(await worker.sync()).toEqual([]);
+      const client = await context.peer();
+      await submit(client, P.SUBMIT_JOB_BG, 'new', '', 'x');
+      await worker.expect(P.NOOP);
+    },
+  },
+  {
     title: 'every sleeping worker of the function is woken',
     async run(context) {
       const first = await context.worker('both');
