@@ -7,13 +7,13 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
-import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { backgroundDrain, backgroundSubmits, foregroundRoundTrips, sleep } from './support/load-generator.mjs';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 200_000);
 const FOREGROUND_MS = Number(process.env.BENCH_FOREGROUND_MS ?? 4000);
 const GEARMAND = ['/usr/sbin/gearmand', '/usr/local/sbin/gearmand'].find((path) => existsSync(path));
-const CLI = join(process.cwd(), 'dist/cjs/cli/main.js');
+const CLI = fileURLToPath(new URL('../dist/cjs/cli/main.js', import.meta.url));
 
 function freePort() {
   return new Promise((resolve, reject) => {
