@@ -2,7 +2,6 @@ export * from './protocol/index.js';
 export * from './connection/index.js';
 export * from './client/index.js';
 export * from './worker/index.js';
-// job server: lib/job-server
 export * from './job-server/index.js';
 // nest: lib/nest
 export * from './nest/index.js';
