@@ -310,6 +310,22 @@ describeOnJobServers('Gearman transport options', (kind) => {
     await expect(firstValueFrom(client.send('gearman-only', 1))).resolves.toBe('served');
   });
 
+  test('one ServerGearman serves every job server in its list', async () => {
+    const second = await startJobServer(kind);
+    const secondClient = new ClientGearman({ servers: second.servers });
+    const strategy = new ServerGearman({ servers: [...jobServer.servers, ...second.servers] });
+    const app = await NestFactory.createMicroservice(OptionsModule, { strategy, logger: false });
+    try {
+      await app.listen();
+      await expect(firstValueFrom(client.send('gearman-only', 1))).resolves.toBe('served');
+      await expect(firstValueFrom(secondClient.send('gearman-only', 2))).resolves.toBe('served');
+    } finally {
+      await secondClient.close();
+      await app.close();
+      await second.stop();
+    }
+  });
+
   test('the processing start and end hooks wrap every job', async () => {
     const strategy = new ServerGearman({ servers: jobServer.servers });
     const calls: string[] = [];

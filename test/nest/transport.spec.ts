@@ -94,6 +94,11 @@ describeOnJobServers('ServerGearman and ClientGearman', (kind) => {
     );
   });
 
+  test('a 1 MiB payload goes there and back', async () => {
+    const big = 'é'.repeat(512 * 1024);
+    await expect(lastValueFrom(client.send({ cmd: 'echo', version: 2 }, { value: big }))).resolves.toBe(big);
+  });
+
   test('an undefined result arrives as undefined', async () => {
     await expect(lastValueFrom(client.send('nothing', {}).pipe(toArray()))).resolves.toEqual([undefined]);
   });
