@@ -3,6 +3,5 @@ export * from './connection/index.js';
 export * from './client/index.js';
 export * from './worker/index.js';
 export * from './job-server/index.js';
-// nest: lib/nest
 export * from './nest/index.js';
 export * from './nest/module/index.js';

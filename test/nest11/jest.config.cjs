@@ -3,6 +3,9 @@
 const path = require('node:path');
 const nest11 = path.join(__dirname, 'node_modules');
 
+// Read by test/nest/nest-major.spec.ts, which proves this run really loads Nest 11.
+process.env.EXPECTED_NEST_MAJOR = '11';
+
 module.exports = {
   rootDir: path.join(__dirname, '..', '..'),
   roots: ['<rootDir>/test/nest', '<rootDir>/test/module'],
