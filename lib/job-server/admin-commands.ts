@@ -31,20 +31,21 @@ export function runAdminCommand(context: AdminContext, line: string): string {
   const broker = context.broker;
   switch (command) {
     case 'workers':
-      // gearmand lists the newest connection first.
+      // gearmand lists the newest connection first, and each one's newest registration first
+      // (a function registered twice shows twice).
       return formatAdminListing(
         [...context.connections()].reverse().map((con) =>
-          formatWorkerRow({ fd: con.id, ip: con.host, clientId: con.clientId, functions: [...con.abilities.keys()].map((fn) => fn.name) }),
+          formatWorkerRow({ fd: con.id, ip: con.host, clientId: con.clientId, functions: con.registrations.map((fn) => fn.name).reverse() }),
         ),
       );
     case 'status':
       return formatAdminListing(
-        [...broker.functions.values()].map((fn) => formatStatusRow({ name: fn.name, total: fn.total, running: fn.running, workers: fn.workers.size })),
+        [...broker.functions.values()].map((fn) => formatStatusRow({ name: fn.name, total: fn.total, running: fn.running, workers: fn.registrations })),
       );
     case 'prioritystatus':
       return formatAdminListing(
         [...broker.functions.values()].map((fn) =>
-          formatPriorityStatusRow({ name: fn.name, high: fn.waiting[0], normal: fn.waiting[1], low: fn.waiting[2], workers: fn.workers.size }),
+          formatPriorityStatusRow({ name: fn.name, high: fn.waiting[0], normal: fn.waiting[1], low: fn.waiting[2], workers: fn.registrations }),
         ),
       );
     case 'maxqueue':

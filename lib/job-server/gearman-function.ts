@@ -16,8 +16,8 @@ export class GearmanFunction {
   running = 0;
   /** Per-priority limits from `maxqueue`; 0 means none. */
   maxQueue = [0, 0, 0];
-  /** Workers that sent CAN_DO for this function, in registration order. */
-  readonly workers = new Set<ServerConnection>();
+  /** CAN_DO registrations of this function still in force: gearmand counts a repeated CAN_DO again. */
+  registrations = 0;
   /** Workers that went to sleep while they could do this function and have not been woken since. */
   readonly sleepers = new Set<ServerConnection>();
   /** Jobs by explicit unique id. */

@@ -55,13 +55,14 @@ export class JobBroker {
     return this.jobs.get(Number(digits));
   }
 
-  /** The first job holding this unique id, whatever its function (GET_STATUS_UNIQUE). */
+  /** The newest job holding this unique id, whatever its function (GET_STATUS_UNIQUE, as gearmand). */
   findByUnique(unique: string): Job | undefined {
+    let newest: Job | undefined;
     for (const fn of this.functions.values()) {
       const job = fn.byUnique.get(unique);
-      if (job) return job;
+      if (job && (!newest || job.id > newest.id)) newest = job;
     }
-    return undefined;
+    return newest;
   }
 
   functionNamed(name: string): GearmanFunction {
@@ -127,7 +128,8 @@ export class JobBroker {
   canDo(worker: ServerConnection, fnName: string, timeoutMs: number): void {
     const fn = this.functionNamed(fnName);
     worker.abilities.set(fn, timeoutMs);
-    fn.workers.add(worker);
+    worker.registrations.push(fn);
+    fn.registrations++;
     // A worker asleep already is woken by jobs of its new function too.
     if (worker.sleeping && !worker.noopSent) fn.sleepers.add(worker);
   }
@@ -141,12 +143,17 @@ export class JobBroker {
     for (const fn of [...worker.abilities.keys()]) this.removeAbility(worker, fn);
   }
 
-  /** As gearmand: giving up a function gives up the jobs of it the worker holds (they are requeued). */
+  /**
+   * As gearmand: giving up a function drops every registration of it and the jobs of it the
+   * worker holds (they are requeued).
+   */
   private removeAbility(worker: ServerConnection, fn: GearmanFunction): void {
     worker.abilities.delete(fn);
-    fn.workers.delete(worker);
+    const kept = worker.registrations.filter((registered) => registered !== fn);
+    fn.registrations -= worker.registrations.length - kept.length;
+    worker.registrations = kept;
     fn.sleepers.delete(worker);
-    for (const job of [...worker.held.values()]) {
+    for (const job of this.heldNewestFirst(worker)) {
       if (job.fn === fn) this.requeue(job);
     }
   }
@@ -252,8 +259,9 @@ export class JobBroker {
   relay(job: Job, type: PacketType, args: Buffer[]): void {
     if (type === PacketType.WORK_STATUS) {
       const run = job.run!;
-      run.numerator = parseLeadingInteger(args[1].toString('latin1'));
-      run.denominator = parseLeadingInteger(args[2].toString('latin1'));
+      // As gearmand stores them: atoi into 32 unsigned bits, the denominator read from its first 10 bytes.
+      run.numerator = atoiUint32(args[1].toString('latin1'));
+      run.denominator = atoiUint32(args[2].toString('latin1', 0, Math.min(args[2].length, MAX_DENOMINATOR_DIGITS)));
     }
     if (job.clients) this.sendToClients(job, encodeResponse(type, ...args));
   }
@@ -287,7 +295,7 @@ export class JobBroker {
 
   /** Admin `drop function`: refused while workers can do it or jobs of it run. */
   dropFunction(fn: GearmanFunction): boolean {
-    if (fn.workers.size > 0 || fn.running > 0) return false;
+    if (fn.registrations > 0 || fn.running > 0) return false;
     for (const job of [...fn.queuedJobs()]) this.cancel(job);
     for (const job of this.jobs.values()) if (job.fn === fn && job.delayed) this.cancel(job);
     this.functions.delete(fn.name);
@@ -296,11 +304,10 @@ export class JobBroker {
 
   /** A connection closed: its held jobs are requeued, its waits dropped, its abilities removed. */
   disconnected(con: ServerConnection): void {
-    for (const job of [...con.held.values()]) this.requeue(job);
-    for (const fn of con.abilities.keys()) {
-      fn.workers.delete(con);
-      fn.sleepers.delete(con);
-    }
+    for (const job of this.heldNewestFirst(con)) this.requeue(job);
+    for (const fn of con.registrations) fn.registrations--;
+    for (const fn of con.abilities.keys()) fn.sleepers.delete(con);
+    con.registrations = [];
     con.abilities.clear();
     for (const job of con.waiting) {
       const rest = job.clients!.filter((client) => client !== con);
@@ -308,6 +315,11 @@ export class JobBroker {
       if (!job.clients && !job.background && !job.run) this.remove(job);
     }
     con.waiting.clear();
+  }
+
+  /** gearmand gives a lost worker's jobs back newest first, so they queue up in that order. */
+  private heldNewestFirst(worker: ServerConnection): Job[] {
+    return [...worker.held.values()].reverse();
   }
 
   close(): void {
@@ -341,6 +353,21 @@ export class JobBroker {
     fn.total--;
     this.jobs.delete(job);
   }
+}
+
+/** gearmand copies a WORK_STATUS denominator into an 11-byte buffer before reading it. */
+const MAX_DENOMINATOR_DIGITS = 10;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** `(uint32_t)atoi(text)` on a 64-bit Linux: strtol saturates at 64 bits, then the low 32 bits remain. */
+export function atoiUint32(text: string): number {
+  const match = /^\s*([+-]?\d+)/.exec(text);
+  if (!match) return 0;
+  let value = BigInt(match[1]);
+  if (value < INT64_MIN) value = INT64_MIN;
+  else if (value > INT64_MAX) value = INT64_MAX;
+  return Number(BigInt.asUintN(32, value));
 }
 
 /** C's atoi: the leading decimal digits (with an optional sign), 0 when there are none. */

@@ -7,8 +7,11 @@ import {
   Magic,
   Packet,
   PacketType,
+  PACKET_SPECS,
   ProtocolErrorCode,
   formatAdminError,
+  MAX_ADMIN_WORDS,
+  parseAdminCommand,
 } from '../protocol/index.js';
 import type { GearmanFunction } from './gearman-function.js';
 import type { Job } from './job.js';
@@ -21,6 +24,10 @@ import { encodeByteStringResponse } from './server-packets.js';
 /** gearmand's limits. */
 const MAX_UNIQUE_BYTES = 64;
 const MAX_CLIENT_ID_BYTES = 127;
+/** GET_STATUS and WORK_FAIL copy the handle into 64 bytes with its NUL; GET_STATUS_UNIQUE the unique. */
+const MAX_LOOKUP_BYTES = 63;
+/** gearmand's receive buffer: every argument but a payload must fit in it, with its NUL separator. */
+const MAX_ARGUMENT_BYTES = 8192;
 
 const SUBMIT_KINDS: Partial<Record<PacketType, { priority: Priority; background: boolean }>> = {
   [PacketType.SUBMIT_JOB]: { priority: Priority.NORMAL, background: false },
@@ -36,6 +43,24 @@ function bytes(arg: Buffer): string {
   return arg.toString('latin1');
 }
 
+/** An argument as gearmand reads it as a C string: up to its first NUL. */
+function cString(arg: Buffer): string {
+  const nul = arg.indexOf(0);
+  return arg.toString('latin1', 0, nul === -1 ? arg.length : nul);
+}
+
+/** The name of the first argument too large for gearmand's receive buffer, if any. */
+function oversizedArgument(packet: Packet): string | undefined {
+  const names = PACKET_SPECS[packet.type]!.args;
+  const args = packet.args;
+  for (let i = 0; i < args.length; i++) {
+    const last = i === args.length - 1;
+    if (last && names[i] === 'data') return undefined;
+    if (args[i].length + (last ? 0 : 1) > MAX_ARGUMENT_BYTES) return names[i];
+  }
+  return undefined;
+}
+
 /**
  * One peer (client, worker, admin tool or all three) and what the server knows of it. Decoding
  * and per-tick write batching are FramedSocket's; this class turns frames into broker calls.
@@ -43,6 +68,8 @@ function bytes(arg: Buffer): string {
 export class ServerConnection {
   /** Functions this connection can do, with their CAN_DO_TIMEOUT in ms (0: none). */
   readonly abilities = new Map<GearmanFunction, number>();
+  /** Every CAN_DO in force, oldest first, repeats included (the `workers` listing shows them all). */
+  registrations: GearmanFunction[] = [];
   /** Jobs assigned to this connection, by handle counter. */
   readonly held = new Map<number, Job>();
   /** Foreground jobs whose results this connection waits for. */
@@ -53,6 +80,8 @@ export class ServerConnection {
   clientId = '-';
   readonly host: string;
   private readonly framed: FramedSocket;
+  /** Set once the server decided to close this connection: later frames are not acted on. */
+  private ending = false;
 
   constructor(
     readonly id: number,
@@ -63,8 +92,15 @@ export class ServerConnection {
     this.host = (socket.remoteAddress ?? '-').replace(/^::ffff:/, '');
     this.framed = new FramedSocket(
       socket,
-      // 'any': a response packet sent to the server is answered, as gearmand does, not fatal.
-      { accept: 'any', maxPacketSize: context.maxPacketSize, keepAliveMs: context.keepAliveMs },
+      // As gearmand: a packet with response magic, or of a type only a server sends, is answered
+      // with an ERROR and the connection stays; a payload on an argument-less packet is ignored.
+      {
+        accept: 'any',
+        checkDirection: false,
+        extraPayload: 'ignore',
+        maxPacketSize: context.maxPacketSize,
+        keepAliveMs: context.keepAliveMs,
+      },
       {
         onFrame: (frame) => this.onFrame(frame),
         onProtocolError: (error) => this.onProtocolError(error),
@@ -74,12 +110,15 @@ export class ServerConnection {
   }
 
   send(packet: Buffer | string): void {
+    if (this.ending) return;
     this.framed.write(typeof packet === 'string' ? Buffer.from(packet, 'latin1') : packet);
   }
 
   /** Sends what is queued, then closes. */
   end(): void {
+    if (this.ending) return;
     this.framed.end();
+    this.ending = true;
   }
 
   destroy(): void {
@@ -87,8 +126,9 @@ export class ServerConnection {
   }
 
   private onFrame(frame: Frame): void {
+    if (this.ending) return;
     try {
-      if (frame.kind === 'admin') this.send(this.context.runAdmin(this, Buffer.from(frame.line, 'utf8').toString('latin1')));
+      if (frame.kind === 'admin') this.onAdminLine(Buffer.from(frame.line, 'utf8').toString('latin1'));
       else this.onPacket(frame);
     } catch (error) {
       // A bug must not take the server down: report it, drop this connection, keep the rest.
@@ -96,6 +136,17 @@ export class ServerConnection {
       this.sendError('SERVER_ERROR', 'Internal server error');
       this.end();
     }
+  }
+
+  private onAdminLine(line: string): void {
+    if (parseAdminCommand(line).args.length >= MAX_ADMIN_WORDS) {
+      // gearmand drops a connection whose admin line has more words than it parses.
+      this.context.logWarning(`connection ${this.id} (${this.host}) sent an admin line of more than ${MAX_ADMIN_WORDS} words`);
+      this.send(formatAdminError('TOO_MANY_ARGUMENTS', `An admin command takes at most ${MAX_ADMIN_WORDS} words`));
+      this.end();
+      return;
+    }
+    this.send(this.context.runAdmin(this, line));
   }
 
   private onProtocolError(error: GearmanProtocolError): void {
@@ -109,7 +160,20 @@ export class ServerConnection {
     this.send(encodeResponse(PacketType.ERROR, code, text));
   }
 
+  /** Answers a broken packet with an ERROR and closes the connection, as for a protocol error. */
+  private refuse(code: ProtocolErrorCode, message: string): void {
+    this.context.logWarning(`connection ${this.id} (${this.host}) broke the protocol: ${message}`);
+    this.sendError(code, message);
+    this.end();
+  }
+
   private onPacket(packet: Packet): void {
+    const oversized = oversizedArgument(packet);
+    if (oversized !== undefined) {
+      // gearmand drops the connection when an argument outgrows its receive buffer.
+      this.refuse(ProtocolErrorCode.ARGUMENT_TOO_LARGE, `${PacketType[packet.type]} ${oversized} is over ${MAX_ARGUMENT_BYTES} bytes`);
+      return;
+    }
     if (packet.magic !== Magic.REQ) {
       this.sendError('INVALID_MAGIC', 'Request magic expected');
       return;
@@ -150,13 +214,17 @@ export class ServerConnection {
         this.submit(args[0], args[1], args[4], Priority.NORMAL, packet.type === PacketType.SUBMIT_REDUCE_JOB_BACKGROUND, bytes(args[2]));
         return;
       case PacketType.GET_STATUS:
-        this.sendStatus(bytes(args[0]));
+      case PacketType.GET_STATUS_UNIQUE: {
+        // gearmand drops the connection when the handle or unique does not fit its 64-byte buffer.
+        const key = cString(args[0]);
+        const what = packet.type === PacketType.GET_STATUS ? 'job handle' : 'unique id';
+        if (key.length > MAX_LOOKUP_BYTES) this.refuse(ProtocolErrorCode.ARGUMENT_TOO_LARGE, `${PacketType[packet.type]} ${what} is over ${MAX_LOOKUP_BYTES} bytes`);
+        else if (packet.type === PacketType.GET_STATUS) this.sendStatus(key);
+        else this.sendStatusUnique(key);
         return;
-      case PacketType.GET_STATUS_UNIQUE:
-        this.sendStatusUnique(bytes(args[0]));
-        return;
+      }
       case PacketType.OPTION_REQ:
-        if (bytes(args[0]).toLowerCase() !== 'exceptions') {
+        if (cString(args[0]).toLowerCase() !== 'exceptions') {
           this.sendError('UNKNOWN_OPTION', 'Server does not recognize given option');
           return;
         }
@@ -164,7 +232,7 @@ export class ServerConnection {
         this.send(encodeResponse(PacketType.OPTION_RES, args[0]));
         return;
       case PacketType.SET_CLIENT_ID:
-        this.clientId = bytes(args[0]).slice(0, MAX_CLIENT_ID_BYTES);
+        this.clientId = cString(args[0]).slice(0, MAX_CLIENT_ID_BYTES);
         return;
       case PacketType.CAN_DO:
         broker.canDo(this, bytes(args[0]), 0);
@@ -197,7 +265,12 @@ export class ServerConnection {
       case PacketType.WORK_COMPLETE:
       case PacketType.WORK_FAIL:
       case PacketType.WORK_EXCEPTION: {
-        const job = broker.heldBy(this, bytes(args[0]));
+        const handle = cString(args[0]);
+        if (packet.type === PacketType.WORK_FAIL && handle.length > MAX_LOOKUP_BYTES) {
+          this.sendError('ARGUMENT_TOO_LARGE', 'Error occurred due to GEARMAND_JOB_HANDLE_SIZE being too small from snprintf');
+          return;
+        }
+        const job = broker.heldBy(this, handle);
         if (job) broker.finish(job, packet.type, args);
         else {
           this.sendError(

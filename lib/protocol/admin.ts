@@ -15,10 +15,17 @@ export interface AdminCommand {
   readonly args: string[];
 }
 
-/** Splits an admin line into its command and arguments (words separated by spaces). */
+/** gearmand takes at most this many words on an admin line and drops a connection that sends more. */
+export const MAX_ADMIN_WORDS = 5;
+
+/**
+ * Splits an admin line into its command and arguments as gearmand does: words end at a space and
+ * a run of spaces counts as one, so a leading space makes an empty command and trailing spaces
+ * an empty last argument.
+ */
 export function parseAdminCommand(line: string): AdminCommand {
-  const words = line.split(' ').filter((word) => word.length > 0);
-  const word = words.shift() ?? '';
+  const words = line.split(/ +/);
+  const word = words.shift()!;
   return { command: word.toLowerCase(), word, args: words };
 }
 

@@ -27,6 +27,17 @@ export interface DecoderOptions {
   maxPacketSize?: number;
   /** Longest admin text line, in bytes, before its newline. */
   maxAdminLineLength?: number;
+  /**
+   * Whether a packet type must travel with its own magic (default true). When false, any type of
+   * the table, the unused code 5 included, is delivered with either magic and the consumer decides
+   * (a job server answers a misdirected packet with an ERROR and keeps the connection, as gearmand).
+   */
+  checkDirection?: boolean;
+  /**
+   * A payload on a packet that takes no arguments (GRAB_JOB, PRE_SLEEP …): 'error' (default) or
+   * 'ignore', dropping it as gearmand does.
+   */
+  extraPayload?: 'error' | 'ignore';
 }
 
 export const DEFAULT_MAX_PACKET_SIZE = 64 * 1024 * 1024;
@@ -56,6 +67,8 @@ export class PacketDecoder {
   private readonly accept: AcceptedMagic;
   private readonly maxPacketSize: number;
   private readonly maxAdminLineLength: number;
+  private readonly checkDirection: boolean;
+  private readonly ignoreExtraPayload: boolean;
 
   private state = State.FrameStart;
   private failure: GearmanProtocolError | undefined;
@@ -76,6 +89,11 @@ export class PacketDecoder {
     this.accept = options.accept ?? 'any';
     this.maxPacketSize = options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
     this.maxAdminLineLength = options.maxAdminLineLength ?? DEFAULT_MAX_ADMIN_LINE_LENGTH;
+    this.checkDirection = options.checkDirection ?? true;
+    this.ignoreExtraPayload = options.extraPayload === 'ignore';
+    if (options.extraPayload !== undefined && options.extraPayload !== 'error' && options.extraPayload !== 'ignore') {
+      throw new RangeError(`extraPayload must be 'error' or 'ignore', got ${JSON.stringify(options.extraPayload)}`);
+    }
     if (this.accept !== 'request' && this.accept !== 'response' && this.accept !== 'any') {
       throw new RangeError(`accept must be 'request', 'response' or 'any', got ${JSON.stringify(options.accept)}`);
     }
@@ -217,10 +235,10 @@ export class PacketDecoder {
     if (available < 8) return -1;
     const type = bytes.readUInt32BE(at + 4);
     const spec = packetSpec(type);
-    if (!spec || spec.direction === 'unused') {
+    if (!spec || (spec.direction === 'unused' && this.checkDirection)) {
       throw this.fail(ProtocolErrorCode.UNKNOWN_PACKET_TYPE, `Unknown packet type ${type}`);
     }
-    if (!allowsMagic(spec, magic)) {
+    if (this.checkDirection && !allowsMagic(spec, magic)) {
       throw this.fail(ProtocolErrorCode.UNEXPECTED_MAGIC, `${spec.name} cannot travel with ${magic} magic`, spec.name);
     }
     if (available < HEADER_SIZE) return -1;
@@ -249,7 +267,7 @@ export class PacketDecoder {
   private splitArguments(payload: Buffer): Buffer[] {
     const names = this.spec.args;
     if (names.length === 0) {
-      if (payload.length > 0) {
+      if (payload.length > 0 && !this.ignoreExtraPayload) {
         throw this.fail(ProtocolErrorCode.ARGUMENT_COUNT, `${this.spec.name} takes no arguments but carries ${payload.length} bytes`, this.spec.name);
       }
       return [];

@@ -32,7 +32,7 @@ async function runScenario(scenario: Scenario, port: number): Promise<void> {
 describe('GearmanJobServer: protocol scenarios', () => {
   for (const scenario of scenarios) {
     test(scenario.title, async () => {
-      const server = new GearmanJobServer({ port: 0, logger: false, jobRetries: scenario.options?.jobRetries });
+      const server = new GearmanJobServer({ port: 0, logger: false, ...scenario.options });
       await server.listen();
       try {
         await runScenario(scenario, server.address().port);
@@ -47,7 +47,8 @@ describeWithPeers(['gearmand'], 'gearmand 1.1.20: the same scenarios', () => {
   for (const scenario of scenarios.filter((candidate) => !candidate.oursOnly)) {
     test(scenario.title, async () => {
       const retries = scenario.options?.jobRetries;
-      const gearmand = await startGearmand(retries ? ['--job-retries', String(retries)] : []);
+      const flags = [...(retries ? ['--job-retries', String(retries)] : []), ...(scenario.options?.exceptions ? ['--exceptions'] : [])];
+      const gearmand = await startGearmand(flags);
       try {
         await runScenario(scenario, gearmand.port);
       } finally {

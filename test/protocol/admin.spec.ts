@@ -23,6 +23,13 @@ describe('admin protocol helpers', () => {
     expect(parseAdminCommand('')).toEqual({ command: '', word: '', args: [] });
   });
 
+  test('parseAdminCommand splits as gearmand: a leading space makes an empty command, trailing spaces an empty argument', () => {
+    expect(parseAdminCommand('  status')).toEqual({ command: '', word: '', args: ['status'] });
+    expect(parseAdminCommand('show jobs  ')).toEqual({ command: 'show', word: 'show', args: ['jobs', ''] });
+    expect(parseAdminCommand(' ')).toEqual({ command: '', word: '', args: [''] });
+    expect(parseAdminCommand('x\ty')).toEqual({ command: 'x\ty', word: 'x\ty', args: [] });
+  });
+
   test('replies are formatted with gearmand bytes', () => {
     expect(formatAdminListing([])).toBe('.\n');
     expect(formatAdminListing(['a\t1\t0\t0', 'b\t0\t0\t1'])).toBe('a\t1\t0\t0\nb\t0\t0\t1\n.\n');

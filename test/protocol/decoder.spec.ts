@@ -379,6 +379,7 @@ describe('PacketDecoder: options', () => {
     [{ maxPacketSize: 1.5 }, 'maxPacketSize'],
     [{ maxAdminLineLength: Number.POSITIVE_INFINITY }, 'maxAdminLineLength'],
     [{ accept: 'requests' as 'request' }, 'accept'],
+    [{ extraPayload: 'drop' as 'ignore' }, 'extraPayload'],
   ])('%j is refused', (options, name) => {
     expect(() => new PacketDecoder(options)).toThrow(RangeError);
     expect(() => new PacketDecoder(options)).toThrow(name);
@@ -388,5 +389,53 @@ describe('PacketDecoder: options', () => {
     expect(decodeChunks([encodeResponse(PacketType.NOOP)], { maxPacketSize: 0 })).toHaveLength(1);
     const { error } = failingFeed(new PacketDecoder({ maxPacketSize: 0 }), encodeResponse(PacketType.ECHO_RES, 'x'));
     expect(error.code).toBe(ProtocolErrorCode.PACKET_TOO_LARGE);
+  });
+
+  describe('checkDirection: false (what a job server needs to answer misdirected packets as gearmand does)', () => {
+    test.each([
+      ['JOB_CREATED', 'REQ', PacketType.JOB_CREATED, ['H:x:1']],
+      ['NOOP', 'REQ', PacketType.NOOP, []],
+      ['SUBMIT_JOB', 'RES', PacketType.SUBMIT_JOB, ['f', 'u', 'd']],
+      ['the unused code 5', 'REQ', PacketType.UNUSED, []],
+    ])('%s with %s magic is delivered, its magic as sent', (_name, magic, type, args) => {
+      const payload = Buffer.from(args.join('\0'), 'latin1');
+      const bytes = Buffer.concat([header(magic, type, payload.length), payload]);
+      const frames = decodeChunks([bytes, bytes.subarray(0, 5), bytes.subarray(5)], { checkDirection: false });
+      const expected = { kind: 'packet', magic: magic === 'REQ' ? Magic.REQ : Magic.RES, type, args: args.map((arg) => Buffer.from(arg)) };
+      expect(frames).toEqual([expected, expected]);
+    });
+
+    test.each([0, 43, 0xffff])('type %d is still unknown', (type) => {
+      const { error } = failingFeed(new PacketDecoder({ checkDirection: false }), header('REQ', type, 0));
+      expect(error.code).toBe(ProtocolErrorCode.UNKNOWN_PACKET_TYPE);
+    });
+
+    test('bad magic and the accept option still apply', () => {
+      expect(failingFeed(new PacketDecoder({ checkDirection: false }), header('XYZ', 1, 0)).error.code).toBe(ProtocolErrorCode.BAD_MAGIC);
+      const { error } = failingFeed(new PacketDecoder({ checkDirection: false, accept: 'request' }), encodeResponse(PacketType.NOOP));
+      expect(error.code).toBe(ProtocolErrorCode.UNEXPECTED_MAGIC);
+    });
+  });
+
+  describe("extraPayload: 'ignore'", () => {
+    test('a payload on an argument-less packet is dropped, whole or in pieces, and the next frame is intact', () => {
+      const grab = Buffer.concat([header('REQ', PacketType.GRAB_JOB, 4), Buffer.from('junk')]);
+      const echo = encodeRequest(PacketType.ECHO_REQ, 'after');
+      const expected = [
+        { kind: 'packet', magic: Magic.REQ, type: PacketType.GRAB_JOB, args: [] },
+        { kind: 'packet', magic: Magic.REQ, type: PacketType.ECHO_REQ, args: [Buffer.from('after')] },
+      ];
+      const whole = Buffer.concat([grab, echo]);
+      expect(decodeChunks([whole], { extraPayload: 'ignore' })).toEqual(expected);
+      for (let cut = 1; cut < whole.length; cut++) {
+        expect(decodeChunks([whole.subarray(0, cut), whole.subarray(cut)], { extraPayload: 'ignore' })).toEqual(expected);
+      }
+    });
+
+    test('packets that take arguments are checked as before', () => {
+      const bytes = Buffer.concat([header('REQ', PacketType.SUBMIT_JOB, 1), Buffer.from('f')]);
+      const { error } = failingFeed(new PacketDecoder({ extraPayload: 'ignore' }), bytes);
+      expect(error.code).toBe(ProtocolErrorCode.ARGUMENT_COUNT);
+    });
   });
 });

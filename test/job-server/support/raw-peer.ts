@@ -55,9 +55,14 @@ export class RawPeer {
 
   /** Sends a request packet built by hand, skipping the encoder's checks (to send what a broken peer would). */
   sendUnchecked(type: PacketType, ...args: string[]): void {
+    this.sendWithMagic('REQ', type, ...args);
+  }
+
+  /** Sends a packet built by hand with the given magic and any type code, arguments joined by NUL. */
+  sendWithMagic(magic: 'REQ' | 'RES', type: number, ...args: string[]): void {
     const payload = Buffer.from(args.join('\0'), 'latin1');
     const header = Buffer.alloc(12);
-    header.write('\0REQ', 0, 'latin1');
+    header.write(`\0${magic}`, 0, 'latin1');
     header.writeUInt32BE(type, 4);
     header.writeUInt32BE(payload.length, 8);
     this.socket.write(Buffer.concat([header, payload]));

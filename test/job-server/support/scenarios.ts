@@ -14,7 +14,7 @@ export interface ScenarioContext {
 export interface Scenario {
   readonly title: string;
   /** Server settings (gearmand flags are derived from them). */
-  readonly options?: { jobRetries?: number };
+  readonly options?: { jobRetries?: number; exceptions?: boolean };
   /** Set when gearmand 1.1.20 behaves otherwise (by design, see the README): the reason. */
   readonly oursOnly?: string;
   run(context: ScenarioContext): Promise<void>;
@@ -597,6 +597,518 @@ export const scenarios: Scenario[] = [
       expect(await client.expect(P.STATUS_RES)).toEqual([handle, '1', '0', '0', '0']);
       client.send(P.SUBMIT_JOB_SCHED, 'cron', '', '61', '*', '*', '*', '*', 'data');
       expect((await client.expect(P.ERROR))[0]).toBe('INVALID_SCHEDULE');
+    },
+  },
+  {
+    title: 'a payload on an argument-less packet is ignored (GRAB_JOB, GRAB_JOB_UNIQ, GRAB_JOB_ALL, PRE_SLEEP, RESET_ABILITIES, ALL_YOURS)',
+    async run(context) {
+      const worker = await context.worker('junk');
+      worker.sendUnchecked(P.GRAB_JOB, 'junk');
+      await worker.expect(P.NO_JOB);
+      worker.sendUnchecked(P.GRAB_JOB_UNIQ, 'a', 'b');
+      await worker.expect(P.NO_JOB);
+      worker.sendUnchecked(P.GRAB_JOB_ALL, 'x');
+      await worker.expect(P.NO_JOB);
+      worker.sendUnchecked(P.ALL_YOURS, 'x');
+      expect(await worker.expect(P.ERROR)).toEqual(['INVALID_COMMAND', 'Command not expected']);
+      worker.sendUnchecked(P.PRE_SLEEP, 'zz');
+      expect(await worker.sync()).toEqual([]);
+      const client = await context.peer();
+      const handle = await submit(client, P.SUBMIT_JOB_BG, 'junk', '', 'x');
+      await worker.expect(P.NOOP);
+      worker.sendUnchecked(P.GRAB_JOB, '\0\0\0');
+      expect(await worker.expect(P.JOB_ASSIGN)).toEqual([handle, 'junk', 'x']);
+      worker.sendUnchecked(P.RESET_ABILITIES, 'junk');
+      await worker.sync();
+      expect(await statusRow(context, 'junk')).toBe('junk\t1\t0\t0');
+    },
+  },
+  {
+    title: 'a type only a server sends, with request magic, gets ERROR INVALID_COMMAND and the connection stays',
+    async run(context) {
+      const peer = await context.peer();
+      const sent: [number, string[]][] = [
+        [P.NOOP, []],
+        [P.UNUSED, []],
+        [P.JOB_CREATED, ['H:x:1']],
+        [P.NO_JOB, []],
+        [P.JOB_ASSIGN, ['H:x:1', 'f', 'd']],
+        [P.ECHO_RES, ['x']],
+        [P.ERROR, ['CODE', 'text']],
+        [P.STATUS_RES, ['H:x:1', '0', '0', '0', '0']],
+        [P.OPTION_RES, ['exceptions']],
+        [P.JOB_ASSIGN_UNIQ, ['H:x:1', 'f', 'u', 'd']],
+        [P.JOB_ASSIGN_ALL, ['H:x:1', 'f', 'u', 'r', 'd']],
+        [P.STATUS_RES_UNIQUE, ['u', '0', '0', '0', '0', '0']],
+      ];
+      for (const [type, args] of sent) {
+        peer.sendWithMagic('REQ', type, ...args);
+        expect(await peer.expect(P.ERROR)).toEqual(['INVALID_COMMAND', 'Command not expected']);
+      }
+      peer.send(P.ECHO_REQ, 'still here');
+      expect(await peer.expect(P.ECHO_RES)).toEqual(['still here']);
+    },
+  },
+  {
+    title: 'any packet with response magic gets ERROR INVALID_MAGIC and the connection stays',
+    async run(context) {
+      const peer = await context.peer();
+      const sent: [number, string[]][] = [
+        [P.SUBMIT_JOB, ['f', 'u', 'd']],
+        [P.GRAB_JOB, []],
+        [P.ECHO_REQ, ['x']],
+        [P.NOOP, []],
+        [P.UNUSED, []],
+        [P.CAN_DO, ['f']],
+      ];
+      for (const [type, args] of sent) {
+        peer.sendWithMagic('RES', type, ...args);
+        expect(await peer.expect(P.ERROR)).toEqual(['INVALID_MAGIC', 'Request magic expected']);
+      }
+      expect(await context.admin('workers', true)).not.toMatch(/ : f\n/);
+      peer.send(P.ECHO_REQ, 'still here');
+      expect(await peer.expect(P.ECHO_RES)).toEqual(['still here']);
+    },
+  },
+  {
+    title: 'an unknown packet type closes the connection; other connections and jobs are untouched',
+    async run(context) {
+      const client = await context.peer();
+      const handle = await submit(client, P.SUBMIT_JOB_BG, 'kept', '', 'x');
+      for (const type of [0, 44, 0xffff]) {
+        const vandal = await context.peer();
+        vandal.sendWithMagic('REQ', type);
+        expect(await vandal.closedByServer()).toBe(true);
+      }
+      client.send(P.GET_STATUS, handle);
+      expect(await client.expect(P.STATUS_RES)).toEqual([handle, '1', '0', '0', '0']);
+    },
+  },
+  {
+    title: 'an argument up to 8191 bytes (8192 as the last) is taken; a longer one closes the connection',
+    async run(context) {
+      // Over libgearman's 512-byte function names, so sent without the encoder's checks.
+      const client = await context.peer();
+      client.sendUnchecked(P.SUBMIT_JOB_BG, 'f'.repeat(8191), 'u'.repeat(64), 'x');
+      await client.expect(P.JOB_CREATED);
+      expect(await statusRow(context, 'f'.repeat(8191))).toBe(`${'f'.repeat(8191)}\t1\t0\t0`);
+      const worker = await context.peer();
+      worker.sendUnchecked(P.CAN_DO, 'w'.repeat(8192));
+      expect(await worker.sync()).toEqual([]);
+      worker.send(P.ECHO_REQ, 'e'.repeat(100_000));
+      expect(await worker.expect(P.ECHO_RES)).toEqual(['e'.repeat(100_000)]);
+      client.sendUnchecked(P.SUBMIT_JOB_BG, 'f'.repeat(8192), '', 'x');
+      expect(await client.closedByServer()).toBe(true);
+      worker.sendUnchecked(P.CAN_DO, 'w'.repeat(8193));
+      expect(await worker.closedByServer()).toBe(true);
+      const unique = await context.peer();
+      unique.sendUnchecked(P.SUBMIT_JOB_BG, 'f', 'u'.repeat(8192), 'x');
+      expect(await unique.closedByServer()).toBe(true);
+    },
+  },
+  {
+    title: 'a unique id over 64 bytes is refused in every submit form; the empty function name is a function',
+    async run(context) {
+      const client = await context.peer();
+      for (const type of [P.SUBMIT_JOB, P.SUBMIT_JOB_BG, P.SUBMIT_JOB_HIGH, P.SUBMIT_JOB_LOW_BG]) {
+        client.sendUnchecked(type, 'long', 'u'.repeat(65), 'x');
+        expect(await client.expect(P.ERROR)).toEqual(['ARGUMENT_TOO_LARGE', 'Unique value too large']);
+      }
+      expect(await statusRow(context, 'long')).toBeUndefined();
+      const handle = await submit(client, P.SUBMIT_JOB_BG, '', 'u', 'x');
+      await submit(client, P.SUBMIT_JOB, '', '', 'y');
+      expect(await statusRow(context, '')).toBe('\t2\t0\t0');
+      const worker = await context.worker('');
+      worker.send(P.GRAB_JOB_UNIQ);
+      expect(await worker.expect(P.JOB_ASSIGN_UNIQ)).toEqual([handle, '', 'u', 'x']);
+    },
+  },
+  {
+    title: 'a job for a function nobody serves is queued and listed by status, prioritystatus, show jobs and show unique jobs',
+    async run(context) {
+      const client = await context.peer();
+      const handle = await submit(client, P.SUBMIT_JOB, 'nobody', '', 'x');
+      expect(await context.admin('status', true)).toBe('nobody\t1\t0\t0\n.\n');
+      expect(await context.admin('prioritystatus', true)).toBe('nobody\t0\t1\t0\t0\n.\n');
+      // JOB_QUEUED is 1 only for background jobs; an empty unique shows as an empty line.
+      expect(await context.admin('show jobs', true)).toBe(`${handle}\t0\t0\t0\n.\n`);
+      expect(await context.admin('show unique jobs', true)).toBe('\n.\n');
+    },
+  },
+  {
+    title: 'GET_STATUS and GET_STATUS_UNIQUE: exact STATUS_RES fields for unknown, queued and running jobs',
+    async run(context) {
+      const client = await context.peer();
+      client.send(P.GET_STATUS, 'H:nowhere:1');
+      expect(await client.expect(P.STATUS_RES)).toEqual(['H:nowhere:1', '0', '0', '0', '0']);
+      client.send(P.GET_STATUS, '');
+      expect(await client.expect(P.STATUS_RES)).toEqual(['', '0', '0', '0', '0']);
+      client.send(P.GET_STATUS, 'h'.repeat(63));
+      expect(await client.expect(P.STATUS_RES)).toEqual(['h'.repeat(63), '0', '0', '0', '0']);
+      client.send(P.GET_STATUS_UNIQUE, '');
+      expect(await client.expect(P.STATUS_RES_UNIQUE)).toEqual(['', '0', '0', '0', '0', '0']);
+      client.send(P.GET_STATUS_UNIQUE, 'u'.repeat(63));
+      expect(await client.expect(P.STATUS_RES_UNIQUE)).toEqual(['u'.repeat(63), '0', '0', '0', '0', '0']);
+      const handle = await submit(client, P.SUBMIT_JOB, 'st', 'uq', 'x');
+      client.send(P.GET_STATUS, handle);
+      expect(await client.expect(P.STATUS_RES)).toEqual([handle, '1', '0', '0', '0']);
+      // The handle is read up to a NUL, and answered so.
+      client.sendUnchecked(P.GET_STATUS, handle, 'junk');
+      expect(await client.expect(P.STATUS_RES)).toEqual([handle, '1', '0', '0', '0']);
+      const worker = await context.worker('st');
+      worker.send(P.GRAB_JOB);
+      await worker.expect(P.JOB_ASSIGN);
+      client.send(P.GET_STATUS, handle);
+      expect(await client.expect(P.STATUS_RES)).toEqual([handle, '1', '1', '0', '0']);
+      client.send(P.GET_STATUS_UNIQUE, 'uq');
+      expect(await client.expect(P.STATUS_RES_UNIQUE)).toEqual(['uq', '1', '1', '0', '0', '1']);
+      // Progress is kept as gearmand's (uint32_t)atoi, the denominator read from its first 10 bytes.
+      const progress: [string, string, string, string][] = [
+        ['3', '7', '3', '7'],
+        [' 12abc', 'x9', '12', '0'],
+        ['-1', '99999999999', '4294967295', '1410065407'],
+        ['4294967297', '2147483648', '1', '2147483648'],
+      ];
+      for (const [numerator, denominator, storedNumerator, storedDenominator] of progress) {
+        worker.send(P.WORK_STATUS, handle, numerator, denominator);
+        expect(await client.expect(P.WORK_STATUS)).toEqual([handle, numerator, denominator]);
+        client.send(P.GET_STATUS, handle);
+        expect(await client.expect(P.STATUS_RES)).toEqual([handle, '1', '1', storedNumerator, storedDenominator]);
+      }
+      const joiner = await context.peer();
+      expect(await submit(joiner, P.SUBMIT_JOB, 'st', 'uq', 'x')).toBe(handle);
+      client.send(P.GET_STATUS_UNIQUE, 'uq');
+      expect(await client.expect(P.STATUS_RES_UNIQUE)).toEqual(['uq', '1', '1', '1', '2147483648', '2']);
+      // The same unique under another function: GET_STATUS_UNIQUE reports the newest job.
+      await submit(client, P.SUBMIT_JOB_BG, 'other', 'uq', 'x');
+      client.send(P.GET_STATUS_UNIQUE, 'uq');
+      expect(await client.expect(P.STATUS_RES_UNIQUE)).toEqual(['uq', '1', '0', '0', '0', '0']);
+    },
+  },
+  {
+    title: 'GET_STATUS with a handle of 64 bytes or more closes the connection',
+    async run(context) {
+      const peer = await context.peer();
+      peer.send(P.GET_STATUS, 'h'.repeat(64));
+      expect(await peer.closedByServer()).toBe(true);
+    },
+  },
+  {
+    title: 'GET_STATUS_UNIQUE with a unique of 64 bytes or more closes the connection, even for a known job',
+    async run(context) {
+      const peer = await context.peer();
+      await submit(peer, P.SUBMIT_JOB_BG, 'f', 'u'.repeat(64), 'x');
+      peer.send(P.GET_STATUS_UNIQUE, 'u'.repeat(64));
+      expect(await peer.closedByServer()).toBe(true);
+    },
+  },
+  {
+    title: 'ECHO_REQ with an empty payload, NUL bytes and 1 MiB',
+    async run(context) {
+      const peer = await context.peer();
+      peer.send(P.ECHO_REQ, '');
+      expect(await peer.expect(P.ECHO_RES)).toEqual(['']);
+      peer.send(P.ECHO_REQ, 'a\0b\0');
+      expect(await peer.expect(P.ECHO_RES)).toEqual(['a\0b\0']);
+      const big = Buffer.alloc(1 << 20, 'z').toString('latin1');
+      peer.send(P.ECHO_REQ, big);
+      expect(await peer.expect(P.ECHO_RES)).toEqual([big]);
+    },
+  },
+  {
+    title: 'CAN_DO twice counts twice (workers lists newest first, status counts each); CANT_DO drops every registration',
+    async run(context) {
+      const worker = await context.peer();
+      worker.send(P.SET_CLIENT_ID, 'dup');
+      for (const fn of ['a', 'b', 'c', 'b']) worker.send(P.CAN_DO, fn);
+      worker.send(P.CANT_DO, 'never-registered');
+      await worker.sync();
+      const row = async () => (await context.admin('workers', true)).split('\n').find((line) => line.includes(' dup :'));
+      expect(await row()).toMatch(/^\d+ 127\.0\.0\.1 dup : b c b a$/);
+      expect(await statusRow(context, 'b')).toBe('b\t0\t0\t2');
+      worker.send(P.CAN_DO_TIMEOUT, 'b', '5');
+      await worker.sync();
+      expect(await statusRow(context, 'b')).toBe('b\t0\t0\t3');
+      worker.send(P.CANT_DO, 'b');
+      await worker.sync();
+      expect(await row()).toMatch(/ dup : c a$/);
+      expect(await statusRow(context, 'b')).toBe('b\t0\t0\t0');
+      worker.send(P.CAN_DO, 'a');
+      await worker.close();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await statusRow(context, 'a')).toBe('a\t0\t0\t0');
+    },
+  },
+  {
+    title: 'CANT_DO and RESET_ABILITIES while holding jobs requeue them newest first, one retry each; the worker then gets JOB_NOT_FOUND',
+    async run(context) {
+      const client = await context.peer();
+      const first = await submit(client, P.SUBMIT_JOB, 'held', '', '1');
+      const second = await submit(client, P.SUBMIT_JOB, 'held', '', '2');
+      const worker = await context.worker('held');
+      worker.send(P.GRAB_JOB);
+      worker.send(P.GRAB_JOB);
+      await worker.expect(P.JOB_ASSIGN);
+      await worker.expect(P.JOB_ASSIGN);
+      worker.send(P.CANT_DO, 'held');
+      await worker.sync();
+      expect(await context.admin('show jobs', true)).toBe(`${first}\t1\t0\t0\n${second}\t1\t0\t0\n.\n`);
+      expect(await statusRow(context, 'held')).toBe('held\t2\t0\t0');
+      worker.send(P.WORK_COMPLETE, first, 'late');
+      expect(await worker.expect(P.ERROR)).toEqual(['JOB_NOT_FOUND', 'Job given in work result not found']);
+      const next = await context.worker('held');
+      next.send(P.GRAB_JOB);
+      expect((await next.expect(P.JOB_ASSIGN))[0]).toBe(second);
+      next.send(P.RESET_ABILITIES);
+      await next.sync();
+      next.send(P.WORK_DATA, second, 'late');
+      expect(await next.expect(P.ERROR)).toEqual(['JOB_NOT_FOUND', 'Job does not exist on server']);
+      expect(await context.admin('show jobs', true)).toBe(`${first}\t1\t0\t0\n${second}\t2\t0\t0\n.\n`);
+    },
+  },
+  {
+    title: 'GRAB_JOB gets JOB_ASSIGN, GRAB_JOB_UNIQ JOB_ASSIGN_UNIQ, GRAB_JOB_ALL JOB_ASSIGN_ALL only for a reduce job',
+    async run(context) {
+      const client = await context.peer();
+      const handles = [
+        await submit(client, P.SUBMIT_JOB_BG, 'grab', 'u1', 'd1'),
+        await submit(client, P.SUBMIT_JOB_BG, 'grab', '', 'd2'),
+        await submit(client, P.SUBMIT_JOB_BG, 'grab', 'u3', 'd3'),
+      ];
+      client.send(P.SUBMIT_REDUCE_JOB_BACKGROUND, 'grab', 'u4', 'red', 'agg', 'd4');
+      handles.push((await client.expect(P.JOB_CREATED))[0]);
+      client.send(P.SUBMIT_REDUCE_JOB_BACKGROUND, 'grab', 'u5', 'red', 'agg', 'd5');
+      handles.push((await client.expect(P.JOB_CREATED))[0]);
+      const worker = await context.worker('grab');
+      worker.send(P.GRAB_JOB);
+      expect(await worker.expect(P.JOB_ASSIGN)).toEqual([handles[0], 'grab', 'd1']);
+      worker.send(P.GRAB_JOB_UNIQ);
+      expect(await worker.expect(P.JOB_ASSIGN_UNIQ)).toEqual([handles[1], 'grab', '', 'd2']);
+      worker.send(P.GRAB_JOB_ALL);
+      expect(await worker.expect(P.JOB_ASSIGN_UNIQ)).toEqual([handles[2], 'grab', 'u3', 'd3']);
+      worker.send(P.GRAB_JOB_ALL);
+      expect(await worker.expect(P.JOB_ASSIGN_ALL)).toEqual([handles[3], 'grab', 'u4', 'red', 'd4']);
+      worker.send(P.GRAB_JOB_UNIQ);
+      expect(await worker.expect(P.JOB_ASSIGN_UNIQ)).toEqual([handles[4], 'grab', 'u5', 'd5']);
+      worker.send(P.GRAB_JOB_ALL);
+      await worker.expect(P.NO_JOB);
+    },
+  },
+  {
+    title: 'WORK_* are relayed byte for byte; after completion each gets its JOB_NOT_FOUND text',
+    async run(context) {
+      const client = await context.peer();
+      const handle = await submit(client, P.SUBMIT_JOB, 'relay', '', 'x');
+      const worker = await context.worker('relay');
+      worker.send(P.GRAB_JOB);
+      await worker.expect(P.JOB_ASSIGN);
+      worker.send(P.WORK_DATA, handle, '');
+      worker.send(P.WORK_WARNING, handle, 'a\0b');
+      worker.send(P.WORK_STATUS, handle, '', '');
+      worker.send(P.WORK_COMPLETE, handle, 'r\0r');
+      expect(await client.next()).toEqual({ type: 'WORK_DATA', args: [handle, ''] });
+      expect(await client.next()).toEqual({ type: 'WORK_WARNING', args: [handle, 'a\0b'] });
+      expect(await client.next()).toEqual({ type: 'WORK_STATUS', args: [handle, '', ''] });
+      expect(await client.next()).toEqual({ type: 'WORK_COMPLETE', args: [handle, 'r\0r'] });
+      const errors: [PacketType, string[], string][] = [
+        [P.WORK_STATUS, [handle, '1', '2'], 'Job given in work result not found'],
+        [P.WORK_DATA, [handle, 'x'], 'Job does not exist on server'],
+        [P.WORK_WARNING, [handle, 'x'], 'Job does not exist on server'],
+        [P.WORK_COMPLETE, [handle, 'x'], 'Job given in work result not found'],
+        [P.WORK_FAIL, [handle], 'Job given in work result not found'],
+        [P.WORK_EXCEPTION, [handle, 'x'], 'An exception was received for a job that does not exist'],
+      ];
+      for (const [type, args, text] of errors) {
+        worker.send(type, ...args);
+        expect(await worker.expect(P.ERROR)).toEqual(['JOB_NOT_FOUND', text]);
+      }
+      worker.sendUnchecked(P.WORK_FAIL, 'h'.repeat(63));
+      expect(await worker.expect(P.ERROR)).toEqual(['JOB_NOT_FOUND', 'Job given in work result not found']);
+      worker.sendUnchecked(P.WORK_FAIL, 'h'.repeat(64));
+      expect(await worker.expect(P.ERROR)).toEqual(['ARGUMENT_TOO_LARGE', 'Error occurred due to GEARMAND_JOB_HANDLE_SIZE being too small from snprintf']);
+      worker.sendUnchecked(P.WORK_COMPLETE, 'h'.repeat(65), 'x');
+      expect(await worker.expect(P.ERROR)).toEqual(['JOB_NOT_FOUND', 'Job given in work result not found']);
+      expect(await client.sync()).toEqual([]);
+    },
+  },
+  {
+    title: 'WORK_FAIL is found by its handle up to a NUL and relayed as sent',
+    async run(context) {
+      const client = await context.peer();
+      const handle = await submit(client, P.SUBMIT_JOB, 'failnul', '', 'x');
+      const worker = await context.worker('failnul');
+      worker.send(P.GRAB_JOB);
+      await worker.expect(P.JOB_ASSIGN);
+      worker.sendUnchecked(P.WORK_FAIL, handle, 'junk');
+      expect(await client.expect(P.WORK_FAIL)).toEqual([`${handle}\0junk`]);
+    },
+  },
+  {
+    title: 'OPTION_REQ: exceptions in any case, read up to a NUL, echoed as sent; anything else UNKNOWN_OPTION',
+    async run(context) {
+      const peer = await context.peer();
+      peer.send(P.OPTION_REQ, 'EXCEPTIONS');
+      expect(await peer.expect(P.OPTION_RES)).toEqual(['EXCEPTIONS']);
+      peer.sendUnchecked(P.OPTION_REQ, 'exceptions', 'x');
+      expect(await peer.expect(P.OPTION_RES)).toEqual(['exceptions\0x']);
+      for (const option of ['', 'exceptions ', 'e'.repeat(100)]) {
+        peer.sendUnchecked(P.OPTION_REQ, option);
+        expect(await peer.expect(P.ERROR)).toEqual(['UNKNOWN_OPTION', 'Server does not recognize given option']);
+      }
+    },
+  },
+  {
+    title: 'the exceptions server setting relays WORK_EXCEPTION to every client',
+    options: { exceptions: true },
+    async run(context) {
+      const client = await context.peer();
+      const handle = await submit(client, P.SUBMIT_JOB, 'boom-all', '', 'x');
+      const worker = await context.worker('boom-all');
+      worker.send(P.GRAB_JOB);
+      await worker.expect(P.JOB_ASSIGN);
+      worker.send(P.WORK_EXCEPTION, handle, 'it broke');
+      expect(await client.expect(P.WORK_EXCEPTION)).toEqual([handle, 'it broke']);
+    },
+  },
+  {
+    title: 'SET_CLIENT_ID shows in workers up to a NUL; an empty id shows empty; clients show with no functions',
+    async run(context) {
+      const named = await context.peer();
+      named.sendUnchecked(P.SET_CLIENT_ID, 'cut', 'here');
+      await named.sync();
+      const empty = await context.peer();
+      empty.sendUnchecked(P.SET_CLIENT_ID, '');
+      await empty.sync();
+      const rows = (await context.admin('workers', true)).split('\n');
+      expect(rows).toContainEqual(expect.stringMatching(/^\d+ 127\.0\.0\.1 cut :$/));
+      expect(rows).toContainEqual(expect.stringMatching(/^\d+ 127\.0\.0\.1  :$/));
+      expect(rows).toContainEqual(expect.stringMatching(/^\d+ 127\.0\.0\.1 - :$/));
+      expect(rows[rows.length - 2]).toBe('.');
+    },
+  },
+  {
+    title: 'job retries: jobs lost twice fail on the second loss; background ones simply leave',
+    options: { jobRetries: 2 },
+    async run(context) {
+      const client = await context.peer();
+      const background = await submit(client, P.SUBMIT_JOB_BG, 'twice', 'u', 'x');
+      const foreground = await submit(client, P.SUBMIT_JOB, 'twice', 'v', 'y');
+      const first = await context.worker('twice');
+      first.send(P.GRAB_JOB);
+      first.send(P.GRAB_JOB);
+      await first.expect(P.JOB_ASSIGN);
+      await first.expect(P.JOB_ASSIGN);
+      await first.close();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await context.admin('show jobs', true)).toBe(`${background}\t1\t0\t1\n${foreground}\t1\t0\t0\n.\n`);
+      const second = await context.worker('twice');
+      second.send(P.GRAB_JOB);
+      // Requeued newest first: the foreground job is now ahead.
+      expect((await second.expect(P.JOB_ASSIGN))[0]).toBe(foreground);
+      second.send(P.GRAB_JOB);
+      expect((await second.expect(P.JOB_ASSIGN))[0]).toBe(background);
+      await second.close();
+      expect(await client.expect(P.WORK_FAIL)).toEqual([foreground]);
+      expect(await context.admin('show jobs', true)).toBe('.\n');
+      expect(await statusRow(context, 'twice')).toBe('twice\t0\t0\t0');
+    },
+  },
+  {
+    title: 'admin lines are split as gearmand splits them: case, \\r\\n, leading and trailing spaces, word counts',
+    async run(context) {
+      const client = await context.peer();
+      const handle = await submit(client, P.SUBMIT_JOB_BG, 'adm2', 'uu', 'x');
+      const status = 'adm2\t1\t0\t0\n.\n';
+      expect(await context.admin('Status\r', true)).toBe(status);
+      expect(await context.admin('STATUS extra words', true)).toBe(status);
+      expect(await context.admin('status a b c d', true)).toBe(status);
+      expect(await context.admin('SHOW JOBS', true)).toBe(`${handle}\t0\t0\t1\n.\n`);
+      expect(await context.admin('Show Unique Jobs', true)).toBe('uu\n.\n');
+      expect(await context.admin('')).toBe('ERR UNKNOWN_COMMAND Unknown+server+command\r\n');
+      expect(await context.admin('\r')).toBe('ERR UNKNOWN_COMMAND Unknown+server+command\r\n');
+      expect(await context.admin('  status')).toBe('ERR UNKNOWN_COMMAND Unknown+server+command\r\n');
+      expect(await context.admin('\tstatus')).toBe('ERR UNKNOWN_COMMAND Unknown+server+command\tstatus\r\n');
+      expect(await context.admin('FROB')).toBe('ERR UNKNOWN_COMMAND Unknown+server+commandFROB\r\n');
+      expect(await context.admin('show jobs ')).toBe('ERR UNKNOWN_SHOW_ARGUMENTS\r\n');
+      expect(await context.admin('show unique')).toBe('ERR UNKNOWN_SHOW_ARGUMENTS\r\n');
+      expect(await context.admin('show')).toBe('ERR UNKNOWN_COMMAND Unknown+server+commandshow\r\n');
+      expect(await context.admin('cancel')).toBe('ERR UNKNOWN_COMMAND Unknown+server+commandcancel\r\n');
+      expect(await context.admin('cancel job')).toBe('ERR UNKNOWN_COMMAND Unknown+server+commandcancel\r\n');
+      expect(await context.admin(`cancel job ${handle} `)).toBe('ERR UNKNOWN_ERROR\r\n');
+      expect(await context.admin('cancel foo bar')).toBe('ERR UNKNOWN_ERROR\r\n');
+      expect(await context.admin('create')).toBe('ERR INVALID_ARGUMENTS An+incomplete+set+of+arguments+was+sent+to+this+command+create\r\n');
+      expect(await context.admin('create function a b')).toBe('ERR INVALID_ARGUMENTS An+incomplete+set+of+arguments+was+sent+to+this+command+create\r\n');
+      expect(await context.admin('drop')).toBe('ERR INVALID_ARGUMENTS An+incomplete+set+of+arguments+was+sent+to+this+command+drop\r\n');
+      expect(await context.admin('shutdown graceful')).toBe('ERR UNKNOWN_COMMAND Unknown+server+commandshutdown\r\n');
+      expect(await context.admin('prioritystatus x', true)).toBe('adm2\t0\t1\t0\t0\n.\n');
+      expect(await context.admin('show jobs', true)).toBe(`${handle}\t0\t0\t1\n.\n`);
+    },
+  },
+  {
+    title: 'an admin line of six words or more closes the connection',
+    async run(context) {
+      for (const line of ['status a b c d e', 'maxqueue f 1 2 3 4', 'status    a b c d  ']) {
+        const peer = await context.peer();
+        peer.sendBytes(`${line}\n`);
+        expect(await peer.closedByServer()).toBe(true);
+      }
+      expect(await context.admin('version')).toMatch(/^OK /);
+    },
+  },
+  {
+    title: 'maxqueue with one, two or three limits (one applies to every priority; 0, negative or not a number is none)',
+    async run(context) {
+      const client = await context.peer();
+      await submit(client, P.SUBMIT_JOB_BG, 'mq', '', 'x');
+      const refused = async (type: PacketType) => {
+        client.send(type, 'mq', '', 'y');
+        const packet = await client.next();
+        return packet.type === 'ERROR' ? packet.args : undefined;
+      };
+      expect(await context.admin('maxqueue mq 2')).toBe('OK\r\n');
+      expect(await refused(P.SUBMIT_JOB_HIGH_BG)).toBeUndefined();
+      expect(await refused(P.SUBMIT_JOB_LOW_BG)).toEqual(['QUEUE_ERROR', 'Job queue is full']);
+      // Two numbers: HIGH and NORMAL limits, LOW none. Limits compare with every job of the function.
+      expect(await context.admin('maxqueue mq 2 9')).toBe('OK\r\n');
+      expect(await refused(P.SUBMIT_JOB_BG)).toBeUndefined();
+      expect(await refused(P.SUBMIT_JOB_HIGH_BG)).toEqual(['QUEUE_ERROR', 'Job queue is full']);
+      expect(await refused(P.SUBMIT_JOB_LOW_BG)).toBeUndefined();
+      expect(await context.admin('maxqueue mq 2 3 4')).toBe('OK\r\n');
+      expect(await refused(P.SUBMIT_JOB_HIGH_BG)).toEqual(['QUEUE_ERROR', 'Job queue is full']);
+      expect(await refused(P.SUBMIT_JOB_BG)).toEqual(['QUEUE_ERROR', 'Job queue is full']);
+      expect(await refused(P.SUBMIT_JOB_LOW_BG)).toEqual(['QUEUE_ERROR', 'Job queue is full']);
+      expect(await context.admin('maxqueue mq 0')).toBe('OK\r\n');
+      expect(await refused(P.SUBMIT_JOB_LOW_BG)).toBeUndefined();
+      expect(await context.admin('maxqueue mq -5')).toBe('OK\r\n');
+      expect(await context.admin('maxqueue mq abc')).toBe('OK\r\n');
+      expect(await refused(P.SUBMIT_JOB_BG)).toBeUndefined();
+      expect(await context.admin('maxqueue unknown-function 3')).toBe('OK\r\n');
+      expect(await statusRow(context, 'unknown-function')).toBeUndefined();
+      expect(await statusRow(context, 'mq')).toBe('mq\t6\t0\t0');
+    },
+  },
+  {
+    title: 'admin commands and binary packets interleave on one connection, answered in order',
+    async run(context) {
+      const peer = await context.peer();
+      const raw: string[] = [];
+      const socket = (peer as unknown as { socket: import('node:net').Socket }).socket;
+      socket.on('data', (chunk: Buffer) => raw.push(chunk.toString('latin1')));
+      const echo = Buffer.concat([Buffer.from('\0REQ\0\0\0\x10\0\0\0\x01', 'latin1'), Buffer.from('x')]);
+      peer.sendBytes(Buffer.concat([Buffer.from('status\n'), echo, Buffer.from('show jobs\n'), echo]));
+      expect(await peer.expect(P.ECHO_RES)).toEqual(['x']);
+      expect(await peer.expect(P.ECHO_RES)).toEqual(['x']);
+      expect(raw.join('')).toBe('.\n\0RES\0\0\0\x11\0\0\0\x01x.\n\0RES\0\0\0\x11\0\0\0\x01x');
+    },
+  },
+  {
+    title: 'status lists a function whose workers left with 0 workers',
+    async run(context) {
+      const worker = await context.worker('left');
+      await worker.close();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await statusRow(context, 'left')).toBe('left\t0\t0\t0');
+      expect((await context.admin('prioritystatus', true)).split('\n')).toContain('left\t0\t0\t0\t0');
     },
   },
 ];
