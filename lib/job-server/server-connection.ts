@@ -26,6 +26,10 @@ const MAX_UNIQUE_BYTES = 64;
 const MAX_CLIENT_ID_BYTES = 127;
 /** GET_STATUS and WORK_FAIL copy the handle into 64 bytes with its NUL; GET_STATUS_UNIQUE the unique. */
 const MAX_LOOKUP_BYTES = 63;
+/** gearmand 2.0 reads a CAN_DO_TIMEOUT timeout of at most 20 characters with strtol (LONG_MAX/LONG_MIN mean overflow). */
+const MAX_TIMEOUT_CHARACTERS = 20;
+const LONG_MAX = 2n ** 63n - 1n;
+const LONG_MIN = -(2n ** 63n);
 /** gearmand's receive buffer: every argument but a payload must fit in it, with its NUL separator. */
 const MAX_ARGUMENT_BYTES = 8192;
 
@@ -211,6 +215,11 @@ export class ServerConnection {
       }
       case PacketType.SUBMIT_REDUCE_JOB:
       case PacketType.SUBMIT_REDUCE_JOB_BACKGROUND:
+        // gearmand holds the reducer to the unique id's limit, with the unique id's message.
+        if (args[2].length > MAX_UNIQUE_BYTES) {
+          this.sendError('ARGUMENT_TOO_LARGE', 'Unique value too large');
+          return;
+        }
         this.submit(args[0], args[1], args[4], Priority.NORMAL, packet.type === PacketType.SUBMIT_REDUCE_JOB_BACKGROUND, bytes(args[2]));
         return;
       case PacketType.GET_STATUS:
@@ -237,9 +246,18 @@ export class ServerConnection {
       case PacketType.CAN_DO:
         broker.canDo(this, bytes(args[0]), 0);
         return;
-      case PacketType.CAN_DO_TIMEOUT:
-        broker.canDo(this, bytes(args[0]), Math.max(parseLeadingInteger(bytes(args[1])), 0));
+      case PacketType.CAN_DO_TIMEOUT: {
+        // gearmand 2.0 drops a connection whose timeout is over 20 characters or outside strtol's range.
+        const text = bytes(args[1]);
+        const match = /^\s*([+-]?\d+)/.exec(text);
+        const value = match ? BigInt(match[1]) : 0n;
+        if (text.length > MAX_TIMEOUT_CHARACTERS || value >= LONG_MAX || value <= LONG_MIN) {
+          this.refuse(ProtocolErrorCode.ARGUMENT_TOO_LARGE, `CAN_DO_TIMEOUT timeout ${JSON.stringify(text)} is out of range`);
+          return;
+        }
+        broker.canDo(this, bytes(args[0]), Math.max(Number(value), 0));
         return;
+      }
       case PacketType.CANT_DO:
         broker.cantDo(this, bytes(args[0]));
         return;

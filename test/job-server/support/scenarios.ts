@@ -1111,4 +1111,35 @@ export const scenarios: Scenario[] = [
       expect((await context.admin('prioritystatus', true)).split('\n')).toContain('left\t0\t0\t0\t0');
     },
   },
+  {
+    title: 'a reduce job: a reducer name over 64 bytes gets ERROR ARGUMENT_TOO_LARGE, 64 bytes is taken',
+    async run(context) {
+      const client = await context.peer();
+      client.send(P.SUBMIT_REDUCE_JOB_BACKGROUND, 'mapper', 'a', 'r'.repeat(65), '', 'x');
+      expect(await client.expect(P.ERROR)).toEqual(['ARGUMENT_TOO_LARGE', 'Unique value too large']);
+      client.send(P.SUBMIT_REDUCE_JOB, 'mapper', 'b', 'r'.repeat(65), '', 'x');
+      expect(await client.expect(P.ERROR)).toEqual(['ARGUMENT_TOO_LARGE', 'Unique value too large']);
+      client.send(P.SUBMIT_REDUCE_JOB_BACKGROUND, 'mapper', 'c', 'r'.repeat(64), '', 'x');
+      const [handle] = await client.expect(P.JOB_CREATED);
+      const worker = await context.worker('mapper');
+      worker.send(P.GRAB_JOB_ALL);
+      expect(await worker.expect(P.JOB_ASSIGN_ALL)).toEqual([handle, 'mapper', 'c', 'r'.repeat(64), 'x']);
+    },
+  },
+  {
+    title: 'CAN_DO_TIMEOUT: a timeout that is not a number counts as none; one out of strtol range closes the connection',
+    oursOnly: 'gearmand 1.1.20 crashes on an out-of-range timeout; 2.0 drops the connection',
+    async run(context) {
+      const worker = await context.peer();
+      worker.send(P.SET_CLIENT_ID, 'timeouts');
+      worker.send(P.CAN_DO_TIMEOUT, 'text', 'abc');
+      worker.send(P.CAN_DO_TIMEOUT, 'negative', '-5');
+      expect(await worker.sync()).toEqual([]);
+      const rows = (await context.admin('workers', true)).split('\n');
+      expect(rows).toContainEqual(expect.stringMatching(/ timeouts : negative text$/));
+      worker.send(P.CAN_DO_TIMEOUT, 'huge', '99999999999999999999');
+      expect(await worker.closedByServer()).toBe(true);
+      expect(await statusRow(context, 'text')).toBe('text\t0\t0\t0');
+    },
+  },
 ];
