@@ -7,7 +7,7 @@ import { defaultLogger, type GearmanLogger } from '../client/logger.js';
 import { WorkerJob } from './worker-job.js';
 import { WorkerSession, type RegisteredFunction, type WorkerSessionOwner } from './worker-session.js';
 
-export interface GearmanWorkerOptions extends Omit<GearmanClientOptions, never> {
+export interface GearmanWorkerOptions extends Omit<GearmanClientOptions, 'maxQueuedBytes'> {
   /** Jobs in flight per server connection; default 1. */
   concurrency?: number;
   /** How long stop() waits for in-flight jobs before closing anyway (the server then requeues them); default 30 000 ms. */

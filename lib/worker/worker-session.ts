@@ -28,6 +28,9 @@ export interface WorkerSessionOwner {
 }
 
 /** CAN_DO, or CAN_DO_TIMEOUT when the function has a timeout. */
+const GRAB_JOB_UNIQ = encodeRequest(PacketType.GRAB_JOB_UNIQ);
+const PRE_SLEEP = encodeRequest(PacketType.PRE_SLEEP);
+
 export function canDoPacket(name: string, fn: RegisteredFunction): Buffer {
   return fn.timeoutMs === undefined
     ? encodeRequest(PacketType.CAN_DO, name)
@@ -35,15 +38,24 @@ export function canDoPacket(name: string, fn: RegisteredFunction): Buffer {
 }
 
 /**
- * The worker's side of one job-server connection: keeps up to `concurrency` jobs in flight by
- * sending GRAB_JOB_UNIQ as slots free up; when the server has nothing (NO_JOB) it sends
- * PRE_SLEEP and stays silent until the server wakes it with NOOP.
+ * The worker's side of one job-server connection: keeps up to `concurrency` jobs in flight.
+ * Each wake-up sends a burst of GRAB_JOB_UNIQ followed by PRE_SLEEP in one write; the server
+ * answers the grabs, then either sends NOOP at once (more jobs wait) or sends it when the next job
+ * arrives. Between that PRE_SLEEP and its NOOP the session sends no grab, so an idle worker is
+ * silent and a busy one asks exactly when there is work.
  */
 export class WorkerSession implements GearmanConnectionHandler, WorkerJobChannel {
   readonly connection: GearmanConnection;
   private readonly running = new Set<WorkerJob>();
   private grabsOutstanding = 0;
   private sleeping = false;
+  /**
+   * Grabs in the next burst (never more than the free slots): doubles while every grab finds a
+   * job, shrinks to the number found otherwise. A lone job thus costs one grab, not one per slot.
+   */
+  private burst: number;
+  private burstSent = 0;
+  private burstAssigned = 0;
 
   constructor(
     address: ResolvedServerAddress,
@@ -51,6 +63,7 @@ export class WorkerSession implements GearmanConnectionHandler, WorkerJobChannel
     private readonly owner: WorkerSessionOwner,
   ) {
     this.connection = new GearmanConnection(address, options, this);
+    this.burst = owner.concurrency;
   }
 
   get label(): string {
@@ -78,14 +91,27 @@ export class WorkerSession implements GearmanConnectionHandler, WorkerJobChannel
     this.connection.write(encodeRequest(PacketType.CANT_DO, name));
   }
 
-  /** Grabs until every slot is taken or asked for; not while results are still queued for a slow server. */
+  /**
+   * Sends a burst of grabs for free slots, then PRE_SLEEP; until the NOOP that answers it nothing
+   * more is asked. Not while results are still queued for a slow server.
+   */
   grab(): void {
     const { concurrency, functions, isStopping } = this.owner;
     if (isStopping || this.sleeping || functions.size === 0 || !this.connection.isConnected || this.connection.isBackedUp) return;
-    while (this.running.size + this.grabsOutstanding < concurrency) {
-      this.grabsOutstanding++;
-      this.connection.write(encodeRequest(PacketType.GRAB_JOB_UNIQ));
+    const free = concurrency - this.running.size - this.grabsOutstanding;
+    if (free <= 0) return;
+    // Every answer to the last burst is in (the NOOP that woke us came after them): size the next one.
+    if (this.burstSent > 0) {
+      this.burst =
+        this.burstAssigned >= this.burstSent ? Math.min(concurrency, Math.max(this.burst, this.burstSent * 2)) : Math.max(1, this.burstAssigned);
     }
+    const count = Math.min(free, this.burst);
+    for (let i = 0; i < count; i++) this.connection.write(GRAB_JOB_UNIQ);
+    this.grabsOutstanding += count;
+    this.burstSent = count;
+    this.burstAssigned = 0;
+    this.sleeping = true;
+    this.connection.write(PRE_SLEEP);
   }
 
   send(packet: Buffer): boolean {
@@ -101,6 +127,7 @@ export class WorkerSession implements GearmanConnectionHandler, WorkerJobChannel
   onConnect(): void {
     this.sleeping = false;
     this.grabsOutstanding = 0;
+    this.burstSent = 0;
     const { clientId, functions } = this.owner;
     if (clientId !== undefined) this.connection.write(encodeRequest(PacketType.SET_CLIENT_ID, clientId));
     for (const [name, fn] of functions) this.connection.write(canDoPacket(name, fn));
@@ -154,20 +181,14 @@ export class WorkerSession implements GearmanConnectionHandler, WorkerJobChannel
 
   private onNoJob(): void {
     if (this.grabsOutstanding > 0) this.grabsOutstanding--;
-    if (this.grabsOutstanding > 0) return;
-    if (this.owner.isStopping) {
-      if (this.isIdle) this.owner.sessionIdle(this);
-      return;
-    }
-    this.sleeping = true;
-    this.connection.write(encodeRequest(PacketType.PRE_SLEEP));
+    if (this.isIdle) this.owner.sessionIdle(this);
   }
 
   private onJobAssigned(handle: Buffer, functionName: Buffer, unique: string, data: Buffer): void {
     if (this.grabsOutstanding > 0) this.grabsOutstanding--;
+    this.burstAssigned++;
     const job = new WorkerJob(this, handle.toString('utf8'), functionName.toString('utf8'), unique, Buffer.from(data));
     this.running.add(job);
     this.owner.runJob(job);
-    this.grab();
   }
 }
