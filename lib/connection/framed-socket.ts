@@ -9,6 +9,8 @@ export interface FramedSocketHandler {
   onProtocolError(error: GearmanProtocolError): void;
   /** The socket closed, for whatever reason; called once. */
   onClose(error?: Error): void;
+  /** After a write returned false: what was written has left the socket's buffer. */
+  onDrain?(): void;
 }
 
 export interface FramedSocketOptions extends DecoderOptions {
@@ -16,14 +18,27 @@ export interface FramedSocketOptions extends DecoderOptions {
   keepAliveMs?: number;
 }
 
+/** Up to this many bytes written in one tick are copied into one buffer; beyond, they go out as a vector. */
+const COALESCE_LIMIT = 64 * 1024;
+
 /**
  * A socket that speaks in Gearman frames: decodes what arrives, and batches what is written
- * within one tick into a single write (cork now, uncork on the next tick).
+ * within one tick into a single socket write on the next tick. Packets are small and many, and
+ * each stream write costs far more than copying a few bytes, so a batch is one buffer.
+ *
+ * Backpressure counts the batch not yet handed to the socket as well as the socket's own buffer:
+ * `write` returns false once both together reach the socket's high-water mark, and `onDrain`
+ * follows once they are below it again (at the flush when the socket took everything at once,
+ * at the socket's 'drain' otherwise).
  */
 export class FramedSocket {
   private readonly decoder: PacketDecoder;
-  private corked = false;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private drainOwed = false;
+  private ended = false;
   private closed = false;
+  private readonly flushNow = () => this.flush();
 
   constructor(
     readonly socket: Socket,
@@ -34,6 +49,7 @@ export class FramedSocket {
     socket.setNoDelay(true);
     if (options.keepAliveMs) socket.setKeepAlive(true, options.keepAliveMs);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.checkDrained());
     socket.on('error', (error) => this.finish(error));
     socket.on('close', () => this.finish());
   }
@@ -42,19 +58,25 @@ export class FramedSocket {
     return this.closed;
   }
 
-  /** Queues bytes for this tick's batch. Returns false when the socket's buffer is over its high-water mark. */
-  write(bytes: Buffer): boolean {
-    if (this.closed) return false;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => this.flush());
-    }
-    return this.socket.write(bytes);
+  /** Whether what is written, batched or in the socket's buffer, has reached the socket's high-water mark. */
+  get needsDrain(): boolean {
+    return this.socket.writableNeedDrain || this.socket.writableLength + this.pendingBytes >= this.socket.writableHighWaterMark;
   }
 
-  /** Sends what is queued, then closes the write side. */
+  /** Queues bytes for this tick's batch. Returns false when the high-water mark is reached (onDrain follows). */
+  write(bytes: Buffer): boolean {
+    if (this.closed || this.ended) return false;
+    if (this.pending.length === 0) process.nextTick(this.flushNow);
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.length;
+    if (!this.needsDrain) return true;
+    this.drainOwed = true;
+    return false;
+  }
+
+  /** Sends what is queued, then closes the write side; later writes are dropped. */
   end(): void {
+    this.ended = true;
     this.flush();
     this.socket.end();
   }
@@ -64,9 +86,28 @@ export class FramedSocket {
   }
 
   private flush(): void {
-    if (!this.corked) return;
-    this.corked = false;
-    this.socket.uncork();
+    const chunks = this.pending;
+    if (chunks.length === 0) return;
+    const bytes = this.pendingBytes;
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (this.socket.destroyed) return;
+    if (chunks.length === 1) {
+      this.socket.write(chunks[0]);
+    } else if (bytes <= COALESCE_LIMIT) {
+      this.socket.write(Buffer.concat(chunks, bytes));
+    } else {
+      this.socket.cork();
+      for (const chunk of chunks) this.socket.write(chunk);
+      this.socket.uncork();
+    }
+    if (!this.ended) this.checkDrained();
+  }
+
+  private checkDrained(): void {
+    if (!this.drainOwed || this.needsDrain || this.closed) return;
+    this.drainOwed = false;
+    this.handler.onDrain?.();
   }
 
   private onData(chunk: Buffer): void {

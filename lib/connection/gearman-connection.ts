@@ -28,7 +28,7 @@ export interface GearmanConnectionHandler {
   onReconnecting(delayMs: number, attempt: number): void;
   /** Reconnect attempts are used up; the connection stays down until opened again. */
   onGiveUp(error: GearmanConnectionError): void;
-  /** The socket's write buffer, once over its high-water mark, has emptied. */
+  /** After a write returned false (the socket's buffer reached its high-water mark): there is room again. */
   onDrain?(): void;
 }
 
@@ -100,7 +100,7 @@ export class GearmanConnection {
 
   /** Whether more written now would only queue in memory: the socket buffer is over its high-water mark. */
   get isBackedUp(): boolean {
-    return this.framed !== undefined && this.framed.socket.writableNeedDrain;
+    return this.framed !== undefined && this.framed.needsDrain;
   }
 
   /** Whether the owner wants it up: it is connected, connecting, or waiting to reconnect. */
@@ -196,6 +196,9 @@ export class GearmanConnection {
         onFrame: (frame) => this.onFrame(framed, frame),
         onProtocolError: (error) => this.onProtocolError(framed, error),
         onClose: (error) => this.onSocketClose(framed, error),
+        onDrain: () => {
+          if (framed === this.framed && this.state === 'connected') this.handler.onDrain?.();
+        },
       },
     );
     this.framed = framed;
@@ -205,9 +208,6 @@ export class GearmanConnection {
       framed.destroy();
     }, this.connectTimeoutMs);
     socket.once(tls ? 'secureConnect' : 'connect', () => this.onSocketConnect(framed));
-    socket.on('drain', () => {
-      if (framed === this.framed) this.handler.onDrain?.();
-    });
     return promise;
   }
 

@@ -26,6 +26,7 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 }
 
 class Recorder implements FramedSocketHandler {
+  onDrain?: () => void;
   readonly frames: Frame[] = [];
   readonly protocolErrors: GearmanProtocolError[] = [];
   readonly closes: (Error | undefined)[] = [];
@@ -76,7 +77,7 @@ describe('FramedSocket over loopback', () => {
     expect(recorder.protocolErrors).toEqual([]);
   });
 
-  test('writes made within one tick leave as one batch', async () => {
+  test('writes made within one tick leave as one socket write', async () => {
     const socket = serverSide as Socket & { _writev: (...args: unknown[]) => void; _write: (...args: unknown[]) => void };
     const batches: number[] = [];
     const singles: number[] = [];
@@ -104,13 +105,70 @@ describe('FramedSocket over loopback', () => {
     client.on('data', (chunk: Buffer) => received.push(chunk));
     await until(() => Buffer.concat(received).length >= expected.length, 'the batch to arrive');
     expect(Buffer.concat(received)).toEqual(expected);
-    expect(batches).toEqual([3]);
-    expect(singles).toEqual([]);
+    expect(singles).toEqual([1]);
+    expect(batches).toEqual([]);
 
     // A write in a later tick is a batch of its own.
     framed.write(encodeResponse(PacketType.NO_JOB));
     await until(() => Buffer.concat(received).length >= expected.length + 12, 'the second write');
     expect(batches.length + singles.length).toBe(2);
+  });
+
+  test('a batch over 64 KiB goes out as one vector write, not copied', async () => {
+    const socket = serverSide as Socket & { _writev: (...args: unknown[]) => void };
+    const batches: number[] = [];
+    const writev = socket._writev.bind(socket);
+    socket._writev = (chunks: unknown, callback: unknown) => {
+      batches.push((chunks as unknown[]).length);
+      writev(chunks, callback);
+    };
+    const packets = [0, 1, 2].map((i) => encodeResponse(PacketType.WORK_DATA, `H:${i}`, Buffer.alloc(40 * 1024, i)));
+    for (const packet of packets) framed.write(packet);
+    const received: Buffer[] = [];
+    client.on('data', (chunk: Buffer) => received.push(chunk));
+    const expected = Buffer.concat(packets);
+    await until(() => Buffer.concat(received).length >= expected.length, 'the batch to arrive');
+    expect(Buffer.concat(received)).toEqual(expected);
+    expect(batches).toEqual([3]);
+  });
+
+  test('write() returns false at the high-water mark, and onDrain follows once the bytes left', async () => {
+    const drains: number[] = [];
+    recorder.onDrain = () => drains.push(Date.now());
+    const small = encodeResponse(PacketType.NOOP);
+    expect(framed.write(small)).toBe(true);
+    expect(framed.needsDrain).toBe(false);
+    // Batched but not yet sent: the batch alone reaches the mark.
+    expect(framed.write(Buffer.alloc(serverSide.writableHighWaterMark))).toBe(false);
+    expect(framed.needsDrain).toBe(true);
+    expect(drains).toEqual([]);
+    await until(() => drains.length === 1, 'onDrain');
+    expect(framed.needsDrain).toBe(false);
+    const firstBytes = small.length + serverSide.writableHighWaterMark;
+    await until(() => client.readableLength >= firstBytes, 'the first bytes');
+    client.read(firstBytes);
+
+    // A peer that does not read: the kernel buffers fill, then the socket's own buffer.
+    client.pause();
+    const chunk = Buffer.alloc(1024 * 1024);
+    let written = 0;
+    while (!serverSide.writableNeedDrain) {
+      expect(framed.write(chunk)).toBe(false); // each chunk alone reaches the mark
+      written++;
+      await new Promise((resolve) => setImmediate(resolve));
+      if (written > 512) throw new Error('the socket never backed up');
+    }
+    const drainsBefore = drains.length;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(drains).toHaveLength(drainsBefore); // still backed up: nobody reads
+    expect(framed.needsDrain).toBe(true);
+    let receivedBytes = 0;
+    client.on('data', (data: Buffer) => (receivedBytes += data.length));
+    client.resume();
+    await until(() => drains.length === drainsBefore + 1, 'onDrain after the reader resumed');
+    const total = written * chunk.length;
+    await until(() => receivedBytes >= total, 'every byte');
+    expect(receivedBytes).toBe(total);
   });
 
   test('end() sends what is queued, then closes the write side', async () => {
