@@ -10,6 +10,7 @@ import {
   GearmanConnectionError,
   GearmanJobExceptionError,
   GearmanJobFailedError,
+  GearmanQueueFullError,
   GearmanServerError,
 } from './errors.js';
 import { statusNumber, type JobStatus, type UniqueJobStatus } from './job-status.js';
@@ -21,9 +22,17 @@ interface ReplyWaiter {
   reject(error: Error): void;
 }
 
+/** A request held in memory until the socket has room again. */
+interface HeldRequest {
+  readonly entry: ClientJob | ReplyWaiter;
+  readonly packet: Buffer;
+}
+
 /** What a session reports to the client that owns it. */
 export interface ClientSessionOwner {
   sessionConnected(session: ClientSession): void;
+  /** The session needed draining and no longer does (its held requests went out, or failed with the connection). */
+  sessionDrained(session: ClientSession): void;
   sessionDisconnected(session: ClientSession, error: GearmanConnectionError): void;
   sessionReconnecting(session: ClientSession, delayMs: number): void;
   sessionError(session: ClientSession, error: Error): void;
@@ -44,11 +53,19 @@ function handleText(bytes: Buffer): string {
  * The client's side of one job-server connection. The server answers requests in the order they
  * were sent, so replies (JOB_CREATED, STATUS_RES, ECHO_RES, OPTION_RES, ERROR) are matched to a
  * FIFO of requests; WORK_* packets are matched to jobs by handle.
+ *
+ * Backpressure: while the socket is backed up (its buffer over the high-water mark), requests are
+ * held in memory, in order, and written as it drains; past `maxQueuedBytes` held, a request fails
+ * at once with GearmanQueueFullError. So a job server that reads slowly costs bounded memory.
  */
 export class ClientSession implements GearmanConnectionHandler {
   readonly connection: GearmanConnection;
   private readonly awaitingReply = new Fifo<ClientJob | ReplyWaiter>();
   private readonly jobsByHandle = new HandleTable();
+  private readonly held = new Fifo<HeldRequest>();
+  private heldBytes = 0;
+  /** needsDrain turned true: the owner hears when it turns false again. */
+  private drainOwed = false;
 
   constructor(
     address: ResolvedServerAddress,
@@ -56,6 +73,7 @@ export class ClientSession implements GearmanConnectionHandler {
     private readonly owner: ClientSessionOwner,
     private readonly clientId: string | undefined,
     private readonly exceptions: boolean,
+    private readonly maxQueuedBytes: number,
   ) {
     this.connection = new GearmanConnection(address, options, this);
   }
@@ -68,6 +86,11 @@ export class ClientSession implements GearmanConnectionHandler {
     return this.connection.isConnected;
   }
 
+  /** Whether requests wait in memory, or the socket's buffer is over its high-water mark. */
+  get needsDrain(): boolean {
+    return this.held.length > 0 || (this.connection.isConnected && this.connection.isBackedUp);
+  }
+
   /** Whether a foreground job with this handle is followed here. */
   hasJob(handle: string): boolean {
     return this.jobsByHandle.has(handle);
@@ -77,18 +100,51 @@ export class ClientSession implements GearmanConnectionHandler {
   submit(job: ClientJob, packet: Buffer): void {
     if (job.isSettled) return;
     if (!this.isConnected) return job.fail(this.notConnected());
-    this.awaitingReply.push(job);
     job.attach(() => this.forget(job));
-    this.connection.write(packet);
+    this.send(job, packet);
   }
 
   /** Sends an encoded request and resolves with its reply's arguments. */
   request(packet: Buffer, reply: PacketType): Promise<Buffer[]> {
     if (!this.isConnected) return Promise.reject(this.notConnected());
-    return new Promise<Buffer[]>((resolve, reject) => {
-      this.awaitingReply.push({ reply, resolve, reject });
+    return new Promise<Buffer[]>((resolve, reject) => this.send({ reply, resolve, reject }, packet));
+  }
+
+  /** Writes the request now, or holds it while the socket is backed up (or others are held before it). */
+  private send(entry: ClientJob | ReplyWaiter, packet: Buffer): void {
+    if (this.held.length === 0 && !this.connection.isBackedUp) {
+      this.awaitingReply.push(entry);
+      if (!this.connection.write(packet)) this.drainOwed = true;
+      return;
+    }
+    // An empty queue takes any request, so a single large one is never refused.
+    if (this.held.length > 0 && this.heldBytes + packet.length > this.maxQueuedBytes) {
+      const error = new GearmanQueueFullError(this.label, this.maxQueuedBytes);
+      if (entry instanceof ClientJob) entry.fail(error);
+      else entry.reject(error);
+      return;
+    }
+    this.drainOwed = true;
+    this.held.push({ entry, packet });
+    this.heldBytes += packet.length;
+  }
+
+  /** Writes held requests until the socket is backed up again; a job released meanwhile is skipped. */
+  onDrain(): void {
+    while (this.held.length > 0 && !this.connection.isBackedUp) {
+      const { entry, packet } = this.held.shift()!;
+      this.heldBytes -= packet.length;
+      if (entry instanceof ClientJob && entry.isSettled) continue;
+      this.awaitingReply.push(entry);
       this.connection.write(packet);
-    });
+    }
+    this.reportDrained();
+  }
+
+  private reportDrained(): void {
+    if (!this.drainOwed || this.needsDrain) return;
+    this.drainOwed = false;
+    this.owner.sessionDrained(this);
   }
 
   async getStatus(handle: string): Promise<JobStatus> {
@@ -160,12 +216,15 @@ export class ClientSession implements GearmanConnectionHandler {
   }
 
   onDisconnect(error: GearmanConnectionError): void {
-    for (const entry of this.awaitingReply.takeAll()) {
+    const unanswered = [...this.awaitingReply.takeAll(), ...this.held.takeAll().map((held) => held.entry)];
+    this.heldBytes = 0;
+    for (const entry of unanswered) {
       if (entry instanceof ClientJob) entry.fail(this.jobLost(entry, error));
       else entry.reject(error);
     }
     for (const job of this.jobsByHandle.takeAll()) job.fail(this.jobLost(job, error));
     this.owner.sessionDisconnected(this, error);
+    this.reportDrained();
   }
 
   onReconnecting(delayMs: number): void {

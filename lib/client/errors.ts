@@ -11,6 +11,8 @@ export enum GearmanErrorCode {
   JOB_EXCEPTION = 'JOB_EXCEPTION',
   /** The caller released the job before it ended. */
   JOB_RELEASED = 'JOB_RELEASED',
+  /** The connection's socket is backed up and the requests held for it already fill `maxQueuedBytes`. */
+  QUEUE_FULL = 'QUEUE_FULL',
 }
 
 /** Base of every error the client and worker raise. */
@@ -82,5 +84,22 @@ export class GearmanJobReleasedError extends GearmanError {
 
   constructor(readonly functionName: string, readonly handle?: string) {
     super(GearmanErrorCode.JOB_RELEASED, `Job ${handle ?? '(not created yet)'} (${functionName}) was released before it ended`);
+  }
+}
+
+/**
+ * The job server reads slower than requests are made: the connection's socket is backed up and the
+ * requests held in memory for it already fill `maxQueuedBytes`. Nothing was sent; wait for the
+ * client's 'drain' event (or until `needsDrain` is false) and submit again.
+ */
+export class GearmanQueueFullError extends GearmanError {
+  override readonly name = 'GearmanQueueFullError';
+
+  constructor(
+    /** The server concerned as `host:port`. */
+    readonly server: string,
+    readonly maxQueuedBytes: number,
+  ) {
+    super(GearmanErrorCode.QUEUE_FULL, `The connection to ${server} is backed up and ${maxQueuedBytes} bytes of requests already wait for it`);
   }
 }

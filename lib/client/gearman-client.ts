@@ -31,16 +31,25 @@ export interface GearmanClientOptions {
   /** Default: warnings and errors to the console. */
   logger?: GearmanLogger;
   /**
+   * Bytes of requests held in memory per connection while its socket is backed up (the job server
+   * reads slower than jobs are submitted); default 64 MiB. Past it a submit fails at once with
+   * GearmanQueueFullError. `needsDrain` and the 'drain' event let a producer wait instead.
+   */
+  maxQueuedBytes?: number;
+  /**
    * Ask each server for WORK_EXCEPTION packets (OPTION_REQ `exceptions`) before any submit; default true.
    * Without it the server reports a worker's exception as a plain WORK_FAIL.
    */
   exceptions?: boolean;
 }
 
+export const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+
 /**
  * A Gearman client: submits jobs and asks about them, over one connection per job server.
  * Events: 'connect' (server), 'disconnect' (server, error?), 'reconnecting' (server, delayMs),
- * 'error' (Error; logged instead when nobody listens).
+ * 'drain' (after `needsDrain` was true, once it is false again), 'error' (Error; logged instead
+ * when nobody listens).
  */
 export class GearmanClient extends EventEmitter {
   private readonly sessions: ClientSession[];
@@ -51,6 +60,10 @@ export class GearmanClient extends EventEmitter {
   constructor(options: GearmanClientOptions = {}) {
     super();
     this.logger = options.logger ?? defaultLogger;
+    const maxQueuedBytes = options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
+    if (!Number.isInteger(maxQueuedBytes) || maxQueuedBytes < 0) {
+      throw new TypeError(`maxQueuedBytes must be a whole number ≥ 0, got ${String(options.maxQueuedBytes)}`);
+    }
     const connectionOptions = {
       connectTimeoutMs: options.connectTimeoutMs,
       reconnect: options.reconnect,
@@ -59,6 +72,9 @@ export class GearmanClient extends EventEmitter {
     };
     const owner: ClientSessionOwner = {
       sessionConnected: (session) => this.emit('connect', session.label),
+      sessionDrained: () => {
+        if (!this.needsDrain) this.emit('drain');
+      },
       sessionDisconnected: (session, error) => {
         if (!this.closing) this.emit('disconnect', session.label, error);
       },
@@ -66,7 +82,7 @@ export class GearmanClient extends EventEmitter {
       sessionError: (_session, error) => this.reportError(error),
     };
     this.sessions = resolveServerAddresses(options.servers, options.tls).map(
-      (address) => new ClientSession(address, connectionOptions, owner, options.clientId, options.exceptions ?? true),
+      (address) => new ClientSession(address, connectionOptions, owner, options.clientId, options.exceptions ?? true, maxQueuedBytes),
     );
     this.selector = new ServerSelector(this.sessions);
   }
@@ -74,6 +90,15 @@ export class GearmanClient extends EventEmitter {
   /** The servers (`host:port`) connected now, in the order they were given. */
   get connectedServers(): string[] {
     return this.sessions.filter((session) => session.isConnected).map((session) => session.label);
+  }
+
+  /**
+   * Whether requests made now would wait in memory: a connection's socket is backed up because its
+   * job server reads slower than jobs are submitted. A producer that waits for 'drain' while this is
+   * true keeps memory bounded by the socket buffers; one that does not is stopped by `maxQueuedBytes`.
+   */
+  get needsDrain(): boolean {
+    return this.sessions.some((session) => session.needsDrain);
   }
 
   /** Resolves when at least one server is connected; rejects with GearmanConnectionError when none can be reached. */
@@ -117,20 +142,29 @@ export class GearmanClient extends EventEmitter {
     return job;
   }
 
-  /** Submits a background job; resolves with its handle once the server has queued it (JOB_CREATED). */
-  async submitBackgroundJob(functionName: string, data: Buffer | string, options: SubmitOptions = {}): Promise<string> {
-    const unique = options.unique ?? '';
-    if (typeof unique !== 'string') throw new TypeError(`unique must be a string, got ${typeof unique}`);
+  /**
+   * Submits a background job; resolves with its handle once the server has queued it (JOB_CREATED).
+   * On a connected client the request is made at once, so `needsDrain` right after reflects it.
+   */
+  submitBackgroundJob(functionName: string, data: Buffer | string, options: SubmitOptions = {}): Promise<string> {
     let packet: Buffer;
-    if (options.runAt !== undefined) {
-      if ((options.priority ?? 'normal') !== 'normal') throw new TypeError('An epoch job (runAt) always runs at normal priority');
-      packet = encodeRequest(PacketType.SUBMIT_JOB_EPOCH, checkFunctionName(functionName), unique, String(epochSeconds(options.runAt)), checkData(data));
-    } else {
-      packet = encodeRequest(submitPacketType(options.priority, true), checkFunctionName(functionName), unique, checkData(data));
+    const unique = options.unique ?? '';
+    try {
+      if (typeof unique !== 'string') throw new TypeError(`unique must be a string, got ${typeof unique}`);
+      if (options.runAt !== undefined) {
+        if ((options.priority ?? 'normal') !== 'normal') throw new TypeError('An epoch job (runAt) always runs at normal priority');
+        packet = encodeRequest(PacketType.SUBMIT_JOB_EPOCH, checkFunctionName(functionName), unique, String(epochSeconds(options.runAt)), checkData(data));
+      } else {
+        packet = encodeRequest(submitPacketType(options.priority, true), checkFunctionName(functionName), unique, checkData(data));
+      }
+    } catch (error) {
+      return Promise.reject(error);
     }
-    const session = await this.whenConnected(() => this.selector.pick(unique, data));
-    const [handle] = await session.request(packet, PacketType.JOB_CREATED);
-    return handle.toString('utf8');
+    const session = this.closing ? undefined : this.selector.pick(unique, data);
+    const reply = session
+      ? session.request(packet, PacketType.JOB_CREATED)
+      : this.whenConnected(() => this.selector.pick(unique, data)).then((picked) => picked.request(packet, PacketType.JOB_CREATED));
+    return reply.then(([handle]) => handle.toString('utf8'));
   }
 
   /**
