@@ -3,66 +3,118 @@
 // Each server runs as its own process (ours through the CLI) so memory is read from
 // /proc/PID/status alike. Throughput: foreground round trips (8 clients x 4 workers, 100-byte
 // payload, one job in flight per client, then 16), background submit rate and drain rate over 200k jobs
-// (100-byte payload, 36-byte unique), and resident memory per queued background job.
+// (100-byte payload, 36-byte unique), and resident memory per queued background job. Our memory
+// figure is read after a full garbage collection, asked for over the inspector protocol (the child
+// runs with --inspect on loopback), so V8's young generation, which grows by tens of MB under a
+// submit burst whatever the queue holds, is not counted as queued jobs.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { backgroundDrain, backgroundSubmits, foregroundRoundTrips, sleep } from './support/load-generator.mjs';
+import { startGearmand } from './support/brokers.mjs';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 200_000);
+const MEMORY_ROUNDS = Number(process.env.BENCH_MEMORY_ROUNDS ?? 3);
 const FOREGROUND_MS = Number(process.env.BENCH_FOREGROUND_MS ?? 4000);
 const GEARMAND = ['/usr/sbin/gearmand', '/usr/local/sbin/gearmand'].find((path) => existsSync(path));
 const CLI = fileURLToPath(new URL('../dist/cjs/cli/main.js', import.meta.url));
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port) {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const ok = await new Promise((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => (socket.destroy(), resolve(true)));
-      socket.once('error', () => (socket.destroy(), resolve(false)));
-    });
-    if (ok) return;
-    await sleep(25);
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
 
 function rssBytes(pid) {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(match[1]) * 1024;
 }
 
-async function startGearmand() {
-  const port = await freePort();
-  const child = spawn(GEARMAND, ['--listen', '127.0.0.1', '--port', String(port), '--log-file', 'none'], { stdio: 'ignore' });
-  await waitForPort(port);
-  return { name: 'gearmand 1.1.20', port, child };
+/** Our server through the CLI; with `inspect`, also the inspector's WebSocket URL (loopback, any port). */
+async function startOurs({ inspect = false } = {}) {
+  const flags = inspect ? ['--inspect=127.0.0.1:0'] : [];
+  const child = spawn(process.execPath, [...flags, CLI, 'server', '--port', '0'], { stdio: ['ignore', 'pipe', inspect ? 'pipe' : 'inherit'] });
+  const exited = new Promise((_, reject) => child.once('exit', (code) => reject(new Error(`our server exited with ${code}`))));
+  const port = Promise.race([exited, lineMatch(child.stdout, /listening on [^:]+:(\d+)/).then((match) => Number(match[1]))]);
+  const inspector = inspect ? Promise.race([exited, lineMatch(child.stderr, /Debugger listening on (ws:\S+)/).then((match) => match[1])]) : undefined;
+  return { name: 'nestjs-gearman', port: await port, inspectorUrl: await inspector, child };
 }
 
-async function startOurs(nodeFlags = []) {
-  const child = spawn(process.execPath, [...nodeFlags, CLI, 'server', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      const match = /listening on [^:]+:(\d+)/.exec(out);
-      if (match) resolve(Number(match[1]));
+function lineMatch(stream, pattern) {
+  return new Promise((resolve) => {
+    let text = '';
+    stream.on('data', (chunk) => {
+      text += chunk;
+      const match = pattern.exec(text);
+      if (match) resolve(match);
     });
-    child.once('exit', (code) => reject(new Error(`our server exited with ${code}`)));
   });
-  return { name: ['nestjs-gearman', ...nodeFlags].join(' '), port, child };
+}
+
+/**
+ * A Chrome DevTools protocol session with a node process started with --inspect, over the least
+ * of WebSocket (text frames only): used to run a full garbage collection in the server process
+ * and read its heap, without any admin command in the server for it.
+ */
+class InspectorSession {
+  static async open(wsUrl) {
+    const url = new URL(wsUrl);
+    const socket = connect(Number(url.port), url.hostname);
+    await new Promise((resolve, reject) => (socket.once('connect', resolve), socket.once('error', reject)));
+    const session = new InspectorSession(socket);
+    socket.write(
+      `GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+    await session.upgraded;
+    return session;
+  }
+
+  constructor(socket) {
+    this.socket = socket;
+    this.buffer = Buffer.alloc(0);
+    this.nextId = 1;
+    this.pending = new Map();
+    this.upgraded = new Promise((resolve) => (this.onUpgrade = resolve));
+    this.handshakeDone = false;
+    socket.on('data', (chunk) => this.onData(chunk));
+  }
+
+  call(method, params = {}) {
+    const id = this.nextId++;
+    const payload = Buffer.from(JSON.stringify({ id, method, params }));
+    const mask = randomBytes(4);
+    const length = payload.length < 126 ? Buffer.from([0x80 | payload.length]) : Buffer.from([0x80 | 126, payload.length >> 8, payload.length & 0xff]);
+    const masked = Buffer.from(payload.map((byte, i) => byte ^ mask[i % 4]));
+    this.socket.write(Buffer.concat([Buffer.from([0x81]), length, mask, masked]));
+    return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
+  }
+
+  close() {
+    this.socket.destroy();
+  }
+
+  onData(chunk) {
+    this.buffer = Buffer.concat([this.buffer, chunk]);
+    if (!this.handshakeDone) {
+      const end = this.buffer.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      this.buffer = this.buffer.subarray(end + 4);
+      this.handshakeDone = true;
+      this.onUpgrade();
+    }
+    for (;;) {
+      if (this.buffer.length < 2) return;
+      let length = this.buffer[1] & 0x7f;
+      let offset = 2;
+      if (length === 126) [length, offset] = [this.buffer.readUInt16BE(2), 4];
+      else if (length === 127) [length, offset] = [Number(this.buffer.readBigUInt64BE(2)), 10];
+      if (this.buffer.length < offset + length) return;
+      const message = JSON.parse(this.buffer.toString('utf8', offset, offset + length));
+      this.buffer = this.buffer.subarray(offset + length);
+      const waiter = this.pending.get(message.id);
+      if (!waiter) continue;
+      this.pending.delete(message.id);
+      if (message.error) waiter.reject(new Error(`${message.error.message}`));
+      else waiter.resolve(message.result);
+    }
+  }
 }
 
 async function measure(server) {
@@ -77,14 +129,37 @@ async function measure(server) {
   return { foreground, pipelined, submit, drain, bytesPerJob: (after - before) / JOBS };
 }
 
-/** Only the memory figure: RSS delta per queued job. */
+/**
+ * Our memory per queued job, in rounds: each reads RSS and the live heap after a full garbage
+ * collection, queues JOBS background jobs, collects and reads again, then drains the queue.
+ */
 async function measureMemory(server) {
-  await foregroundRoundTrips(server.port, { durationMs: 1000 });
-  await sleep(500);
-  const before = rssBytes(server.child.pid);
-  await backgroundSubmits(server.port, { jobs: JOBS });
-  await sleep(1000);
-  return (rssBytes(server.child.pid) - before) / JOBS;
+  const inspector = await InspectorSession.open(server.inspectorUrl);
+  const settle = async () => {
+    await inspector.call('HeapProfiler.collectGarbage');
+    await sleep(200);
+    const { usedSize } = await inspector.call('Runtime.getHeapUsage');
+    return { rss: rssBytes(server.child.pid), heap: usedSize };
+  };
+  try {
+    await foregroundRoundTrips(server.port, { durationMs: 1000 });
+    const rounds = [];
+    for (let round = 0; round < MEMORY_ROUNDS; round++) {
+      const before = await settle();
+      const { fn } = await backgroundSubmits(server.port, { jobs: JOBS });
+      const after = await settle();
+      rounds.push({ rss: (after.rss - before.rss) / JOBS, heap: (after.heap - before.heap) / JOBS });
+      await backgroundDrain(server.port, fn, JOBS);
+    }
+    return rounds;
+  } finally {
+    inspector.close();
+  }
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
 }
 
 async function stop(server) {
@@ -113,22 +188,24 @@ async function main() {
   } finally {
     await stop(ours);
   }
-  // V8's young generation grows by tens of MB under a submit burst, whatever the queue holds; with
-  // it capped the delta shows what the queued jobs themselves take.
-  const capped = await startOurs(['--max-semi-space-size=1']);
-  let cappedBytesPerJob;
+  // Memory in a fresh process of its own, read after full garbage collections (see measureMemory).
+  const inspected = await startOurs({ inspect: true });
+  let memoryRounds;
   try {
-    cappedBytesPerJob = await measureMemory(capped);
+    memoryRounds = await measureMemory(inspected);
   } finally {
-    await stop(capped);
+    await stop(inspected);
   }
+  const oursResult = results[results.length - 1][1];
+  oursResult.rawBytesPerJob = oursResult.bytesPerJob;
+  oursResult.bytesPerJob = median(memoryRounds.map((round) => round.rss));
 
   const rows = [
     ['foreground round trips, 1 in flight per client (jobs/s)', 'foreground', 0],
     ['foreground, 16 in flight per client (jobs/s)', 'pipelined', 0],
     ['background submit (jobs/s)', 'submit', 0],
     ['background drain (jobs/s)', 'drain', 0],
-    [`memory per queued job (bytes, ${JOBS} jobs)`, 'bytesPerJob', 0],
+    [`memory per queued job (bytes of RSS, ${JOBS} jobs)`, 'bytesPerJob', 0],
   ];
   console.log(`\njob server benchmark: 8 clients x 4 workers, 100-byte payload, ${JOBS} background jobs with 36-byte uniques`);
   const header = ['', ...results.map(([name]) => name), results.length === 2 ? 'ours/gearmand' : ''];
@@ -138,7 +215,9 @@ async function main() {
   });
   const widths = header.map((_, i) => Math.max(...[header, ...table].map((row) => String(row[i]).length)));
   for (const row of [header, ...table]) console.log(row.map((cell, i) => String(cell).padEnd(widths[i])).join('  '));
-  console.log(`memory per queued job, ours under node --max-semi-space-size=1: ${Math.round(cappedBytesPerJob)} bytes`);
+  const list = (key) => memoryRounds.map((round) => Math.round(round[key])).join(', ');
+  console.log(`ours, memory per queued job after a full GC, ${MEMORY_ROUNDS} rounds: RSS ${list('rss')} bytes (median in the table); live heap ${list('heap')} bytes`);
+  console.log(`ours, RSS delta per queued job without a GC (young generation included): ${Math.round(oursResult.rawBytesPerJob)} bytes`);
 }
 
 main().catch((error) => {
