@@ -13,7 +13,6 @@
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Controller, Module } from '@nestjs/common';
@@ -21,6 +20,7 @@ import { NestFactory } from '@nestjs/core';
 import { ClientProxyFactory, MessagePattern, Transport } from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
 import { ClientGearman, ServerGearman } from '../dist/esm/index.js';
+import { freePort, GEARMAND, REDIS_SERVER, startGearmand, startListeningProcess, startRedis } from './support/brokers.mjs';
 
 const MEASURE_MS = Number(process.env.BENCH_NEST_MS ?? 3000);
 const ROUNDS = 3;
@@ -29,8 +29,6 @@ const WARMUP_MS = 500;
 const CONCURRENCIES = [1, 64];
 const PAYLOAD = 'x'.repeat(98); // 100 bytes as JSON text
 const CLI = join(process.cwd(), 'dist/cjs/cli/main.js');
-const GEARMAND = ['/usr/sbin/gearmand', '/usr/local/sbin/gearmand'].find((path) => existsSync(path));
-const REDIS = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'].find((path) => existsSync(path));
 
 class EchoController {
   echo(data) {
@@ -42,49 +40,13 @@ Controller()(EchoController);
 class EchoModule {}
 Module({ controllers: [EchoController] })(EchoModule);
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port) {
-  for (let attempt = 0; attempt < 400; attempt++) {
-    const ok = await new Promise((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => (socket.destroy(), resolve(true)));
-      socket.once('error', () => (socket.destroy(), resolve(false)));
-    });
-    if (ok) return;
-    await sleep(25);
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
-
-async function startProcess(command, args, port) {
-  const child = spawn(command, args, { stdio: 'ignore' });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  await waitForPort(port);
-  return async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    await exited;
-  };
-}
-
 /** Each transport: starts its broker (if any), returns the microservice options and a client factory. */
 const transports = [
   {
     name: 'Gearman, our job server',
     async start() {
       const port = await freePort();
-      const stop = await startProcess(process.execPath, [CLI, 'server', '--port', String(port)], port);
+      const { stop } = await startListeningProcess(process.execPath, [CLI, 'server', '--port', String(port)], port);
       const servers = [`127.0.0.1:${port}`];
       return { stop, server: { strategy: new ServerGearman({ servers, concurrency: 64 }) }, client: () => new ClientGearman({ servers }) };
     },
@@ -93,8 +55,7 @@ const transports = [
     name: 'Gearman, gearmand 1.1.20',
     available: () => GEARMAND !== undefined,
     async start() {
-      const port = await freePort();
-      const stop = await startProcess(GEARMAND, ['--listen', '127.0.0.1', '--port', String(port), '--log-file', 'none'], port);
+      const { port, stop } = await startGearmand();
       const servers = [`127.0.0.1:${port}`];
       return { stop, server: { strategy: new ServerGearman({ servers, concurrency: 64 }) }, client: () => new ClientGearman({ servers }) };
     },
@@ -113,10 +74,9 @@ const transports = [
   },
   {
     name: 'Nest Redis',
-    available: () => REDIS !== undefined,
+    available: () => REDIS_SERVER !== undefined,
     async start() {
-      const port = await freePort();
-      const stop = await startProcess(REDIS, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], port);
+      const { port, stop } = await startRedis();
       const options = { host: '127.0.0.1', port };
       return { stop, server: { transport: Transport.REDIS, options }, client: () => ClientProxyFactory.create({ transport: Transport.REDIS, options }) };
     },
