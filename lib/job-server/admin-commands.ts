@@ -8,6 +8,8 @@ import {
   formatWorkerRow,
   parseAdminCommand,
 } from '../protocol/index.js';
+import type { GearmanFunction } from './gearman-function.js';
+import { inGearmandOrder } from './gearmand-order.js';
 import type { JobBroker } from './job-broker.js';
 import { parseLeadingInteger } from './job-broker.js';
 import type { ServerConnection } from './server-connection.js';
@@ -40,11 +42,11 @@ export function runAdminCommand(context: AdminContext, line: string): string {
       );
     case 'status':
       return formatAdminListing(
-        [...broker.functions.values()].map((fn) => formatStatusRow({ name: fn.name, total: fn.total, running: fn.running, workers: fn.registrations })),
+        functionsInGearmandOrder(broker).map((fn) => formatStatusRow({ name: fn.name, total: fn.total, running: fn.running, workers: fn.registrations })),
       );
     case 'prioritystatus':
       return formatAdminListing(
-        [...broker.functions.values()].map((fn) =>
+        functionsInGearmandOrder(broker).map((fn) =>
           formatPriorityStatusRow({ name: fn.name, high: fn.waiting[0], normal: fn.waiting[1], low: fn.waiting[2], workers: fn.registrations }),
         ),
       );
@@ -53,11 +55,11 @@ export function runAdminCommand(context: AdminContext, line: string): string {
     case 'show':
       if (args.length === 0) break;
       if (args.length === 2 && args[0].toLowerCase() === 'unique' && args[1].toLowerCase() === 'jobs') {
-        return formatAdminListing([...broker.jobs.values()].map((job) => job.unique));
+        return formatAdminListing(inGearmandOrder(broker.jobs.values(), (job) => job.unique).map((job) => job.unique));
       }
       if (args.length === 1 && args[0].toLowerCase() === 'jobs') {
         return formatAdminListing(
-          [...broker.jobs.values()].map((job) => formatJobRow({ handle: broker.handleOf(job), retries: job.retries, ignored: job.ignored, queued: job.background })),
+          inGearmandOrder(broker.jobs.values(), (job) => broker.handleOf(job)).map((job) => formatJobRow({ handle: broker.handleOf(job), retries: job.retries, ignored: job.ignored, queued: job.background })),
         );
       }
       return formatAdminError('UNKNOWN_SHOW_ARGUMENTS');
@@ -90,6 +92,10 @@ export function runAdminCommand(context: AdminContext, line: string): string {
       break;
   }
   return formatAdminError('UNKNOWN_COMMAND', `Unknown server command${word}`);
+}
+
+function functionsInGearmandOrder(broker: JobBroker): GearmanFunction[] {
+  return inGearmandOrder(broker.functions.values(), (fn) => fn.name);
 }
 
 /** `maxqueue FUNCTION [N | HIGH NORMAL LOW]`: as gearmand, a function that does not exist is left alone. */

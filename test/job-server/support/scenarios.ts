@@ -1,4 +1,5 @@
 import { PacketType } from '../../../lib/protocol/index.js';
+import { inGearmandOrder } from '../../../lib/job-server/gearmand-order.js';
 import { adminQuery, RawPeer } from './raw-peer.js';
 
 /** What a scenario gets: a fresh job server (gearmand or ours) on `port`. */
@@ -1140,6 +1141,28 @@ export const scenarios: Scenario[] = [
       worker.send(P.CAN_DO_TIMEOUT, 'huge', '99999999999999999999');
       expect(await worker.closedByServer()).toBe(true);
       expect(await statusRow(context, 'text')).toBe('text\t0\t0\t0');
+    },
+  },
+  {
+    title: 'status, prioritystatus, show jobs and show unique jobs list in gearmand\'s hash-table order, byte for byte',
+    async run(context) {
+      const client = await context.peer();
+      // Names as byte strings (latin1), some with a byte over 127: gearmand hashes signed chars.
+      const names = Array.from({ length: 12 }, (_, i) => `order-${i}${i % 3 === 0 ? '\xe9' : ''}`);
+      const jobs: { handle: string; unique: string }[] = [];
+      for (const [i, name] of names.entries()) {
+        const unique = `uq-${i}`;
+        client.send(i % 2 ? P.SUBMIT_JOB_BG : P.SUBMIT_JOB_HIGH_BG, Buffer.from(name, 'latin1'), unique, 'x');
+        jobs.push({ handle: (await client.expect(P.JOB_CREATED))[0], unique });
+      }
+      const fnOrder = inGearmandOrder(names, (name) => name);
+      expect(await context.admin('status', true)).toBe(fnOrder.map((name) => `${name}\t1\t0\t0\n`).join('') + '.\n');
+      const high = (name: string) => (names.indexOf(name) % 2 ? '0\t1' : '1\t0');
+      expect(await context.admin('prioritystatus', true)).toBe(fnOrder.map((name) => `${name}\t${high(name)}\t0\t0\n`).join('') + '.\n');
+      const byHandle = inGearmandOrder(jobs, (job) => job.handle);
+      expect(await context.admin('show jobs', true)).toBe(byHandle.map((job) => `${job.handle}\t0\t0\t1\n`).join('') + '.\n');
+      const byUnique = inGearmandOrder(jobs, (job) => job.unique);
+      expect(await context.admin('show unique jobs', true)).toBe(byUnique.map((job) => `${job.unique}\n`).join('') + '.\n');
     },
   },
 ];
