@@ -1,4 +1,5 @@
 import {
+  asciiLowerCase,
   formatAdminError,
   formatAdminListing,
   formatAdminOk,
@@ -54,10 +55,10 @@ export function runAdminCommand(context: AdminContext, line: string): string {
       return maxQueue(broker, word, args);
     case 'show':
       if (args.length === 0) break;
-      if (args.length === 2 && args[0].toLowerCase() === 'unique' && args[1].toLowerCase() === 'jobs') {
+      if (args.length === 2 && asciiLowerCase(args[0]) === 'unique' && asciiLowerCase(args[1]) === 'jobs') {
         return formatAdminListing(inGearmandOrder(broker.jobs.values(), (job) => job.unique).map((job) => job.unique));
       }
-      if (args.length === 1 && args[0].toLowerCase() === 'jobs') {
+      if (args.length === 1 && asciiLowerCase(args[0]) === 'jobs') {
         return formatAdminListing(
           inGearmandOrder(broker.jobs.values(), (job) => broker.handleOf(job)).map((job) => formatJobRow({ handle: broker.handleOf(job), retries: job.retries, ignored: job.ignored, queued: job.background })),
         );
@@ -65,20 +66,20 @@ export function runAdminCommand(context: AdminContext, line: string): string {
       return formatAdminError('UNKNOWN_SHOW_ARGUMENTS');
     case 'cancel': {
       if (args.length < 2) break;
-      if (args.length !== 2 || args[0].toLowerCase() !== 'job') return formatAdminError('UNKNOWN_ERROR');
+      if (args.length !== 2 || asciiLowerCase(args[0]) !== 'job') return formatAdminError('UNKNOWN_ERROR');
       const job = broker.findByHandle(args[1]);
       if (!job || job.ignored) return formatAdminError('UNKNOWN_JOB');
       broker.cancel(job);
       return formatAdminOk();
     }
     case 'create':
-      if (args.length !== 2 || args[0].toLowerCase() !== 'function') return formatAdminError('INVALID_ARGUMENTS', INVALID_ARGUMENTS + word);
+      if (args.length !== 2 || asciiLowerCase(args[0]) !== 'function') return formatAdminError('INVALID_ARGUMENTS', INVALID_ARGUMENTS + word);
       broker.functionNamed(args[1]);
       return formatAdminOk();
     case 'drop': {
-      if (args.length !== 2 || args[0].toLowerCase() !== 'function') return formatAdminError('INVALID_ARGUMENTS', INVALID_ARGUMENTS + word);
-      const name = args[1].toLowerCase();
-      const fn = [...broker.functions.values()].find((candidate) => candidate.name.toLowerCase() === name);
+      if (args.length !== 2 || asciiLowerCase(args[0]) !== 'function') return formatAdminError('INVALID_ARGUMENTS', INVALID_ARGUMENTS + word);
+      const name = asciiLowerCase(args[1]);
+      const fn = [...broker.functions.values()].find((candidate) => asciiLowerCase(candidate.name) === name);
       if (!fn) return 'ERR function not found\r\n';
       return broker.dropFunction(fn) ? formatAdminOk() : 'ERR there are still connected workers or executing clients\r\n';
     }

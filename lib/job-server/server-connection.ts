@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { FramedSocket } from '../connection/framed-socket.js';
 import {
+  asciiLowerCase,
   encodeResponse,
   Frame,
   GearmanProtocolError,
@@ -102,6 +103,9 @@ export class ServerConnection {
         accept: 'any',
         checkDirection: false,
         extraPayload: 'ignore',
+        // gearmand's receive buffer holds an admin line with its newline; bytes are kept as they are.
+        maxAdminLineLength: MAX_ARGUMENT_BYTES - 1,
+        adminEncoding: 'latin1',
         maxPacketSize: context.maxPacketSize,
         keepAliveMs: context.keepAliveMs,
       },
@@ -132,7 +136,7 @@ export class ServerConnection {
   private onFrame(frame: Frame): void {
     if (this.ending) return;
     try {
-      if (frame.kind === 'admin') this.onAdminLine(Buffer.from(frame.line, 'utf8').toString('latin1'));
+      if (frame.kind === 'admin') this.onAdminLine(frame.line);
       else this.onPacket(frame);
     } catch (error) {
       // A bug must not take the server down: report it, drop this connection, keep the rest.
@@ -233,7 +237,7 @@ export class ServerConnection {
         return;
       }
       case PacketType.OPTION_REQ:
-        if (cString(args[0]).toLowerCase() !== 'exceptions') {
+        if (asciiLowerCase(cString(args[0])) !== 'exceptions') {
           this.sendError('UNKNOWN_OPTION', 'Server does not recognize given option');
           return;
         }

@@ -21,12 +21,23 @@ export const MAX_ADMIN_WORDS = 5;
 /**
  * Splits an admin line into its command and arguments as gearmand does: words end at a space and
  * a run of spaces counts as one, so a leading space makes an empty command and trailing spaces
- * an empty last argument.
+ * an empty last argument; each word is read as a C string, up to a NUL. The command is
+ * lower-cased in ASCII only, as C's strcasecmp compares.
  */
 export function parseAdminCommand(line: string): AdminCommand {
-  const words = line.split(/ +/);
+  const words = line.split(/ +/).map(upToNul);
   const word = words.shift()!;
-  return { command: word.toLowerCase(), word, args: words };
+  return { command: asciiLowerCase(word), word, args: words };
+}
+
+/** Lower-cases A-Z only, as C's strcasecmp does, whatever the other bytes are. */
+export function asciiLowerCase(text: string): string {
+  return text.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+}
+
+function upToNul(word: string): string {
+  const nul = word.indexOf('\0');
+  return nul === -1 ? word : word.slice(0, nul);
 }
 
 /** A listing: one line per row, then a line holding only `.`. */

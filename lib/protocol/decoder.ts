@@ -10,7 +10,7 @@ export interface Packet {
   readonly args: Buffer[];
 }
 
-/** One line of the text admin protocol, without its `\n` or a trailing `\r`. */
+/** One line of the text admin protocol, without its `\n` or a trailing `\r`, decoded as `adminEncoding` says. */
 export interface AdminLine {
   readonly kind: 'admin';
   readonly line: string;
@@ -27,6 +27,8 @@ export interface DecoderOptions {
   maxPacketSize?: number;
   /** Longest admin text line, in bytes, before its newline. */
   maxAdminLineLength?: number;
+  /** How admin lines are turned into text: 'utf8' (default), or 'latin1' for one character a byte, losslessly. */
+  adminEncoding?: 'utf8' | 'latin1';
   /**
    * Whether a packet type must travel with its own magic (default true). When false, any type of
    * the table, the unused code 5 included, is delivered with either magic and the consumer decides
@@ -69,6 +71,7 @@ export class PacketDecoder {
   private readonly maxAdminLineLength: number;
   private readonly checkDirection: boolean;
   private readonly ignoreExtraPayload: boolean;
+  private readonly adminEncoding: 'utf8' | 'latin1';
 
   private state = State.FrameStart;
   private failure: GearmanProtocolError | undefined;
@@ -91,6 +94,10 @@ export class PacketDecoder {
     this.maxAdminLineLength = options.maxAdminLineLength ?? DEFAULT_MAX_ADMIN_LINE_LENGTH;
     this.checkDirection = options.checkDirection ?? true;
     this.ignoreExtraPayload = options.extraPayload === 'ignore';
+    this.adminEncoding = options.adminEncoding ?? 'utf8';
+    if (this.adminEncoding !== 'utf8' && this.adminEncoding !== 'latin1') {
+      throw new RangeError(`adminEncoding must be 'utf8' or 'latin1', got ${JSON.stringify(options.adminEncoding)}`);
+    }
     if (options.extraPayload !== undefined && options.extraPayload !== 'error' && options.extraPayload !== 'ignore') {
       throw new RangeError(`extraPayload must be 'error' or 'ignore', got ${JSON.stringify(options.extraPayload)}`);
     }
@@ -213,7 +220,7 @@ export class PacketDecoder {
     this.textPieces = [];
     this.textLength = 0;
     this.state = State.FrameStart;
-    onFrame({ kind: 'admin', line: bytes.toString('utf8') });
+    onFrame({ kind: 'admin', line: bytes.toString(this.adminEncoding) });
     return newline + 1;
   }
 

@@ -30,6 +30,11 @@ describe('admin protocol helpers', () => {
     expect(parseAdminCommand('x\ty')).toEqual({ command: 'x\ty', word: 'x\ty', args: [] });
   });
 
+  test('parseAdminCommand reads each word up to a NUL and lower-cases ASCII only', () => {
+    expect(parseAdminCommand('sta\0tus a\0b')).toEqual({ command: 'sta', word: 'sta', args: ['a'] });
+    expect(parseAdminCommand('\xc9TAT')).toEqual({ command: '\xc9tat', word: '\xc9TAT', args: [] });
+  });
+
   test('replies are formatted with gearmand bytes', () => {
     expect(formatAdminListing([])).toBe('.\n');
     expect(formatAdminListing(['a\t1\t0\t0', 'b\t0\t0\t1'])).toBe('a\t1\t0\t0\nb\t0\t0\t1\n.\n');

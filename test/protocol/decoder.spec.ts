@@ -380,6 +380,7 @@ describe('PacketDecoder: options', () => {
     [{ maxAdminLineLength: Number.POSITIVE_INFINITY }, 'maxAdminLineLength'],
     [{ accept: 'requests' as 'request' }, 'accept'],
     [{ extraPayload: 'drop' as 'ignore' }, 'extraPayload'],
+    [{ adminEncoding: 'ascii' as 'latin1' }, 'adminEncoding'],
   ])('%j is refused', (options, name) => {
     expect(() => new PacketDecoder(options)).toThrow(RangeError);
     expect(() => new PacketDecoder(options)).toThrow(name);
@@ -437,5 +438,11 @@ describe('PacketDecoder: options', () => {
       const { error } = failingFeed(new PacketDecoder({ extraPayload: 'ignore' }), bytes);
       expect(error.code).toBe(ProtocolErrorCode.ARGUMENT_COUNT);
     });
+  });
+
+  test("adminEncoding: 'latin1' hands over an admin line one character a byte, bytes that are not UTF-8 included", () => {
+    const bytes = Buffer.from([0x73, 0xe9, 0x00, 0xff, 0x0d, 0x0a]);
+    expect(decodeChunks([bytes], { adminEncoding: 'latin1' })).toEqual([{ kind: 'admin', line: 's\xe9\0\xff' }]);
+    expect(decodeChunks([bytes])).toEqual([{ kind: 'admin', line: 's\ufffd\0\ufffd' }]);
   });
 });

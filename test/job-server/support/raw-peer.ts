@@ -129,7 +129,7 @@ export class RawPeer {
   }
 }
 
-/** Sends one admin line on a fresh connection and returns the whole raw reply. */
+/** Sends one admin line (a byte string: one character a byte) on a fresh connection and returns the whole raw reply. */
 export function adminQuery(port: number, line: string, listing: boolean, host = '127.0.0.1'): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, host);
@@ -150,6 +150,6 @@ export function adminQuery(port: number, line: string, listing: boolean, host = 
       clearTimeout(timer);
       reject(error);
     });
-    socket.write(`${line}\n`);
+    socket.write(Buffer.from(`${line}\n`, 'latin1'));
   });
 }

@@ -1165,4 +1165,20 @@ export const scenarios: Scenario[] = [
       expect(await context.admin('show unique jobs', true)).toBe(byUnique.map((job) => `${job.unique}\n`).join('') + '.\n');
     },
   },
+  {
+    title: 'admin lines: bytes kept as sent, words read up to a NUL, 8191 bytes before the newline at most',
+    async run(context) {
+      const raw = (line: string) => adminQuery(context.port, line, false);
+      expect(await raw('st\xe9tus')).toBe('ERR UNKNOWN_COMMAND Unknown+server+commandst\xe9tus\r\n');
+      expect(await raw('sta\0tus')).toBe('ERR UNKNOWN_COMMAND Unknown+server+commandsta\r\n');
+      expect(await context.admin('status\0junk', true)).toBe('.\n');
+      expect(await raw('x'.repeat(8191))).toBe(`ERR UNKNOWN_COMMAND Unknown+server+command${'x'.repeat(8191)}\r\n`);
+      expect(await raw(`${'x'.repeat(8190)}\r`)).toBe(`ERR UNKNOWN_COMMAND Unknown+server+command${'x'.repeat(8190)}\r\n`);
+      for (const line of ['x'.repeat(8192), `status ${'x'.repeat(8185)}`, `${'x'.repeat(8191)}\r`]) {
+        const peer = await context.peer();
+        peer.sendBytes(Buffer.from(`${line}\n`, 'latin1'));
+        expect(await peer.closedByServer()).toBe(true);
+      }
+    },
+  },
 ];
