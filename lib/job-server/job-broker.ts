@@ -7,6 +7,7 @@ import type { ServerConnection } from './server-connection.js';
 import { encodeByteStringResponse, encodeEmptyResponse } from './server-packets.js';
 
 const NOOP = encodeEmptyResponse(PacketType.NOOP);
+const NUL = Buffer.from([0]);
 const NO_JOB = encodeEmptyResponse(PacketType.NO_JOB);
 
 /** gearmand arms CAN_DO_TIMEOUT timers with at least a second. */
@@ -275,7 +276,8 @@ export class JobBroker {
         let fail: Buffer | undefined;
         for (const client of clients) {
           if (client.exceptions) client.send(packet);
-          else client.send((fail ??= encodeResponse(PacketType.WORK_FAIL, args[0])));
+          // gearmand passes the handle on with the NUL that ended it in the WORK_EXCEPTION.
+          else client.send((fail ??= encodeResponse(PacketType.WORK_FAIL, Buffer.concat([args[0], NUL]))));
         }
       } else {
         for (const client of clients) client.send(packet);
