@@ -7,7 +7,6 @@ import type { ServerConnection } from './server-connection.js';
 import { encodeByteStringResponse, encodeEmptyResponse } from './server-packets.js';
 
 const NOOP = encodeEmptyResponse(PacketType.NOOP);
-const NUL = Buffer.from([0]);
 const NO_JOB = encodeEmptyResponse(PacketType.NO_JOB);
 
 /** gearmand arms CAN_DO_TIMEOUT timers with at least a second. */
@@ -276,8 +275,9 @@ export class JobBroker {
         let fail: Buffer | undefined;
         for (const client of clients) {
           if (client.exceptions) client.send(packet);
-          // gearmand passes the handle on with the NUL that ended it in the WORK_EXCEPTION.
-          else client.send((fail ??= encodeResponse(PacketType.WORK_FAIL, Buffer.concat([args[0], NUL]))));
+          // The handle alone: gearmand leaves the NUL that ended it in the WORK_EXCEPTION, which
+          // makes Perl's Gearman::Client die instead of failing the task.
+          else client.send((fail ??= encodeResponse(PacketType.WORK_FAIL, args[0])));
         }
       } else {
         for (const client of clients) client.send(packet);
