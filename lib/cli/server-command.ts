@@ -1,6 +1,7 @@
 import { createWriteStream, unlinkSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { GearmanJobServer, GearmanJobServerOptions, JOB_SERVER_VERSION, JobServerLogger } from '../job-server/index.js';
+import { VERBOSE_LEVELS } from '../job-server/gearman-job-server.js';
 
 export const SERVER_USAGE = `Usage: nestjs-gearman server [options]
 
@@ -16,7 +17,7 @@ Options (gearmand's names where gearmand has them):
       --job-handle-prefix TEXT job handles are TEXT:<counter> (default H:<hostname>)
       --max-packet-size BYTES  largest packet accepted (default 67108864)
   -l, --log-file FILE          where warnings and errors go: stderr (default), none, or a file
-      --verbose LEVEL          FATAL ... ERROR, WARNING (default), NOTICE, INFO, DEBUG
+      --verbose LEVEL          FATAL ... ERROR (default), WARNING, NOTICE, INFO, DEBUG
   -P, --pid-file FILE          write the process id to FILE (removed on exit)
   -q, --queue-type builtin     the in-memory queue, the only one there is
   -V, --version                print the version and exit
@@ -44,7 +45,7 @@ export interface ServerCommand {
   readonly ignored: string[];
 }
 
-const VERBOSE_LEVELS = ['FATAL', 'ALERT', 'CRITICAL', 'ERROR', 'WARNING', 'NOTICE', 'INFO', 'DEBUG'];
+
 const IGNORED_FLAGS = ['threads', 'backlog', 'file-descriptors', 'round-robin', 'worker-wakeup', 'hashtable-buckets', 'keepalive-interval', 'keepalive-count', 'syslog', 'coredump'];
 const UNSUPPORTED_FLAGS = ['daemon', 'user', 'ssl', 'ssl-ca-file', 'ssl-certificate', 'ssl-key'];
 
@@ -109,7 +110,8 @@ export function parseServerArguments(args: string[]): ServerCommand | 'help' | '
   if (queueType !== undefined && queueType.toLowerCase() !== 'builtin') {
     throw new UsageError(`--queue-type ${queueType}: only the in-memory queue (builtin) exists here`);
   }
-  const verbose = ((values.verbose as string | undefined) ?? 'WARNING').toUpperCase();
+  // gearmand's default level.
+  const verbose = ((values.verbose as string | undefined) ?? 'ERROR').toUpperCase();
   if (!VERBOSE_LEVELS.includes(verbose)) throw new UsageError(`--verbose takes one of ${VERBOSE_LEVELS.join(', ')}, got ${JSON.stringify(values.verbose)}`);
   const idleSeconds = wholeNumber('--keepalive-idle', values['keepalive-idle'] as string | undefined, 1, 2_000_000);
   return {
@@ -145,7 +147,7 @@ export async function runServer(command: ServerCommand): Promise<void> {
   for (const flag of command.ignored) process.stderr.write(`note: --${flag} has no effect on this server\n`);
   let server: GearmanJobServer;
   try {
-    server = new GearmanJobServer({ ...command.options, logger: lineLogger(command.logFile, command.verbose) });
+    server = new GearmanJobServer({ ...command.options, logger: lineLogger(command.logFile, command.verbose), verbose: command.verbose });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }

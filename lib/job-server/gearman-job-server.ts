@@ -34,7 +34,16 @@ export interface GearmanJobServerOptions {
   keepalive?: boolean | number;
   /** Where the server reports; default warnings and errors to the console; false = silent. */
   logger?: JobServerLogger | false;
+  /**
+   * The level the admin `verbose` command reports, one of gearmand's names (FATAL, ALERT,
+   * CRITICAL, ERROR, WARNING, NOTICE, INFO, DEBUG); default WARNING, FATAL with `logger: false`.
+   * The CLI passes its --verbose.
+   */
+  verbose?: string;
 }
+
+/** gearmand's verbose levels, most severe first. */
+export const VERBOSE_LEVELS: readonly string[] = ['FATAL', 'ALERT', 'CRITICAL', 'ERROR', 'WARNING', 'NOTICE', 'INFO', 'DEBUG'];
 
 const DEFAULT_PORT = 4730;
 const DEFAULT_KEEPALIVE_MS = 30_000;
@@ -82,6 +91,8 @@ export class GearmanJobServer {
       throw new RangeError(`jobHandlePrefix must be at most ${MAX_HANDLE_BYTES - 17} bytes without NUL`);
     }
     this.logger = options.logger === false ? silentLogger : options.logger ?? consoleLogger;
+    const verbose = options.verbose ?? (options.logger === false ? 'FATAL' : 'WARNING');
+    if (!VERBOSE_LEVELS.includes(verbose)) throw new RangeError(`verbose must be one of ${VERBOSE_LEVELS.join(', ')}, got ${JSON.stringify(options.verbose)}`);
     const keepAliveMs = options.keepalive === true ? DEFAULT_KEEPALIVE_MS : typeof options.keepalive === 'number' && options.keepalive > 0 ? options.keepalive : undefined;
 
     this.broker = new JobBroker({
@@ -93,7 +104,7 @@ export class GearmanJobServer {
       broker: this.broker,
       connections: () => this.connections,
       version: JOB_SERVER_VERSION,
-      verbose: options.logger === false ? 'FATAL' : 'WARNING',
+      verbose,
     };
     this.context = {
       broker: this.broker,

@@ -55,6 +55,8 @@ describe('nestjs-gearman CLI', () => {
       peer.send(PacketType.SUBMIT_JOB_BG, 'f', '', 'x');
       expect(await peer.expect(PacketType.JOB_CREATED)).toEqual(['H:cli:1']);
       expect(await adminQuery(port, 'status', true)).toBe('f\t1\t0\t0\n.\n');
+      // gearmand's default level.
+      expect(await adminQuery(port, 'verbose', false)).toBe('OK ERROR\n');
     } finally {
       await peer.close();
     }
@@ -83,6 +85,8 @@ describe('nestjs-gearman CLI', () => {
     const port = await listeningPort(output);
     expect(readFileSync(pidFile, 'utf8')).toBe(`${child.pid}\n`);
     expect(await adminQuery(port, 'status', true)).toBe('.\n');
+    // The level given, whatever the log file (as gearmand).
+    expect(await adminQuery(port, 'verbose', false)).toBe('OK INFO\n');
     child.kill('SIGTERM');
     const result = await finished;
     expect(result.code).toBe(0);

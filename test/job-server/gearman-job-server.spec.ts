@@ -51,6 +51,16 @@ describe('GearmanJobServer: lifecycle and options', () => {
     }
   });
 
+  test('verbose: the admin `verbose` reply names it; WARNING by default, FATAL when silent; anything else is refused', async () => {
+    const named = await started({ verbose: 'DEBUG' });
+    expect(await adminQuery(named.address().port, 'verbose', false)).toBe('OK DEBUG\n');
+    const silent = await started();
+    expect(await adminQuery(silent.address().port, 'verbose', false)).toBe('OK FATAL\n');
+    const logged = await started({ logger: { log: () => undefined, warn: () => undefined, error: () => undefined } });
+    expect(await adminQuery(logged.address().port, 'verbose', false)).toBe('OK WARNING\n');
+    expect(() => new GearmanJobServer({ verbose: 'LOUD' })).toThrow(RangeError);
+  });
+
   test('close() ends every connection and frees the port', async () => {
     const server = await started();
     const { port } = server.address();
