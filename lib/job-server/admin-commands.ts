@@ -8,7 +8,7 @@ import {
   formatStatusRow,
   formatWorkerRow,
   parseAdminCommand,
-} from '../protocol/index.js';
+} from '../protocol/admin.js';
 import type { GearmanFunction } from './gearman-function.js';
 import { inGearmandOrder } from './gearmand-order.js';
 import type { JobBroker } from './job-broker.js';

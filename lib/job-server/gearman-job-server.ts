@@ -1,6 +1,6 @@
 import { createServer, Server, Socket } from 'node:net';
 import { hostname } from 'node:os';
-import { DEFAULT_MAX_PACKET_SIZE } from '../protocol/index.js';
+import { DEFAULT_MAX_PACKET_SIZE } from '../protocol/decoder.js';
 import { runAdminCommand } from './admin-commands.js';
 import { JobBroker } from './job-broker.js';
 import type { JobServerContext } from './job-server-context.js';

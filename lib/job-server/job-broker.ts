@@ -1,4 +1,5 @@
-import { encodeResponse, PacketType } from '../protocol/index.js';
+import { encodeResponse } from '../protocol/encoder.js';
+import { PacketType } from '../protocol/packet-types.js';
 import { DelayedJobs } from './delayed-jobs.js';
 import { GearmanFunction } from './gearman-function.js';
 import { Job, Priority, RunState } from './job.js';

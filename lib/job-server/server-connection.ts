@@ -1,19 +1,12 @@
 import type { Socket } from 'node:net';
 import { FramedSocket } from '../connection/framed-socket.js';
-import {
-  asciiLowerCase,
-  encodeResponse,
-  Frame,
-  GearmanProtocolError,
-  Magic,
-  Packet,
-  PacketType,
-  PACKET_SPECS,
-  ProtocolErrorCode,
-  formatAdminError,
-  MAX_ADMIN_WORDS,
-  parseAdminCommand,
-} from '../protocol/index.js';
+// Imported from each file, not the protocol index: the CommonJS build turns every use of an
+// index re-export into a getter call, which showed in the server's hot path.
+import { asciiLowerCase, formatAdminError, MAX_ADMIN_WORDS, parseAdminCommand } from '../protocol/admin.js';
+import type { Frame, Packet } from '../protocol/decoder.js';
+import { encodeResponse } from '../protocol/encoder.js';
+import { Magic, PACKET_SPECS, PacketType } from '../protocol/packet-types.js';
+import { GearmanProtocolError, ProtocolErrorCode } from '../protocol/protocol-error.js';
 import type { GearmanFunction } from './gearman-function.js';
 import type { Job } from './job.js';
 import { Priority } from './job.js';

@@ -1,4 +1,5 @@
-import { HEADER_SIZE, PacketType } from '../protocol/index.js';
+import { HEADER_SIZE } from '../protocol/encoder.js';
+import { PacketType } from '../protocol/packet-types.js';
 
 const RES_MAGIC = Buffer.from('\0RES', 'latin1');
 
