@@ -2,28 +2,23 @@ import { execFileSync } from 'node:child_process';
 import { connect, Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { encodeRequest, Frame, Magic, PacketDecoder, PacketType } from '../../lib/protocol/index.js';
+import { ArrivalQueue } from '../support/arrival-queue.js';
 import { describeWithPeers, findExecutable, RunningGearmand, startGearmand } from '../support/gearmand.js';
 
 /** A raw connection to gearmand: writes bytes, decodes what comes back with our decoder. */
 class RawConnection {
   private readonly decoder = new PacketDecoder({ accept: 'response' });
-  private readonly frames: Frame[] = [];
-  private waiter: (() => void) | undefined;
-  private failure: Error | undefined;
+  private readonly frames = new ArrivalQueue<Frame>();
 
   private constructor(private readonly socket: Socket) {
     socket.on('data', (chunk: Buffer) => {
       try {
         this.decoder.feed(chunk, (frame) => this.frames.push(frame));
       } catch (error) {
-        this.failure = error as Error;
+        this.frames.fail(error as Error);
       }
-      this.waiter?.();
     });
-    socket.on('error', (error) => {
-      this.failure = error;
-      this.waiter?.();
-    });
+    socket.on('error', (error) => this.frames.fail(error));
   }
 
   static open(port: number): Promise<RawConnection> {
@@ -41,22 +36,8 @@ class RawConnection {
   }
 
   /** Resolves with the next `count` frames, or rejects after 5 s. */
-  async next(count = 1): Promise<Frame[]> {
-    const deadline = Date.now() + 5000;
-    while (this.frames.length < count) {
-      if (this.failure) throw this.failure;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`waited 5 s for ${count} frame(s), got ${JSON.stringify(this.frames)}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiter = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.waiter = undefined;
-    }
-    return this.frames.splice(0, count);
+  next(count = 1): Promise<Frame[]> {
+    return this.frames.take(count, 5000, (queued) => `waited 5 s for ${count} frame(s), got ${JSON.stringify(queued)}`);
   }
 
   close(): void {

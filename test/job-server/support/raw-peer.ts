@@ -1,5 +1,6 @@
 import { connect, Socket } from 'node:net';
 import { encodeRequest, isCompleteAdminReply, Packet, PacketArgument, PacketDecoder, PacketType } from '../../../lib/protocol/index.js';
+import { ArrivalQueue } from '../../support/arrival-queue.js';
 
 const WAIT_MS = 3000;
 
@@ -19,9 +20,7 @@ function seen(packet: Packet): SeenPacket {
  */
 export class RawPeer {
   private readonly decoder = new PacketDecoder({ accept: 'response' });
-  private readonly packets: SeenPacket[] = [];
-  private waiter: (() => void) | undefined;
-  private ended = false;
+  private readonly packets = new ArrivalQueue<SeenPacket>();
   private readonly endedPromise: Promise<void>;
 
   private constructor(private readonly socket: Socket) {
@@ -29,12 +28,10 @@ export class RawPeer {
       this.decoder.feed(chunk, (frame) => {
         if (frame.kind === 'packet') this.packets.push(seen(frame));
       });
-      this.waiter?.();
     });
     this.endedPromise = new Promise((resolve) => {
       socket.on('close', () => {
-        this.ended = true;
-        this.waiter?.();
+        this.packets.fail(new Error('connection closed while a packet was expected'));
         resolve();
       });
     });
@@ -74,21 +71,8 @@ export class RawPeer {
 
   /** The next response packet; throws when none arrives in time or the connection closes first. */
   async next(timeoutMs = WAIT_MS): Promise<SeenPacket> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.packets.length === 0) {
-      if (this.ended) throw new Error('connection closed while a packet was expected');
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no packet within ${timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiter = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.waiter = undefined;
-    }
-    return this.packets.shift()!;
+    const [packet] = await this.packets.take(1, timeoutMs, () => `no packet within ${timeoutMs} ms`);
+    return packet;
   }
 
   /** Waits for the next packet and checks its type; returns its arguments. */
