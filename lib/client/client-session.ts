@@ -49,6 +49,16 @@ function handleText(bytes: Buffer): string {
   return bytes.toString('utf8', 0, end);
 }
 
+/** Arguments 1-4 of STATUS_RES and STATUS_RES_UNIQUE, which share that layout: known, running, numerator, denominator. */
+function progressOf(args: Buffer[]): Omit<JobStatus, 'handle'> {
+  return {
+    known: args[1].toString('latin1') === '1',
+    running: args[2].toString('latin1') === '1',
+    numerator: statusNumber(args[3]),
+    denominator: statusNumber(args[4]),
+  };
+}
+
 /**
  * The client's side of one job-server connection. The server answers requests in the order they
  * were sent, so replies (JOB_CREATED, STATUS_RES, ECHO_RES, OPTION_RES, ERROR) are matched to a
@@ -149,25 +159,12 @@ export class ClientSession implements GearmanConnectionHandler {
 
   async getStatus(handle: string): Promise<JobStatus> {
     const args = await this.request(encodeRequest(PacketType.GET_STATUS, handle), PacketType.STATUS_RES);
-    return {
-      handle: args[0].toString('utf8'),
-      known: args[1].toString('latin1') === '1',
-      running: args[2].toString('latin1') === '1',
-      numerator: statusNumber(args[3]),
-      denominator: statusNumber(args[4]),
-    };
+    return { handle: args[0].toString('utf8'), ...progressOf(args) };
   }
 
   async getStatusUnique(unique: string): Promise<UniqueJobStatus> {
     const args = await this.request(encodeRequest(PacketType.GET_STATUS_UNIQUE, unique), PacketType.STATUS_RES_UNIQUE);
-    return {
-      unique: args[0].toString('utf8'),
-      known: args[1].toString('latin1') === '1',
-      running: args[2].toString('latin1') === '1',
-      numerator: statusNumber(args[3]),
-      denominator: statusNumber(args[4]),
-      waitingClients: statusNumber(args[5]),
-    };
+    return { unique: args[0].toString('utf8'), ...progressOf(args), waitingClients: statusNumber(args[5]) };
   }
 
   async echo(data: Buffer | string): Promise<Buffer> {
