@@ -3,10 +3,6 @@ import { RpcException } from '@nestjs/microservices';
 /** Nest's own text for a request no handler matches (the built-in transports send the same). */
 export const NO_MESSAGE_HANDLER = 'There is no matching message handler defined in the remote service.';
 
-/** Nest's own text for an event no handler matches. */
-export const noEventHandler = (pattern: string) =>
-  `There is no matching event handler defined in the remote service. Event pattern: ${pattern}`;
-
 /** What any error other than an RpcException becomes, as in Nest's own exception filter. */
 export const INTERNAL_SERVER_ERROR = { status: 'error', message: 'Internal server error' } as const;
 
