@@ -22,9 +22,6 @@ const UNIQUE_MASK = 0x7f;
 const RETRY_SHIFT = 13;
 const MAX_RETRIES = (2 ** 31 - 1) >>> RETRY_SHIFT;
 
-/** The longest unique id a job can hold (gearmand's limit). */
-export const MAX_UNIQUE_LENGTH = 64;
-
 /** What only a job being worked on needs. */
 export class RunState {
   numerator = 0;
@@ -52,7 +49,7 @@ export class Job {
   /** The unique id followed by the payload. */
   readonly body: string;
 
-  /** `unique` must be at most MAX_UNIQUE_LENGTH characters. */
+  /** `unique` must be at most 64 characters (gearmand's limit, which the connection enforces). */
   constructor(
     readonly id: number,
     readonly fn: GearmanFunction,
