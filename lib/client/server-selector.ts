@@ -1,5 +1,5 @@
 /** 32-bit FNV-1a: a fast, stable hash so the same unique id always goes to the same server. */
-export function fnv1a(bytes: Buffer): number {
+function fnv1a(bytes: Buffer): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < bytes.length; i++) {
     hash ^= bytes[i];

@@ -364,7 +364,7 @@ const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
 /** `(uint32_t)atoi(text)` on a 64-bit Linux: strtol saturates at 64 bits, then the low 32 bits remain. */
-export function atoiUint32(text: string): number {
+function atoiUint32(text: string): number {
   const match = /^\s*([+-]?\d+)/.exec(text);
   if (!match) return 0;
   let value = BigInt(match[1]);

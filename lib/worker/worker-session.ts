@@ -27,11 +27,11 @@ export interface WorkerSessionOwner {
   sessionIdle(session: WorkerSession): void;
 }
 
-/** CAN_DO, or CAN_DO_TIMEOUT when the function has a timeout. */
 const GRAB_JOB_UNIQ = encodeRequest(PacketType.GRAB_JOB_UNIQ);
 const PRE_SLEEP = encodeRequest(PacketType.PRE_SLEEP);
 
-export function canDoPacket(name: string, fn: RegisteredFunction): Buffer {
+/** CAN_DO, or CAN_DO_TIMEOUT when the function has a timeout. */
+function canDoPacket(name: string, fn: RegisteredFunction): Buffer {
   return fn.timeoutMs === undefined
     ? encodeRequest(PacketType.CAN_DO, name)
     : encodeRequest(PacketType.CAN_DO_TIMEOUT, name, String(fn.timeoutMs));
