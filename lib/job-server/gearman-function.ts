@@ -36,10 +36,6 @@ export class GearmanFunction {
     return undefined;
   }
 
-  get queuedCount(): number {
-    return this.waiting[0] + this.waiting[1] + this.waiting[2];
-  }
-
   /** Appends a job to the tail of its priority's queue. */
   push(job: Job): void {
     const priority = job.priority;
