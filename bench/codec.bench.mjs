@@ -41,7 +41,9 @@ function encodeRound(data, count) {
 }
 
 function decodeRound(data, count) {
-  const stream = Buffer.concat(Array.from({ length: count }, () => encodeRequest(PacketType.SUBMIT_JOB, 'resize_image', 'unique-0123456789', data)));
+  const stream = Buffer.concat(
+    Array.from({ length: count }, () => encodeRequest(PacketType.SUBMIT_JOB, 'resize_image', 'unique-0123456789', data)),
+  );
   const chunks = [];
   for (let offset = 0; offset < stream.length; offset += CHUNK) chunks.push(stream.subarray(offset, offset + CHUNK));
   return () => {
@@ -68,8 +70,12 @@ const rows = [
 ];
 
 const number = (value, digits = 0) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-console.log(`Node ${process.version}, SUBMIT_JOB packets (function 12 B, unique 17 B); decode fed in 64 KiB chunks; ${MEASURE_MS / 1000} s each`);
+console.log(
+  `Node ${process.version}, SUBMIT_JOB packets (function 12 B, unique 17 B); decode fed in 64 KiB chunks; ${MEASURE_MS / 1000} s each`,
+);
 console.log('operation  payload    packets/s        MiB/s');
 for (const [operation, payload, result] of rows) {
-  console.log(`${operation.padEnd(10)} ${payload.padEnd(7)} ${number(result.packetsPerSecond).padStart(12)} ${number(result.mibPerSecond, 1).padStart(12)}`);
+  console.log(
+    `${operation.padEnd(10)} ${payload.padEnd(7)} ${number(result.packetsPerSecond).padStart(12)} ${number(result.mibPerSecond, 1).padStart(12)}`,
+  );
 }

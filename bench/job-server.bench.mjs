@@ -29,10 +29,14 @@ function rssBytes(pid) {
 /** Our server through the CLI; with `inspect`, also the inspector's WebSocket URL (loopback, any port). */
 async function startOurs({ inspect = false } = {}) {
   const flags = inspect ? ['--inspect=127.0.0.1:0'] : [];
-  const child = spawn(process.execPath, [...flags, CLI, 'server', '--port', '0'], { stdio: ['ignore', 'pipe', inspect ? 'pipe' : 'inherit'] });
+  const child = spawn(process.execPath, [...flags, CLI, 'server', '--port', '0'], {
+    stdio: ['ignore', 'pipe', inspect ? 'pipe' : 'inherit'],
+  });
   const exited = new Promise((_, reject) => child.once('exit', (code) => reject(new Error(`our server exited with ${code}`))));
   const port = Promise.race([exited, lineMatch(child.stdout, /listening on [^:]+:(\d+)/).then((match) => Number(match[1]))]);
-  const inspector = inspect ? Promise.race([exited, lineMatch(child.stderr, /Debugger listening on (ws:\S+)/).then((match) => match[1])]) : undefined;
+  const inspector = inspect
+    ? Promise.race([exited, lineMatch(child.stderr, /Debugger listening on (ws:\S+)/).then((match) => match[1])])
+    : undefined;
   return { name: 'nestjs-gearman', port: await port, inspectorUrl: await inspector, child };
 }
 
@@ -80,7 +84,8 @@ class InspectorSession {
     const id = this.nextId++;
     const payload = Buffer.from(JSON.stringify({ id, method, params }));
     const mask = randomBytes(4);
-    const length = payload.length < 126 ? Buffer.from([0x80 | payload.length]) : Buffer.from([0x80 | 126, payload.length >> 8, payload.length & 0xff]);
+    const length =
+      payload.length < 126 ? Buffer.from([0x80 | payload.length]) : Buffer.from([0x80 | 126, payload.length >> 8, payload.length & 0xff]);
     const masked = Buffer.from(payload.map((byte, i) => byte ^ mask[i % 4]));
     this.socket.write(Buffer.concat([Buffer.from([0x81]), length, mask, masked]));
     return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
@@ -211,12 +216,18 @@ async function main() {
   const header = ['', ...results.map(([name]) => name), results.length === 2 ? 'ours/gearmand' : ''];
   const table = rows.map(([label, key]) => {
     const values = results.map(([, r]) => r[key]);
-    return [label, ...values.map((v) => Math.round(v).toLocaleString('en-US')), values.length === 2 ? `${(values[1] / values[0]).toFixed(2)}x` : ''];
+    return [
+      label,
+      ...values.map((v) => Math.round(v).toLocaleString('en-US')),
+      values.length === 2 ? `${(values[1] / values[0]).toFixed(2)}x` : '',
+    ];
   });
   const widths = header.map((_, i) => Math.max(...[header, ...table].map((row) => String(row[i]).length)));
   for (const row of [header, ...table]) console.log(row.map((cell, i) => String(cell).padEnd(widths[i])).join('  '));
   const list = (key) => memoryRounds.map((round) => Math.round(round[key])).join(', ');
-  console.log(`ours, memory per queued job after a full GC, ${MEMORY_ROUNDS} rounds: RSS ${list('rss')} bytes (median in the table); live heap ${list('heap')} bytes`);
+  console.log(
+    `ours, memory per queued job after a full GC, ${MEMORY_ROUNDS} rounds: RSS ${list('rss')} bytes (median in the table); live heap ${list('heap')} bytes`,
+  );
   console.log(`ours, RSS delta per queued job without a GC (young generation included): ${Math.round(oursResult.rawBytesPerJob)} bytes`);
 }
 

@@ -78,7 +78,11 @@ const transports = [
     async start() {
       const { port, stop } = await startRedis();
       const options = { host: '127.0.0.1', port };
-      return { stop, server: { transport: Transport.REDIS, options }, client: () => ClientProxyFactory.create({ transport: Transport.REDIS, options }) };
+      return {
+        stop,
+        server: { transport: Transport.REDIS, options },
+        client: () => ClientProxyFactory.create({ transport: Transport.REDIS, options }),
+      };
     },
   },
 ];
@@ -117,7 +121,10 @@ async function runCell(name, ms) {
       const { replies, seconds } = await measure(client, concurrency, ms, latencies);
       latencies.sort((a, b) => a - b);
       // 1001 evenly spaced quantiles stand for the whole distribution when rounds are merged.
-      const quantiles = Array.from({ length: 1001 }, (_, i) => latencies[Math.min(latencies.length - 1, Math.floor((i / 1000) * latencies.length))]);
+      const quantiles = Array.from(
+        { length: 1001 },
+        (_, i) => latencies[Math.min(latencies.length - 1, Math.floor((i / 1000) * latencies.length))],
+      );
       cells.push({ concurrency, replies, seconds, quantiles });
     }
     await new Promise((resolve) => process.stdout.write(`${JSON.stringify(cells)}\n`, resolve));

@@ -34,7 +34,11 @@ async function main(): Promise<number> {
     const gateway = await startApp(
       'gateway',
       join(here, 'gateway', 'main.js'),
-      { ...shared, HTTP_PORT: process.env.HTTP_PORT ?? (serve ? '3000' : '0'), GEARMAN_PORT: process.env.GEARMAN_PORT ?? (serve ? '4730' : '0') },
+      {
+        ...shared,
+        HTTP_PORT: process.env.HTTP_PORT ?? (serve ? '3000' : '0'),
+        GEARMAN_PORT: process.env.GEARMAN_PORT ?? (serve ? '4730' : '0'),
+      },
       say,
     );
     apps.push(gateway);

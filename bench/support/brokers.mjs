@@ -64,6 +64,10 @@ export async function startGearmand() {
 export async function startRedis() {
   if (!REDIS_SERVER) throw new Error('redis-server is not installed (apt-get install redis-server)');
   const port = await freePort();
-  const broker = await startListeningProcess(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], port);
+  const broker = await startListeningProcess(
+    REDIS_SERVER,
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    port,
+  );
   return { name: 'redis-server', ...broker };
 }

@@ -1,6 +1,8 @@
 import { createWriteStream, unlinkSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { GearmanJobServer, GearmanJobServerOptions, JOB_SERVER_VERSION, JobServerLogger } from '../job-server/index.js';
+import { GearmanJobServer, GearmanJobServerOptions, JOB_SERVER_VERSION } from '../job-server/index.js';
+import type { GearmanLogger } from '../common/logger.js';
+import { DEFAULT_GEARMAN_PORT } from '../common/defaults.js';
 import { VERBOSE_LEVELS } from '../job-server/gearman-job-server.js';
 
 export const SERVER_USAGE = `Usage: nestjs-gearman server [options]
@@ -45,8 +47,18 @@ export interface ServerCommand {
   readonly ignored: string[];
 }
 
-
-const IGNORED_FLAGS = ['threads', 'backlog', 'file-descriptors', 'round-robin', 'worker-wakeup', 'hashtable-buckets', 'keepalive-interval', 'keepalive-count', 'syslog', 'coredump'];
+const IGNORED_FLAGS = [
+  'threads',
+  'backlog',
+  'file-descriptors',
+  'round-robin',
+  'worker-wakeup',
+  'hashtable-buckets',
+  'keepalive-interval',
+  'keepalive-count',
+  'syslog',
+  'coredump',
+];
 const UNSUPPORTED_FLAGS = ['daemon', 'user', 'ssl', 'ssl-ca-file', 'ssl-certificate', 'ssl-key'];
 
 function wholeNumber(flag: string, text: string | undefined, min: number, max: number): number | undefined {
@@ -112,12 +124,13 @@ export function parseServerArguments(args: string[]): ServerCommand | 'help' | '
   }
   // gearmand's default level.
   const verbose = ((values.verbose as string | undefined) ?? 'ERROR').toUpperCase();
-  if (!VERBOSE_LEVELS.includes(verbose)) throw new UsageError(`--verbose takes one of ${VERBOSE_LEVELS.join(', ')}, got ${JSON.stringify(values.verbose)}`);
+  if (!VERBOSE_LEVELS.includes(verbose))
+    throw new UsageError(`--verbose takes one of ${VERBOSE_LEVELS.join(', ')}, got ${JSON.stringify(values.verbose)}`);
   const idleSeconds = wholeNumber('--keepalive-idle', values['keepalive-idle'] as string | undefined, 1, 2_000_000);
   return {
     options: {
       host: (values.listen as string | undefined) ?? '127.0.0.1',
-      port: wholeNumber('--port', values.port as string | undefined, 0, 65535) ?? 4730,
+      port: wholeNumber('--port', values.port as string | undefined, 0, 65535) ?? DEFAULT_GEARMAN_PORT,
       jobRetries: wholeNumber('--job-retries', values['job-retries'] as string | undefined, 0, 2 ** 31 - 1) ?? 0,
       exceptions: values.exceptions === true,
       keepalive: idleSeconds !== undefined ? idleSeconds * 1000 : values.keepalive === true,
@@ -132,7 +145,7 @@ export function parseServerArguments(args: string[]): ServerCommand | 'help' | '
 }
 
 /** A logger writing lines at or above the verbose level to stderr, a file, or nowhere. */
-function lineLogger(logFile: string, verbose: string): JobServerLogger | false {
+function lineLogger(logFile: string, verbose: string): GearmanLogger | false {
   if (logFile === 'none') return false;
   const stream = logFile === 'stderr' ? process.stderr : createWriteStream(logFile, { flags: 'a' });
   const level = VERBOSE_LEVELS.indexOf(verbose);

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { GearmanJobReleasedError } from './errors.js';
+import { GearmanJobReleasedError } from '../common/errors.js';
 
 /** Marks a promise as handled so a job nobody awaits cannot crash the process; awaiting it still sees the rejection. */
 function quiet<T>(promise: Promise<T>): Promise<T> {

@@ -12,7 +12,7 @@ import {
   GearmanJobFailedError,
   GearmanQueueFullError,
   GearmanServerError,
-} from './errors.js';
+} from '../common/errors.js';
 import { statusNumber, type JobStatus, type UniqueJobStatus } from './job-status.js';
 
 /** A request other than a foreground submit waiting for its reply. */
@@ -174,11 +174,12 @@ export class ClientSession implements GearmanConnectionHandler {
 
   onConnect(): void {
     // Before any submit: without this option gearmand turns WORK_EXCEPTION into WORK_FAIL.
-    if (this.exceptions) this.request(encodeRequest(PacketType.OPTION_REQ, EXCEPTIONS_OPTION), PacketType.OPTION_RES).catch((error: Error) => {
-      if (error instanceof GearmanServerError) {
-        this.owner.sessionError(this, new GearmanServerError(error.code, `${this.label} refused the exceptions option: ${error.text}`));
-      }
-    });
+    if (this.exceptions)
+      this.request(encodeRequest(PacketType.OPTION_REQ, EXCEPTIONS_OPTION), PacketType.OPTION_RES).catch((error: Error) => {
+        if (error instanceof GearmanServerError) {
+          this.owner.sessionError(this, new GearmanServerError(error.code, `${this.label} refused the exceptions option: ${error.text}`));
+        }
+      });
     if (this.clientId !== undefined) this.connection.write(encodeRequest(PacketType.SET_CLIENT_ID, this.clientId));
     this.owner.sessionConnected(this);
   }
@@ -199,7 +200,9 @@ export class ClientSession implements GearmanConnectionHandler {
       case PacketType.WORK_FAIL:
         return this.endJobs(args[0], (job, handle) => job.fail(new GearmanJobFailedError(handle, job.functionName)));
       case PacketType.WORK_EXCEPTION:
-        return this.endJobs(args[0], (job, handle) => job.fail(new GearmanJobExceptionError(handle, job.functionName, Buffer.from(args[1]))));
+        return this.endJobs(args[0], (job, handle) =>
+          job.fail(new GearmanJobExceptionError(handle, job.functionName, Buffer.from(args[1]))),
+        );
       case PacketType.ERROR:
         return this.onError(new GearmanServerError(args[0].toString('utf8'), args[1].toString('utf8')));
       case PacketType.STATUS_RES:
@@ -208,7 +211,10 @@ export class ClientSession implements GearmanConnectionHandler {
       case PacketType.OPTION_RES:
         return this.onReply(packet);
       default:
-        this.owner.sessionError(this, new GearmanConnectionError(`${this.label} sent an unexpected ${PacketType[type]} to a client; ignored`, this.label));
+        this.owner.sessionError(
+          this,
+          new GearmanConnectionError(`${this.label} sent an unexpected ${PacketType[type]} to a client; ignored`, this.label),
+        );
     }
   }
 

@@ -1,35 +1,18 @@
 import { EventEmitter } from 'node:events';
-import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
-import type { ReconnectOptions } from '../connection/backoff.js';
 import { connectAny } from '../connection/connect-any.js';
-import { resolveServerAddresses, type ServerAddress } from '../connection/server-address.js';
+import type { GearmanPeerOptions } from '../connection/peer-options.js';
+import { resolveServerAddresses } from '../connection/server-address.js';
 import { encodeRequest } from '../protocol/encoder.js';
 import { PacketType } from '../protocol/packet-types.js';
 import { ClientJob } from './client-job.js';
 import { ClientSession, type ClientSessionOwner } from './client-session.js';
-import { GearmanConnectionError } from './errors.js';
+import { GearmanConnectionError } from '../common/errors.js';
 import type { JobStatus, UniqueJobStatus } from './job-status.js';
-import { defaultLogger, type GearmanLogger } from './logger.js';
+import { defaultLogger, type GearmanLogger } from '../common/logger.js';
 import { ServerSelector } from './server-selector.js';
 import { epochSeconds, submitPacketType, type SubmitOptions } from './submit-options.js';
 
-export interface GearmanClientOptions {
-  /** Default ['127.0.0.1:4730']. */
-  servers?: ServerAddress[];
-  /** A connect that takes longer fails with GearmanConnectionError; default 5000 ms. */
-  connectTimeoutMs?: number;
-  /** Exponential back-off after a lost connection; default 100 ms doubling to 10 s, unlimited attempts. */
-  reconnect?: ReconnectOptions;
-  /** TCP keepalive initial delay; default 60 000 ms, 0 turns it off. */
-  keepAliveMs?: number;
-  /** TLS for every server unless its address says otherwise. */
-  tls?: boolean | TlsConnectionOptions;
-  /** Sent with SET_CLIENT_ID on every connection (shown by the `workers` admin command). */
-  clientId?: string;
-  /** Largest packet payload accepted from a server; default 64 MiB. */
-  maxPacketSize?: number;
-  /** Default: warnings and errors to the console. */
-  logger?: GearmanLogger;
+export interface GearmanClientOptions extends GearmanPeerOptions {
   /**
    * Bytes of requests held in memory per connection while its socket is backed up (the job server
    * reads slower than jobs are submitted); default 64 MiB. Past it a submit fails at once with
@@ -153,7 +136,13 @@ export class GearmanClient extends EventEmitter {
       if (typeof unique !== 'string') throw new TypeError(`unique must be a string, got ${typeof unique}`);
       if (options.runAt !== undefined) {
         if ((options.priority ?? 'normal') !== 'normal') throw new TypeError('An epoch job (runAt) always runs at normal priority');
-        packet = encodeRequest(PacketType.SUBMIT_JOB_EPOCH, checkFunctionName(functionName), unique, String(epochSeconds(options.runAt)), checkData(data));
+        packet = encodeRequest(
+          PacketType.SUBMIT_JOB_EPOCH,
+          checkFunctionName(functionName),
+          unique,
+          String(epochSeconds(options.runAt)),
+          checkData(data),
+        );
       } else {
         packet = encodeRequest(submitPacketType(options.priority, true), checkFunctionName(functionName), unique, checkData(data));
       }

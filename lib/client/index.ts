@@ -1,5 +1,5 @@
-export * from './errors.js';
-export * from './logger.js';
+export * from '../common/errors.js';
+export * from '../common/logger.js';
 export * from './job-status.js';
 export * from './submit-options.js';
 export * from './client-job.js';

@@ -1,4 +1,4 @@
-import { GearmanConnectionError } from '../client/errors.js';
+import { GearmanConnectionError } from '../common/errors.js';
 import type { GearmanConnection } from './gearman-connection.js';
 
 /**

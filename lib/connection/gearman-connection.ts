@@ -1,6 +1,6 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { GearmanConnectionError } from '../client/errors.js';
+import { GearmanConnectionError } from '../common/errors.js';
 import type { Frame, Packet } from '../protocol/decoder.js';
 import type { GearmanProtocolError } from '../protocol/protocol-error.js';
 import { Backoff, type ReconnectOptions } from './backoff.js';
@@ -204,7 +204,10 @@ export class GearmanConnection {
     this.framed = framed;
     this.closingReason = undefined;
     this.connectTimer = setTimeout(() => {
-      this.closingReason = new GearmanConnectionError(`Connecting to ${this.label} timed out after ${this.connectTimeoutMs} ms`, this.label);
+      this.closingReason = new GearmanConnectionError(
+        `Connecting to ${this.label} timed out after ${this.connectTimeoutMs} ms`,
+        this.label,
+      );
       framed.destroy();
     }, this.connectTimeoutMs);
     socket.once(tls ? 'secureConnect' : 'connect', () => this.onSocketConnect(framed));
@@ -249,7 +252,9 @@ export class GearmanConnection {
     if (previous === 'connecting') {
       const error =
         reason ??
-        new GearmanConnectionError(`Cannot connect to ${this.label}: ${socketError?.message ?? 'connection closed'}`, this.label, { cause: socketError });
+        new GearmanConnectionError(`Cannot connect to ${this.label}: ${socketError?.message ?? 'connection closed'}`, this.label, {
+          cause: socketError,
+        });
       const attempt = this.attempt!;
       this.attempt = undefined;
       attempt.reject(error);
@@ -257,7 +262,9 @@ export class GearmanConnection {
     } else {
       const error =
         reason ??
-        new GearmanConnectionError(`Connection to ${this.label} lost${socketError ? `: ${socketError.message}` : ''}`, this.label, { cause: socketError });
+        new GearmanConnectionError(`Connection to ${this.label} lost${socketError ? `: ${socketError.message}` : ''}`, this.label, {
+          cause: socketError,
+        });
       this.handler.onDisconnect(error);
       if (this.wanted) this.scheduleReconnect(error);
     }
@@ -271,9 +278,13 @@ export class GearmanConnection {
     if (delay === undefined) {
       this.wanted = false;
       this.handler.onGiveUp(
-        new GearmanConnectionError(`Gave up reconnecting to ${this.label} after ${this.backoff.attempt} attempts: ${lastError.message}`, this.label, {
-          cause: lastError,
-        }),
+        new GearmanConnectionError(
+          `Gave up reconnecting to ${this.label} after ${this.backoff.attempt} attempts: ${lastError.message}`,
+          this.label,
+          {
+            cause: lastError,
+          },
+        ),
       );
       return;
     }

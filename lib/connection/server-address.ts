@@ -1,7 +1,6 @@
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 
-export const DEFAULT_GEARMAN_PORT = 4730;
-export const DEFAULT_GEARMAN_HOST = '127.0.0.1';
+import { DEFAULT_GEARMAN_HOST, DEFAULT_GEARMAN_PORT } from '../common/defaults.js';
 
 /** A job server as users write it: `'host:port'`, `'host'` (port 4730), or an object. */
 export type ServerAddress = string | { host: string; port?: number; tls?: boolean | TlsConnectionOptions };

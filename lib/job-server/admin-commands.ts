@@ -38,17 +38,30 @@ export function runAdminCommand(context: AdminContext, line: string): string {
       // (a function registered twice shows twice).
       return formatAdminListing(
         [...context.connections()].reverse().map((con) =>
-          formatWorkerRow({ fd: con.id, ip: con.host, clientId: con.clientId, functions: con.registrations.map((fn) => fn.name).reverse() }),
+          formatWorkerRow({
+            fd: con.id,
+            ip: con.host,
+            clientId: con.clientId,
+            functions: con.registrations.map((fn) => fn.name).reverse(),
+          }),
         ),
       );
     case 'status':
       return formatAdminListing(
-        functionsInGearmandOrder(broker).map((fn) => formatStatusRow({ name: fn.name, total: fn.total, running: fn.running, workers: fn.registrations })),
+        functionsInGearmandOrder(broker).map((fn) =>
+          formatStatusRow({ name: fn.name, total: fn.total, running: fn.running, workers: fn.registrations }),
+        ),
       );
     case 'prioritystatus':
       return formatAdminListing(
         functionsInGearmandOrder(broker).map((fn) =>
-          formatPriorityStatusRow({ name: fn.name, high: fn.waiting[0], normal: fn.waiting[1], low: fn.waiting[2], workers: fn.registrations }),
+          formatPriorityStatusRow({
+            name: fn.name,
+            high: fn.waiting[0],
+            normal: fn.waiting[1],
+            low: fn.waiting[2],
+            workers: fn.registrations,
+          }),
         ),
       );
     case 'maxqueue':
@@ -60,7 +73,9 @@ export function runAdminCommand(context: AdminContext, line: string): string {
       }
       if (args.length === 1 && asciiLowerCase(args[0]) === 'jobs') {
         return formatAdminListing(
-          inGearmandOrder(broker.jobs.values(), (job) => broker.handleOf(job)).map((job) => formatJobRow({ handle: broker.handleOf(job), retries: job.retries, ignored: job.ignored, queued: job.background })),
+          inGearmandOrder(broker.jobs.values(), (job) => broker.handleOf(job)).map((job) =>
+            formatJobRow({ handle: broker.handleOf(job), retries: job.retries, ignored: job.ignored, queued: job.background }),
+          ),
         );
       }
       return formatAdminError('UNKNOWN_SHOW_ARGUMENTS');
@@ -73,11 +88,13 @@ export function runAdminCommand(context: AdminContext, line: string): string {
       return formatAdminOk();
     }
     case 'create':
-      if (args.length !== 2 || asciiLowerCase(args[0]) !== 'function') return formatAdminError('INVALID_ARGUMENTS', INVALID_ARGUMENTS + word);
+      if (args.length !== 2 || asciiLowerCase(args[0]) !== 'function')
+        return formatAdminError('INVALID_ARGUMENTS', INVALID_ARGUMENTS + word);
       broker.functionNamed(args[1]);
       return formatAdminOk();
     case 'drop': {
-      if (args.length !== 2 || asciiLowerCase(args[0]) !== 'function') return formatAdminError('INVALID_ARGUMENTS', INVALID_ARGUMENTS + word);
+      if (args.length !== 2 || asciiLowerCase(args[0]) !== 'function')
+        return formatAdminError('INVALID_ARGUMENTS', INVALID_ARGUMENTS + word);
       const name = asciiLowerCase(args[1]);
       const fn = [...broker.functions.values()].find((candidate) => asciiLowerCase(candidate.name) === name);
       if (!fn) return 'ERR function not found\r\n';

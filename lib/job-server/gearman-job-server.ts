@@ -1,5 +1,7 @@
 import { createServer, Server, Socket } from 'node:net';
 import { hostname } from 'node:os';
+import { DEFAULT_GEARMAN_HOST, DEFAULT_GEARMAN_PORT } from '../common/defaults.js';
+import { consoleLogger, silentLogger, type GearmanLogger } from '../common/logger.js';
 import { DEFAULT_MAX_PACKET_SIZE } from '../protocol/decoder.js';
 import { runAdminCommand } from './admin-commands.js';
 import { JobBroker } from './job-broker.js';
@@ -8,14 +10,6 @@ import { ServerConnection } from './server-connection.js';
 
 /** Reported by the admin `version` command. */
 export const JOB_SERVER_VERSION = '0.1.0';
-
-/** The logger shape the server writes to: Nest's LoggerService, or anything with these methods. */
-export interface JobServerLogger {
-  log(message: any, ...optionalParams: any[]): any;
-  error(message: any, ...optionalParams: any[]): any;
-  warn(message: any, ...optionalParams: any[]): any;
-  debug?(message: any, ...optionalParams: any[]): any;
-}
 
 export interface GearmanJobServerOptions {
   /** Interface to listen on; default 127.0.0.1 (never every interface unless asked). */
@@ -33,7 +27,7 @@ export interface GearmanJobServerOptions {
   /** TCP keepalive on every connection: true (30 s idle) or the idle time in ms. */
   keepalive?: boolean | number;
   /** Where the server reports; default warnings and errors to the console; false = silent. */
-  logger?: JobServerLogger | false;
+  logger?: GearmanLogger | false;
   /**
    * The level the admin `verbose` command reports, one of gearmand's names (FATAL, ALERT,
    * CRITICAL, ERROR, WARNING, NOTICE, INFO, DEBUG); default WARNING, FATAL with `logger: false`.
@@ -45,19 +39,8 @@ export interface GearmanJobServerOptions {
 /** gearmand's verbose levels, most severe first. */
 export const VERBOSE_LEVELS: readonly string[] = ['FATAL', 'ALERT', 'CRITICAL', 'ERROR', 'WARNING', 'NOTICE', 'INFO', 'DEBUG'];
 
-const DEFAULT_PORT = 4730;
 const DEFAULT_KEEPALIVE_MS = 30_000;
 const MAX_HANDLE_BYTES = 64;
-
-const consoleLogger: JobServerLogger = {
-  log: () => undefined,
-  // eslint-disable-next-line no-console
-  warn: (message) => console.warn(`[GearmanJobServer] ${message}`),
-  // eslint-disable-next-line no-console
-  error: (message) => console.error(`[GearmanJobServer] ${message}`),
-};
-
-const silentLogger: JobServerLogger = { log: () => undefined, warn: () => undefined, error: () => undefined };
 
 /**
  * A Gearman job server that clients and workers cannot tell from gearmand: the binary protocol
@@ -66,7 +49,7 @@ const silentLogger: JobServerLogger = { log: () => undefined, warn: () => undefi
 export class GearmanJobServer {
   private readonly host: string;
   private readonly port: number;
-  private readonly logger: JobServerLogger;
+  private readonly logger: GearmanLogger;
   private readonly context: JobServerContext;
   private readonly broker: JobBroker;
   private readonly connections = new Set<ServerConnection>();
@@ -76,11 +59,13 @@ export class GearmanJobServer {
   private nextConnectionId = 1;
 
   constructor(options: GearmanJobServerOptions = {}) {
-    this.host = options.host ?? '127.0.0.1';
-    this.port = options.port ?? DEFAULT_PORT;
-    if (!Number.isInteger(this.port) || this.port < 0 || this.port > 65535) throw new RangeError(`port must be 0-65535, got ${options.port}`);
+    this.host = options.host ?? DEFAULT_GEARMAN_HOST;
+    this.port = options.port ?? DEFAULT_GEARMAN_PORT;
+    if (!Number.isInteger(this.port) || this.port < 0 || this.port > 65535)
+      throw new RangeError(`port must be 0-65535, got ${options.port}`);
     const jobRetries = options.jobRetries ?? 0;
-    if (!Number.isInteger(jobRetries) || jobRetries < 0) throw new RangeError(`jobRetries must be a whole number ≥ 0, got ${options.jobRetries}`);
+    if (!Number.isInteger(jobRetries) || jobRetries < 0)
+      throw new RangeError(`jobRetries must be a whole number ≥ 0, got ${options.jobRetries}`);
     const maxPacketSize = options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
     if (!Number.isInteger(maxPacketSize) || maxPacketSize < 1 || maxPacketSize > 0xffffffff) {
       throw new RangeError(`maxPacketSize must be 1-4294967295 bytes, got ${options.maxPacketSize}`);
@@ -90,10 +75,16 @@ export class GearmanJobServer {
     if (Buffer.byteLength(handlePrefix) > MAX_HANDLE_BYTES - 17 || handlePrefix.includes('\0')) {
       throw new RangeError(`jobHandlePrefix must be at most ${MAX_HANDLE_BYTES - 17} bytes without NUL`);
     }
-    this.logger = options.logger === false ? silentLogger : options.logger ?? consoleLogger;
+    this.logger = options.logger === false ? silentLogger : (options.logger ?? consoleLogger('GearmanJobServer'));
     const verbose = options.verbose ?? (options.logger === false ? 'FATAL' : 'WARNING');
-    if (!VERBOSE_LEVELS.includes(verbose)) throw new RangeError(`verbose must be one of ${VERBOSE_LEVELS.join(', ')}, got ${JSON.stringify(options.verbose)}`);
-    const keepAliveMs = options.keepalive === true ? DEFAULT_KEEPALIVE_MS : typeof options.keepalive === 'number' && options.keepalive > 0 ? options.keepalive : undefined;
+    if (!VERBOSE_LEVELS.includes(verbose))
+      throw new RangeError(`verbose must be one of ${VERBOSE_LEVELS.join(', ')}, got ${JSON.stringify(options.verbose)}`);
+    const keepAliveMs =
+      options.keepalive === true
+        ? DEFAULT_KEEPALIVE_MS
+        : typeof options.keepalive === 'number' && options.keepalive > 0
+          ? options.keepalive
+          : undefined;
 
     this.broker = new JobBroker({
       handlePrefix: Buffer.from(handlePrefix, 'utf8').toString('latin1'),

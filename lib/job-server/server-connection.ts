@@ -224,7 +224,8 @@ export class ServerConnection {
         // gearmand drops the connection when the handle or unique does not fit its 64-byte buffer.
         const key = cString(args[0]);
         const what = packet.type === PacketType.GET_STATUS ? 'job handle' : 'unique id';
-        if (key.length > MAX_LOOKUP_BYTES) this.refuse(ProtocolErrorCode.ARGUMENT_TOO_LARGE, `${PacketType[packet.type]} ${what} is over ${MAX_LOOKUP_BYTES} bytes`);
+        if (key.length > MAX_LOOKUP_BYTES)
+          this.refuse(ProtocolErrorCode.ARGUMENT_TOO_LARGE, `${PacketType[packet.type]} ${what} is over ${MAX_LOOKUP_BYTES} bytes`);
         else if (packet.type === PacketType.GET_STATUS) this.sendStatus(key);
         else this.sendStatusUnique(key);
         return;
@@ -274,7 +275,11 @@ export class ServerConnection {
       case PacketType.WORK_STATUS: {
         const job = broker.heldBy(this, bytes(args[0]));
         if (job) broker.relay(job, packet.type, args);
-        else this.sendError('JOB_NOT_FOUND', packet.type === PacketType.WORK_STATUS ? 'Job given in work result not found' : 'Job does not exist on server');
+        else
+          this.sendError(
+            'JOB_NOT_FOUND',
+            packet.type === PacketType.WORK_STATUS ? 'Job given in work result not found' : 'Job does not exist on server',
+          );
         return;
       }
       case PacketType.WORK_COMPLETE:
@@ -290,7 +295,9 @@ export class ServerConnection {
         else {
           this.sendError(
             'JOB_NOT_FOUND',
-            packet.type === PacketType.WORK_EXCEPTION ? 'An exception was received for a job that does not exist' : 'Job given in work result not found',
+            packet.type === PacketType.WORK_EXCEPTION
+              ? 'An exception was received for a job that does not exist'
+              : 'Job given in work result not found',
           );
         }
         return;
@@ -301,7 +308,15 @@ export class ServerConnection {
     }
   }
 
-  private submit(fnArg: Buffer, uniqueArg: Buffer, dataArg: Buffer, priority: Priority, background: boolean, reducer = '', runAt = 0): void {
+  private submit(
+    fnArg: Buffer,
+    uniqueArg: Buffer,
+    dataArg: Buffer,
+    priority: Priority,
+    background: boolean,
+    reducer = '',
+    runAt = 0,
+  ): void {
     if (uniqueArg.length > MAX_UNIQUE_BYTES) {
       this.sendError('ARGUMENT_TOO_LARGE', 'Unique value too large');
       return;
@@ -326,7 +341,14 @@ export class ServerConnection {
   private sendStatusUnique(unique: string): void {
     const job = this.context.broker.findByUnique(unique);
     const fields = job
-      ? [unique, '1', job.run ? '1' : '0', String(job.run?.numerator ?? 0), String(job.run?.denominator ?? 0), String(job.clients?.length ?? 0)]
+      ? [
+          unique,
+          '1',
+          job.run ? '1' : '0',
+          String(job.run?.numerator ?? 0),
+          String(job.run?.denominator ?? 0),
+          String(job.clients?.length ?? 0),
+        ]
       : [unique, '0', '0', '0', '0', '0'];
     this.send(encodeByteStringResponse(PacketType.STATUS_RES_UNIQUE, fields));
   }

@@ -45,8 +45,13 @@ export function decodePayload(payload: Buffer): unknown {
 function mayBeJson(text: string): boolean {
   const first = text.trimStart().charCodeAt(0);
   return (
-    first === 0x7b /* { */ || first === 0x5b /* [ */ || first === 0x22 /* " */ ||
-    first === 0x2d /* - */ || (first >= 0x30 && first <= 0x39) /* digit */ ||
-    first === 0x74 /* t */ || first === 0x66 /* f */ || first === 0x6e /* n */
+    first === 0x7b /* { */ ||
+    first === 0x5b /* [ */ ||
+    first === 0x22 /* " */ ||
+    first === 0x2d /* - */ ||
+    (first >= 0x30 && first <= 0x39) /* digit */ ||
+    first === 0x74 /* t */ ||
+    first === 0x66 /* f */ ||
+    first === 0x6e /* n */
   );
 }

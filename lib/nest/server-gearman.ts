@@ -36,10 +36,7 @@ type PendingListener = { event: string; callback: (...args: any[]) => void };
  *   into WORK_FAIL for clients that did not ask for exceptions);
  * - an event handler: an empty WORK_COMPLETE once it finished, WORK_EXCEPTION when it failed.
  */
-export class ServerGearman
-  extends Server<GearmanEventsMap, GearmanStatus>
-  implements CustomTransportStrategy
-{
+export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> implements CustomTransportStrategy {
   override transportId: Transport | symbol = GEARMAN_TRANSPORT;
   /** An event handler's failure ends its Gearman job with WORK_EXCEPTION (and is logged here). */
   override readonly propagatesEventHandlerErrors = true;
@@ -153,8 +150,9 @@ export class ServerGearman
     // job's result: a plain Gearman client calling a single-value handler gets that value.
     await new Promise<void>((resolve) => {
       let held: { value: unknown } | undefined;
-      let subscription: Subscription | undefined;
       let settled = false;
+      // Assigned after subscribe() returns: a stream that ends synchronously settles before that.
+      let subscription: Subscription | undefined = undefined;
       const settle = () => {
         settled = true;
         if (subscription) this.replyStreams.delete(subscription);

@@ -78,7 +78,10 @@ export function parseAdminReply(text: string, listing: boolean): AdminReply {
   }
   if (listing) {
     if (!(text === '.\n' || text.endsWith('\n.\n'))) {
-      throw new GearmanProtocolError(ProtocolErrorCode.BAD_ADMIN_REPLY, `Admin listing does not end with a "." line: ${JSON.stringify(text.slice(-40))}`);
+      throw new GearmanProtocolError(
+        ProtocolErrorCode.BAD_ADMIN_REPLY,
+        `Admin listing does not end with a "." line: ${JSON.stringify(text.slice(-40))}`,
+      );
     }
     const body = text.slice(0, text.length - 2);
     return { kind: 'listing', rows: body.length === 0 ? [] : body.slice(0, -1).split('\n') };

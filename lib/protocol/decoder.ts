@@ -104,7 +104,10 @@ export class PacketDecoder {
     if (this.accept !== 'request' && this.accept !== 'response' && this.accept !== 'any') {
       throw new RangeError(`accept must be 'request', 'response' or 'any', got ${JSON.stringify(options.accept)}`);
     }
-    for (const [name, value] of [['maxPacketSize', this.maxPacketSize], ['maxAdminLineLength', this.maxAdminLineLength]] as const) {
+    for (const [name, value] of [
+      ['maxPacketSize', this.maxPacketSize],
+      ['maxAdminLineLength', this.maxAdminLineLength],
+    ] as const) {
       if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a whole number of bytes, got ${value}`);
     }
   }
@@ -275,7 +278,11 @@ export class PacketDecoder {
     const names = this.spec.args;
     if (names.length === 0) {
       if (payload.length > 0 && !this.ignoreExtraPayload) {
-        throw this.fail(ProtocolErrorCode.ARGUMENT_COUNT, `${this.spec.name} takes no arguments but carries ${payload.length} bytes`, this.spec.name);
+        throw this.fail(
+          ProtocolErrorCode.ARGUMENT_COUNT,
+          `${this.spec.name} takes no arguments but carries ${payload.length} bytes`,
+          this.spec.name,
+        );
       }
       return [];
     }

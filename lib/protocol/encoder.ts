@@ -67,7 +67,11 @@ export function encodePacket(magic: Magic, type: PacketType, args: readonly Pack
     payloadLength += size;
   }
   if (payloadLength > 0xffffffff) {
-    throw new GearmanProtocolError(ProtocolErrorCode.PACKET_TOO_LARGE, `${spec.name}: payload of ${payloadLength} bytes does not fit the 32-bit length`, spec.name);
+    throw new GearmanProtocolError(
+      ProtocolErrorCode.PACKET_TOO_LARGE,
+      `${spec.name}: payload of ${payloadLength} bytes does not fit the 32-bit length`,
+      spec.name,
+    );
   }
 
   const packet = Buffer.allocUnsafe(HEADER_SIZE + payloadLength);

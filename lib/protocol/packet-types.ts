@@ -59,9 +59,28 @@ export type PacketDirection = 'request' | 'response' | 'both' | 'unused';
 
 /** Argument names; those with a fixed size limit are listed in ARGUMENT_LIMITS. */
 export type ArgumentName =
-  | 'function' | 'unique' | 'data' | 'handle' | 'numerator' | 'denominator' | 'code' | 'text'
-  | 'known' | 'running' | 'id' | 'timeout' | 'option' | 'minute' | 'hour' | 'dayOfMonth'
-  | 'month' | 'dayOfWeek' | 'epoch' | 'reducer' | 'aggregator' | 'waiting';
+  | 'function'
+  | 'unique'
+  | 'data'
+  | 'handle'
+  | 'numerator'
+  | 'denominator'
+  | 'code'
+  | 'text'
+  | 'known'
+  | 'running'
+  | 'id'
+  | 'timeout'
+  | 'option'
+  | 'minute'
+  | 'hour'
+  | 'dayOfMonth'
+  | 'month'
+  | 'dayOfWeek'
+  | 'epoch'
+  | 'reducer'
+  | 'aggregator'
+  | 'waiting';
 
 export interface PacketSpec {
   readonly type: PacketType;
@@ -126,8 +145,7 @@ export const PACKET_SPECS: readonly (PacketSpec | undefined)[] = (() => {
   add(PacketType.SUBMIT_JOB_HIGH_BG, 'request', SUBMIT);
   add(PacketType.SUBMIT_JOB_LOW, 'request', SUBMIT);
   add(PacketType.SUBMIT_JOB_LOW_BG, 'request', SUBMIT);
-  add(PacketType.SUBMIT_JOB_SCHED, 'request',
-    ['function', 'unique', 'minute', 'hour', 'dayOfMonth', 'month', 'dayOfWeek', 'data']);
+  add(PacketType.SUBMIT_JOB_SCHED, 'request', ['function', 'unique', 'minute', 'hour', 'dayOfMonth', 'month', 'dayOfWeek', 'data']);
   add(PacketType.SUBMIT_JOB_EPOCH, 'request', ['function', 'unique', 'epoch', 'data']);
   add(PacketType.SUBMIT_REDUCE_JOB, 'request', ['function', 'unique', 'reducer', 'aggregator', 'data']);
   add(PacketType.SUBMIT_REDUCE_JOB_BACKGROUND, 'request', ['function', 'unique', 'reducer', 'aggregator', 'data']);

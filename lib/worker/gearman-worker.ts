@@ -1,13 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { connectAny } from '../connection/connect-any.js';
 import { resolveServerAddresses } from '../connection/server-address.js';
-import { GearmanConnectionError } from '../client/errors.js';
-import type { GearmanClientOptions } from '../client/gearman-client.js';
-import { defaultLogger, type GearmanLogger } from '../client/logger.js';
+import { GearmanConnectionError } from '../common/errors.js';
+import type { GearmanPeerOptions } from '../connection/peer-options.js';
+import { defaultLogger, type GearmanLogger } from '../common/logger.js';
 import { WorkerJob } from './worker-job.js';
 import { WorkerSession, type RegisteredFunction, type WorkerSessionOwner } from './worker-session.js';
 
-export interface GearmanWorkerOptions extends Omit<GearmanClientOptions, 'maxQueuedBytes'> {
+export interface GearmanWorkerOptions extends GearmanPeerOptions {
   /** Jobs in flight per server connection; default 1. */
   concurrency?: number;
   /** How long stop() waits for in-flight jobs before closing anyway (the server then requeues them); default 30 000 ms. */
@@ -55,7 +55,8 @@ export class GearmanWorker extends EventEmitter {
   constructor(options: GearmanWorkerOptions = {}) {
     super();
     const concurrency = options.concurrency ?? 1;
-    if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError(`concurrency must be a positive integer, got ${concurrency}`);
+    if (!Number.isInteger(concurrency) || concurrency < 1)
+      throw new TypeError(`concurrency must be a positive integer, got ${concurrency}`);
     this.logger = options.logger ?? defaultLogger;
     this.stopTimeoutMs = options.stopTimeoutMs ?? 30_000;
     if (!(this.stopTimeoutMs >= 0)) throw new TypeError(`stopTimeoutMs must be a number ≥ 0, got ${options.stopTimeoutMs}`);
@@ -66,14 +67,11 @@ export class GearmanWorker extends EventEmitter {
       keepAliveMs: options.keepAliveMs,
       maxPacketSize: options.maxPacketSize,
     };
-    const worker = this;
     const owner: WorkerSessionOwner = {
       functions: this.registrations,
       concurrency,
       clientId: options.clientId,
-      get isStopping() {
-        return worker.state === 'stopping' || worker.state === 'stopped';
-      },
+      isStopping: () => this.state === 'stopping' || this.state === 'stopped',
       runJob: (job) => this.runJob(job),
       sessionConnected: (session) => this.emit('connect', session.label),
       sessionDisconnected: (session, error) => {
@@ -83,7 +81,9 @@ export class GearmanWorker extends EventEmitter {
       sessionError: (_session, error) => this.reportError(error),
       sessionIdle: () => this.checkIdle(),
     };
-    this.sessions = resolveServerAddresses(options.servers, options.tls).map((address) => new WorkerSession(address, connectionOptions, owner));
+    this.sessions = resolveServerAddresses(options.servers, options.tls).map(
+      (address) => new WorkerSession(address, connectionOptions, owner),
+    );
   }
 
   /** Registers a handler (CAN_DO, or CAN_DO_TIMEOUT with timeoutMs); before or after start(). Replaces an earlier one. */

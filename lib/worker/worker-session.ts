@@ -3,7 +3,7 @@ import type { ResolvedServerAddress } from '../connection/server-address.js';
 import type { Packet } from '../protocol/decoder.js';
 import { encodeRequest } from '../protocol/encoder.js';
 import { PacketType } from '../protocol/packet-types.js';
-import { GearmanConnectionError, GearmanServerError } from '../client/errors.js';
+import { GearmanConnectionError, GearmanServerError } from '../common/errors.js';
 import { WorkerJob, type WorkerJobChannel } from './worker-job.js';
 
 /** A registered function as the sessions need it. */
@@ -17,7 +17,7 @@ export interface WorkerSessionOwner {
   readonly concurrency: number;
   readonly clientId: string | undefined;
   /** Whether the worker stopped grabbing (stopping or stopped). */
-  readonly isStopping: boolean;
+  isStopping(): boolean;
   runJob(job: WorkerJob): void;
   sessionConnected(session: WorkerSession): void;
   sessionDisconnected(session: WorkerSession, error: GearmanConnectionError): void;
@@ -96,14 +96,17 @@ export class WorkerSession implements GearmanConnectionHandler, WorkerJobChannel
    * more is asked. Not while results are still queued for a slow server.
    */
   grab(): void {
-    const { concurrency, functions, isStopping } = this.owner;
-    if (isStopping || this.sleeping || functions.size === 0 || !this.connection.isConnected || this.connection.isBackedUp) return;
+    const { concurrency, functions } = this.owner;
+    if (this.owner.isStopping() || this.sleeping || functions.size === 0 || !this.connection.isConnected || this.connection.isBackedUp)
+      return;
     const free = concurrency - this.running.size - this.grabsOutstanding;
     if (free <= 0) return;
     // Every answer to the last burst is in (the NOOP that woke us came after them): size the next one.
     if (this.burstSent > 0) {
       this.burst =
-        this.burstAssigned >= this.burstSent ? Math.min(concurrency, Math.max(this.burst, this.burstSent * 2)) : Math.max(1, this.burstAssigned);
+        this.burstAssigned >= this.burstSent
+          ? Math.min(concurrency, Math.max(this.burst, this.burstSent * 2))
+          : Math.max(1, this.burstAssigned);
     }
     const count = Math.min(free, this.burst);
     for (let i = 0; i < count; i++) this.connection.write(GRAB_JOB_UNIQ);
@@ -148,12 +151,18 @@ export class WorkerSession implements GearmanConnectionHandler, WorkerJobChannel
       case PacketType.JOB_ASSIGN:
         return this.onJobAssigned(args[0], args[1], '', args[2]);
       case PacketType.ERROR:
-        return this.owner.sessionError(this, new GearmanServerError(args[0].toString('utf8'), `${this.label}: ${args[1].toString('utf8')}`));
+        return this.owner.sessionError(
+          this,
+          new GearmanServerError(args[0].toString('utf8'), `${this.label}: ${args[1].toString('utf8')}`),
+        );
       case PacketType.ECHO_RES:
       case PacketType.OPTION_RES:
         return;
       default:
-        this.owner.sessionError(this, new GearmanConnectionError(`${this.label} sent an unexpected ${PacketType[type]} to a worker; ignored`, this.label));
+        this.owner.sessionError(
+          this,
+          new GearmanConnectionError(`${this.label} sent an unexpected ${PacketType[type]} to a worker; ignored`, this.label),
+        );
     }
   }
 

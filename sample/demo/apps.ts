@@ -25,7 +25,12 @@ export interface RunningApp {
  * ready. Its log lines are printed with the app's name in front; until it is ready, only warnings
  * and errors (Nest's start-up chatter is left out).
  */
-export function startApp(name: ReadyMessage['app'], mainFile: string, env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<RunningApp> {
+export function startApp(
+  name: ReadyMessage['app'],
+  mainFile: string,
+  env: NodeJS.ProcessEnv,
+  log: (line: string) => void,
+): Promise<RunningApp> {
   const colour = process.stdout.isTTY ? {} : { NO_COLOR: '1' };
   const child = fork(mainFile, [], { env: { ...process.env, ...colour, ...env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   alive.add(child);

@@ -1,11 +1,11 @@
 /** The HTTP calls the demo makes, and a reader for the server-sent-events route. */
 
-export interface HttpResult<T = any> {
+export interface HttpResult<T = unknown> {
   status: number;
   body: T;
 }
 
-export async function request<T = any>(baseUrl: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<HttpResult<T>> {
+export async function request<T = unknown>(baseUrl: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<HttpResult<T>> {
   const response = await fetch(`${baseUrl}${path}`, {
     method,
     headers: body === undefined ? undefined : { 'content-type': 'application/json' },
@@ -18,7 +18,7 @@ export async function request<T = any>(baseUrl: string, method: 'GET' | 'POST', 
 
 export interface ServerSentEvent {
   type: string;
-  data: any;
+  data: unknown;
 }
 
 /** Reads an SSE response event by event, calling `onEvent` as each arrives; resolves at the end. */

@@ -37,7 +37,7 @@ export const steps: DemoStep[] = [
       if (status !== 201) return [`POST /users answered ${status}`];
       say(`The gateway's send('users.register') was a foreground Gearman job: the worker app registered`);
       say(`user ${body.user.id} and its answer became the HTTP response.`);
-      const invalid = await request(baseUrl, 'POST', '/users', { name: 'Nobody', email: 'not-an-address' });
+      const invalid = await request<{ message: string }>(baseUrl, 'POST', '/users', { name: 'Nobody', email: 'not-an-address' });
       say(`POST /users with a bad e-mail address ← ${invalid.status}: ${json(invalid.body)}`);
       say(`(the worker threw an RpcException; its { code, message } came back and became a 400)`);
       return invalid.status === 400 ? [] : [`the invalid user was answered with ${invalid.status}, not 400`];
@@ -48,7 +48,11 @@ export const steps: DemoStep[] = [
     async run({ baseUrl, say }) {
       say(`The same POST /users also called emit('email.welcome', user): a background job.`);
       say(`The HTTP response only carried its job handle; the e-mail service ran it afterwards:`);
-      const outbox = await until('the welcome e-mail', async () => (await request<Outbox>(baseUrl, 'GET', '/emails')).body, (box) => box.emails.length > 0);
+      const outbox = await until(
+        'the welcome e-mail',
+        async () => (await request<Outbox>(baseUrl, 'GET', '/emails')).body,
+        (box) => box.emails.length > 0,
+      );
       for (const email of outbox.emails) say(`  sent "${email.subject}" to ${email.to}`);
       say(`GET /emails lists it; the e-mail service also appended it to ${outbox.file}`);
       return outbox.emails.some((email) => email.to.includes(newUser.email)) ? [] : ['the welcome e-mail was not sent'];
@@ -66,7 +70,7 @@ export const steps: DemoStep[] = [
       else say(`gateway → orders.place (worker app) → inventory.reserve (inventory app): ${placed.body.reservation.remaining} left`);
       const tooMany = { sku: 'cog-7', quantity: 5 };
       say(`POST /orders ${json(tooMany)}`);
-      const refused = await request(baseUrl, 'POST', '/orders', tooMany);
+      const refused = await request<{ message: string }>(baseUrl, 'POST', '/orders', tooMany);
       say(`← ${refused.status}: ${json(refused.body)}`);
       say(`(the inventory's RpcException travelled back through the orders service to the gateway)`);
       if (refused.status !== 409) problems.push(`the order beyond the stock was answered with ${refused.status}, not 409`);
@@ -78,8 +82,10 @@ export const steps: DemoStep[] = [
     async run({ baseUrl, say }) {
       say(`GET /reports/weekly-sales?sections=4  (text/event-stream)`);
       const events = await readEvents(`${baseUrl}/reports/weekly-sales?sections=4`, (event) => {
-        if (event.type === 'progress') say(`  progress  ${event.data.done}/${event.data.total} (${event.data.percent}%)   ← WORK_STATUS`);
-        else if (event.type === 'section') {
+        if (event.type === 'progress') {
+          const progress = event.data as { done: number; total: number; percent: number };
+          say(`  progress  ${progress.done}/${progress.total} (${progress.percent}%)   ← WORK_STATUS`);
+        } else if (event.type === 'section') {
           const section = event.data as ReportSection;
           say(`  section   ${section.title}: ${section.rows.map((row) => `${row.label} ${row.value}`).join(', ')}   ← WORK_DATA`);
         } else if (event.type === 'summary') {
@@ -97,7 +103,11 @@ export const steps: DemoStep[] = [
   {
     title: 'Priorities: queued jobs are handed out high, normal, then low',
     async run({ baseUrl, say }) {
-      const { status, body } = await request<{ batchId: string; submitted: { name: string; priority: string }[] }>(baseUrl, 'POST', '/batch');
+      const { status, body } = await request<{ batchId: string; submitted: { name: string; priority: string }[] }>(
+        baseUrl,
+        'POST',
+        '/batch',
+      );
       if (status !== 201) return [`POST /batch answered ${status}`];
       say(`POST /batch queued ${body.submitted.length} background jobs at once, in this order:`);
       say(`  ${body.submitted.map((item) => `${item.name} (${item.priority})`).join(', ')}`);

@@ -36,5 +36,10 @@ export function asHttpErrors<T>(): OperatorFunction<T, T> {
 }
 
 function isServiceError(error: unknown): error is ServiceError {
-  return typeof error === 'object' && error !== null && typeof (error as ServiceError).code === 'string' && typeof (error as ServiceError).message === 'string';
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    typeof (error as ServiceError).code === 'string' &&
+    typeof (error as ServiceError).message === 'string'
+  );
 }

@@ -21,7 +21,9 @@ export class SampleConfig {
   ) {}
 
   static fromEnv(env: NodeJS.ProcessEnv = process.env): SampleConfig {
-    const servers = env.GEARMAN_SERVERS?.split(',').map((server) => server.trim()).filter(Boolean);
+    const servers = env.GEARMAN_SERVERS?.split(',')
+      .map((server) => server.trim())
+      .filter(Boolean);
     return new SampleConfig(
       servers && servers.length > 0 ? servers : undefined,
       port(env.GEARMAN_PORT, 4730, 'GEARMAN_PORT'),
@@ -34,7 +36,8 @@ export class SampleConfig {
 function port(value: string | undefined, fallback: number, name: string): number {
   if (value === undefined || value === '') return fallback;
   const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535) throw new Error(`${name} must be a port number (0-65535), got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535)
+    throw new Error(`${name} must be a port number (0-65535), got ${JSON.stringify(value)}`);
   return parsed;
 }
 

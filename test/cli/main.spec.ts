@@ -79,7 +79,21 @@ describe('nestjs-gearman CLI', () => {
   test("gearmand's own command line starts it: flags without effect here are noted, not refused", async () => {
     const pidFile = join(tmpdir(), `nestjs-gearman-${process.pid}-${Date.now()}.pid`);
     const { child, finished, output } = launch([
-      'server', '--listen', '127.0.0.1', '--port', '0', '--log-file', 'none', '--threads', '0', '-q', 'builtin', '--verbose', 'INFO', '-P', pidFile,
+      'server',
+      '--listen',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--log-file',
+      'none',
+      '--threads',
+      '0',
+      '-q',
+      'builtin',
+      '--verbose',
+      'INFO',
+      '-P',
+      pidFile,
     ]);
     running.push(child);
     const port = await listeningPort(output);
@@ -128,7 +142,19 @@ describe('nestjs-gearman CLI', () => {
     const { finished } = launch(['server', '--help']);
     const result = await finished;
     expect(result.code).toBe(0);
-    for (const flag of ['--port', '--listen', '--job-retries', '--exceptions', '--keepalive', '--job-handle-prefix', '--max-packet-size', '--log-file', '--pid-file', '--version', '--help']) {
+    for (const flag of [
+      '--port',
+      '--listen',
+      '--job-retries',
+      '--exceptions',
+      '--keepalive',
+      '--job-handle-prefix',
+      '--max-packet-size',
+      '--log-file',
+      '--pid-file',
+      '--version',
+      '--help',
+    ]) {
       expect(result.stdout).toContain(flag);
     }
   });

@@ -109,7 +109,14 @@ for (const kind of JOB_SERVER_KINDS) {
       const drained = once(client, 'drain');
       proxy.cut();
       await drained;
-      const errors = await Promise.all(jobs.map((job) => job.result.then(() => undefined, (error: unknown) => error)));
+      const errors = await Promise.all(
+        jobs.map((job) =>
+          job.result.then(
+            () => undefined,
+            (error: unknown) => error,
+          ),
+        ),
+      );
       expect(errors.every((error) => error instanceof GearmanConnectionError)).toBe(true);
       await waitFor(() => !client.needsDrain, 'needsDrain to clear');
     });

@@ -112,7 +112,10 @@ for (const kind of JOB_SERVER_KINDS) {
       });
       await worker.start();
       expect((await Promise.all([first.result, second.result])).map(String)).toEqual(['end', 'end']);
-      expect(seen).toEqual([['a', 'b'], ['a', 'b']]);
+      expect(seen).toEqual([
+        ['a', 'b'],
+        ['a', 'b'],
+      ]);
     });
 
     test('releasing one of several coalesced jobs on a connection leaves the others whole', async () => {
@@ -222,7 +225,10 @@ for (const kind of JOB_SERVER_KINDS) {
       const worker = t.worker();
       worker.register('explode', (job) => job.exception('details'));
       await worker.start();
-      const error = await t.client({ exceptions: false }).submitJob('explode', 'x').result.catch((e: unknown) => e);
+      const error = await t
+        .client({ exceptions: false })
+        .submitJob('explode', 'x')
+        .result.catch((e: unknown) => e);
       expect(error).toBeInstanceOf(GearmanJobFailedError);
     });
 
@@ -267,7 +273,13 @@ for (const kind of JOB_SERVER_KINDS) {
     });
 
     test('GET_STATUS of a handle nobody knows', async () => {
-      expect(await t.client().getStatus('H:nowhere:1')).toEqual({ handle: 'H:nowhere:1', known: false, running: false, numerator: 0, denominator: 0 });
+      expect(await t.client().getStatus('H:nowhere:1')).toEqual({
+        handle: 'H:nowhere:1',
+        known: false,
+        running: false,
+        numerator: 0,
+        denominator: 0,
+      });
     });
 
     test('ECHO returns the bytes sent', async () => {

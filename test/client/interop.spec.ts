@@ -9,7 +9,17 @@ for (const kind of JOB_SERVER_KINDS) {
     const t = useJobServer(kind);
 
     test('`gearman -w -f reverse -- rev` answers our foreground jobs', async () => {
-      const peer = await startPeerWorker(t.server.port, 'reverse', 'gearman', ['-h', '127.0.0.1', '-p', String(t.server.port), '-w', '-f', 'reverse', '--', 'rev']);
+      const peer = await startPeerWorker(t.server.port, 'reverse', 'gearman', [
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(t.server.port),
+        '-w',
+        '-f',
+        'reverse',
+        '--',
+        'rev',
+      ]);
       t.defer(() => peer.stop());
       const client = t.client();
       const results = await Promise.all(['hello', 'gearman', 'abc def'].map((text) => client.submitJob('reverse', text).result));
@@ -17,12 +27,25 @@ for (const kind of JOB_SERVER_KINDS) {
     });
 
     test('a CLI worker command that fails ends the job with a failure', async () => {
-      const peer = await startPeerWorker(t.server.port, 'false', 'gearman', ['-h', '127.0.0.1', '-p', String(t.server.port), '-w', '-f', 'false', '--', 'false']);
+      const peer = await startPeerWorker(t.server.port, 'false', 'gearman', [
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(t.server.port),
+        '-w',
+        '-f',
+        'false',
+        '--',
+        'false',
+      ]);
       t.defer(() => peer.stop());
-      const outcome = await t.client().submitJob('false', 'x').result.then(
-        (result) => `completed: ${result.toString()}`,
-        (error: Error) => error,
-      );
+      const outcome = await t
+        .client()
+        .submitJob('false', 'x')
+        .result.then(
+          (result) => `completed: ${result.toString()}`,
+          (error: Error) => error,
+        );
       // The CLI reports a failed command as WORK_FAIL, or completes with empty output: both end the job.
       if (typeof outcome === 'string') expect(outcome).toBe('completed: ');
       else expect(outcome).toBeInstanceOf(GearmanJobFailedError);

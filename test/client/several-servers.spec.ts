@@ -33,7 +33,8 @@ describe('GearmanClient with several job servers', () => {
   const run = (count: number, unique?: (i: number) => string) =>
     Promise.all(Array.from({ length: count }, (_, i) => client.submitJob('where', String(i), { unique: unique?.(i) }).result.then(String)));
 
-  const countBy = (values: string[]) => values.reduce<Record<string, number>>((counts, v) => ({ ...counts, [v]: (counts[v] ?? 0) + 1 }), {});
+  const countBy = (values: string[]) =>
+    values.reduce<Record<string, number>>((counts, v) => ({ ...counts, [v]: (counts[v] ?? 0) + 1 }), {});
 
   test('jobs without a unique id go round-robin', async () => {
     expect(countBy(await run(30))).toEqual({ s0: 10, s1: 10, s2: 10 });

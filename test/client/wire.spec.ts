@@ -17,7 +17,9 @@ for (const kind of JOB_SERVER_KINDS) {
       await client.submitBackgroundJob('f', 'b');
       await client.submitBackgroundJob('f', 'c', { priority: 'low' });
       await client.submitBackgroundJob('f', 'd', { runAt: Math.floor(Date.now() / 1000) + 3600 });
-      await Promise.all(['high', 'normal', 'low'].map((priority) => client.submitJob('f', priority, { priority: priority as 'high' }).created));
+      await Promise.all(
+        ['high', 'normal', 'low'].map((priority) => client.submitJob('f', priority, { priority: priority as 'high' }).created),
+      );
       await client.getStatus('H:x:1');
       await client.getStatusUnique('u');
       await client.echo('e');

@@ -4,20 +4,23 @@ import { Fifo } from '../../lib/connection/fifo.js';
 describe('Fifo', () => {
   test('behaves as an array queue under any mix of push and shift', () => {
     fc.assert(
-      fc.property(fc.array(fc.oneof(fc.integer(), fc.constant<'shift'>('shift'), fc.constant<'all'>('all')), { maxLength: 3000 }), (ops) => {
-        const fifo = new Fifo<number>();
-        const model: number[] = [];
-        for (const op of ops) {
-          if (op === 'shift') expect(fifo.shift()).toBe(model.shift());
-          else if (op === 'all') expect(fifo.takeAll()).toEqual(model.splice(0));
-          else {
-            fifo.push(op);
-            model.push(op);
+      fc.property(
+        fc.array(fc.oneof(fc.integer(), fc.constant<'shift'>('shift'), fc.constant<'all'>('all')), { maxLength: 3000 }),
+        (ops) => {
+          const fifo = new Fifo<number>();
+          const model: number[] = [];
+          for (const op of ops) {
+            if (op === 'shift') expect(fifo.shift()).toBe(model.shift());
+            else if (op === 'all') expect(fifo.takeAll()).toEqual(model.splice(0));
+            else {
+              fifo.push(op);
+              model.push(op);
+            }
+            expect(fifo.length).toBe(model.length);
+            expect(fifo.peek()).toBe(model[0]);
           }
-          expect(fifo.length).toBe(model.length);
-          expect(fifo.peek()).toBe(model[0]);
-        }
-      }),
+        },
+      ),
     );
   });
 

@@ -1,7 +1,15 @@
 import { once } from 'node:events';
 import { AddressInfo, connect, createServer, Socket } from 'node:net';
 import { FramedSocket, FramedSocketHandler } from '../../lib/connection/framed-socket.js';
-import { encodeRequest, encodeResponse, Frame, GearmanProtocolError, Magic, PacketType, ProtocolErrorCode } from '../../lib/protocol/index.js';
+import {
+  encodeRequest,
+  encodeResponse,
+  Frame,
+  GearmanProtocolError,
+  Magic,
+  PacketType,
+  ProtocolErrorCode,
+} from '../../lib/protocol/index.js';
 
 /** Two ends of one real loopback TCP connection. */
 async function socketPair(): Promise<[Socket, Socket]> {
@@ -70,7 +78,12 @@ describe('FramedSocket over loopback', () => {
     client.write(stream.subarray(30));
     await until(() => recorder.frames.length === 3, 'three frames');
     expect(recorder.frames).toEqual([
-      { kind: 'packet', magic: Magic.REQ, type: PacketType.SUBMIT_JOB, args: [Buffer.from('reverse'), Buffer.from('u-1'), Buffer.from('hello')] },
+      {
+        kind: 'packet',
+        magic: Magic.REQ,
+        type: PacketType.SUBMIT_JOB,
+        args: [Buffer.from('reverse'), Buffer.from('u-1'), Buffer.from('hello')],
+      },
       { kind: 'admin', line: 'status' },
       { kind: 'packet', magic: Magic.REQ, type: PacketType.PRE_SLEEP, args: [] },
     ]);

@@ -78,7 +78,11 @@ describe('GearmanConnection', () => {
     });
     try {
       const { events, errors, handler } = recordingHandler();
-      const connection = new GearmanConnection(resolveServerAddress(`127.0.0.1:${garbage.port}`), { reconnect: { initialDelayMs: 10 } }, handler);
+      const connection = new GearmanConnection(
+        resolveServerAddress(`127.0.0.1:${garbage.port}`),
+        { reconnect: { initialDelayMs: 10 } },
+        handler,
+      );
       await connection.open();
       await waitFor(() => events.includes('packet NOOP'), 'the reconnect');
       connection.halt();
@@ -93,7 +97,11 @@ describe('GearmanConnection', () => {
     const chatty = await rawServer((socket) => socket.write('hello there\n'));
     try {
       const { errors, handler } = recordingHandler();
-      const connection = new GearmanConnection(resolveServerAddress(`127.0.0.1:${chatty.port}`), { reconnect: { maxAttempts: 0 } }, handler);
+      const connection = new GearmanConnection(
+        resolveServerAddress(`127.0.0.1:${chatty.port}`),
+        { reconnect: { maxAttempts: 0 } },
+        handler,
+      );
       await connection.open();
       await waitFor(() => errors.length === 2, 'the drop and the give-up');
       expect(errors[0].message).toMatch(/text line where a binary packet was expected/);
@@ -114,7 +122,12 @@ describe('GearmanConnection', () => {
     await connection.open();
     await server.close();
     await waitFor(() => events.includes('give up'), 'the give-up');
-    expect(events.filter((e) => e.startsWith('reconnecting'))).toEqual(['reconnecting 5 #1', 'reconnecting 10 #2', 'reconnecting 20 #3', 'reconnecting 20 #4']);
+    expect(events.filter((e) => e.startsWith('reconnecting'))).toEqual([
+      'reconnecting 5 #1',
+      'reconnecting 10 #2',
+      'reconnecting 20 #3',
+      'reconnecting 20 #4',
+    ]);
     expect(connection.isConnected).toBe(false);
   });
 
@@ -166,9 +179,27 @@ describe('GearmanClient and GearmanWorker over TLS', () => {
     let tlsClient: GearmanClient | undefined;
     let worker: GearmanWorker | undefined;
     try {
-      execFileSync(openssl!, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost'], {
-        stdio: 'ignore',
-      });
+      execFileSync(
+        openssl!,
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-keyout',
+          join(dir, 'key.pem'),
+          '-out',
+          join(dir, 'cert.pem'),
+          '-days',
+          '1',
+          '-subj',
+          '/CN=localhost',
+        ],
+        {
+          stdio: 'ignore',
+        },
+      );
       const cert = readFileSync(join(dir, 'cert.pem'));
       await jobServer.listen();
       front = createTlsServer({ key: readFileSync(join(dir, 'key.pem')), cert }, (secure) => {

@@ -19,9 +19,12 @@ describe('server addresses', () => {
     expect(resolveServerAddress('[::1]:5').label).toBe('[::1]:5');
   });
 
-  test.each([['host:'], ['host:0'], ['host:65536'], ['host:port'], [''], ['a b:1'], ['::1:4730']])('%j is refused with a clear error', (input) => {
-    expect(() => resolveServerAddress(input)).toThrow(/Invalid Gearman server address/);
-  });
+  test.each([['host:'], ['host:0'], ['host:65536'], ['host:port'], [''], ['a b:1'], ['::1:4730']])(
+    '%j is refused with a clear error',
+    (input) => {
+      expect(() => resolveServerAddress(input)).toThrow(/Invalid Gearman server address/);
+    },
+  );
 
   test('objects without a host, or with a bad port, are refused', () => {
     expect(() => resolveServerAddress({ host: '' })).toThrow(/Invalid Gearman server address/);

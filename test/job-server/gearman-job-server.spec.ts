@@ -181,7 +181,9 @@ describe('GearmanJobServer: lifecycle and options', () => {
 
   test('a logger receives warnings about protocol errors', async () => {
     const warnings: string[] = [];
-    const server = await started({ logger: { log: () => undefined, error: () => undefined, warn: (message: string) => warnings.push(message) } });
+    const server = await started({
+      logger: { log: () => undefined, error: () => undefined, warn: (message: string) => warnings.push(message) },
+    });
     const offender = await peer(server);
     offender.sendBytes(Buffer.from('\0BAD\0\0\0\x01\0\0\0\0', 'latin1'));
     expect(await offender.closedByServer()).toBe(true);

@@ -22,10 +22,7 @@ describe('JobIndex', () => {
   });
 
   test('behaves as a Map under any sequence of adds and deletes, growing and shrinking', () => {
-    const operation = fc.oneof(
-      fc.record({ add: fc.string({ maxLength: 6 }) }),
-      fc.record({ remove: fc.nat(400) }),
-    );
+    const operation = fc.oneof(fc.record({ add: fc.string({ maxLength: 6 }) }), fc.record({ remove: fc.nat(400) }));
     fc.assert(
       fc.property(fc.array(operation, { maxLength: 400 }), (operations) => {
         const index = new JobIndex('unique');

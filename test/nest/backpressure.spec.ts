@@ -29,7 +29,10 @@ class BulkModule {}
 /** A message of about 256 KiB once encoded. */
 const note = (index: number) => ({ index, text: 'x'.repeat(256 * 1024) });
 const settled = <T>(promise: Promise<T>): Promise<{ value?: T; error?: unknown }> =>
-  promise.then((value) => ({ value }), (error: unknown) => ({ error }));
+  promise.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
 describeOnJobServers('ClientGearman backpressure', (kind) => {

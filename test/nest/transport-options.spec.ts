@@ -128,7 +128,13 @@ describeOnJobServers('Gearman transport options', (kind) => {
   test('GearmanRecordBuilder priorities: high jobs run before normal, normal before low', async () => {
     const submit = (name: string, priority: 'high' | 'normal' | 'low') =>
       lastValueFrom(client.emit('ordered', new GearmanRecordBuilder(name).setPriority(priority).build()));
-    for (const [name, priority] of [['low-1', 'low'], ['normal-1', 'normal'], ['high-1', 'high'], ['low-2', 'low'], ['high-2', 'high']] as const) {
+    for (const [name, priority] of [
+      ['low-1', 'low'],
+      ['normal-1', 'normal'],
+      ['high-1', 'high'],
+      ['low-2', 'low'],
+      ['high-2', 'high'],
+    ] as const) {
       await submit(name, priority);
     }
     await listen();
@@ -230,7 +236,10 @@ describeOnJobServers('Gearman transport options', (kind) => {
     expect(log.events).toEqual([{ id: 7 }]);
     const failure = await raw.submitJob('event-throws', '{}').result.catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(GearmanJobExceptionError);
-    expect(JSON.parse((failure as GearmanJobExceptionError).data.toString())).toEqual({ status: 'error', message: 'Internal server error' });
+    expect(JSON.parse((failure as GearmanJobExceptionError).data.toString())).toEqual({
+      status: 'error',
+      message: 'Internal server error',
+    });
   });
 
   test('a job routed to no handler ends with Nest\'s "no matching message handler" error', async () => {
@@ -246,7 +255,9 @@ describeOnJobServers('Gearman transport options', (kind) => {
   });
 
   test('serializer and deserializer hooks shape what travels', async () => {
-    const serializer: Serializer = { serialize: (packet: { response?: unknown }) => ({ ...packet, response: { wrapped: packet.response } }) };
+    const serializer: Serializer = {
+      serialize: (packet: { response?: unknown }) => ({ ...packet, response: { wrapped: packet.response } }),
+    };
     await listen({ serializer });
     const unwrapping: Deserializer = {
       deserialize: (packet: { response?: { wrapped: unknown } }) => ({ ...packet, response: packet.response?.wrapped }),
@@ -260,7 +271,7 @@ describeOnJobServers('Gearman transport options', (kind) => {
     }
   });
 
-  test('transportId, status, on() and unwrap() follow Nest\'s conventions', async () => {
+  test("transportId, status, on() and unwrap() follow Nest's conventions", async () => {
     const strategy = new ServerGearman({ servers: jobServer.servers });
     expect(typeof strategy.transportId).toBe('symbol');
     expect(strategy.transportId).toBe(GEARMAN_TRANSPORT);
@@ -294,21 +305,24 @@ describeOnJobServers('Gearman transport options', (kind) => {
   });
 
   // Restarting on the same port needs a server we can place: ours (startGearmand picks a fresh port).
-  (kind === 'GearmanJobServer' ? test : test.skip)('status follows a job server restart: reconnecting, then connected, and jobs flow again', async () => {
-    const { strategy } = await listen({ reconnect: { initialDelayMs: 50, maxDelayMs: 200 } });
-    const statuses: string[] = [];
-    strategy.status.subscribe((status) => statuses.push(status));
-    const [host, port] = jobServer.servers[0].split(':');
-    await jobServer.stop();
-    await eventually(() => statuses.includes(GearmanStatus.RECONNECTING), 'reconnecting');
-    const restarted = new GearmanJobServer({ host, port: Number(port), logger: false });
-    await restarted.listen();
-    jobServer = { servers: jobServer.servers, stop: () => restarted.close() };
-    await eventually(() => statuses[statuses.length - 1] === GearmanStatus.CONNECTED, 'connected again');
-    expect(statuses[0]).toBe(GearmanStatus.CONNECTED);
-    expect(statuses).toContain(GearmanStatus.DISCONNECTED);
-    await expect(firstValueFrom(client.send('gearman-only', 1))).resolves.toBe('served');
-  });
+  (kind === 'GearmanJobServer' ? test : test.skip)(
+    'status follows a job server restart: reconnecting, then connected, and jobs flow again',
+    async () => {
+      const { strategy } = await listen({ reconnect: { initialDelayMs: 50, maxDelayMs: 200 } });
+      const statuses: string[] = [];
+      strategy.status.subscribe((status) => statuses.push(status));
+      const [host, port] = jobServer.servers[0].split(':');
+      await jobServer.stop();
+      await eventually(() => statuses.includes(GearmanStatus.RECONNECTING), 'reconnecting');
+      const restarted = new GearmanJobServer({ host, port: Number(port), logger: false });
+      await restarted.listen();
+      jobServer = { servers: jobServer.servers, stop: () => restarted.close() };
+      await eventually(() => statuses[statuses.length - 1] === GearmanStatus.CONNECTED, 'connected again');
+      expect(statuses[0]).toBe(GearmanStatus.CONNECTED);
+      expect(statuses).toContain(GearmanStatus.DISCONNECTED);
+      await expect(firstValueFrom(client.send('gearman-only', 1))).resolves.toBe('served');
+    },
+  );
 
   test('one ServerGearman serves every job server in its list', async () => {
     const second = await startJobServer(kind);

@@ -8,7 +8,7 @@ process.env.EXPECTED_NEST_MAJOR = '11';
 
 module.exports = {
   rootDir: path.join(__dirname, '..', '..'),
-  roots: ['<rootDir>/test/nest', '<rootDir>/test/module'],
+  roots: ['<rootDir>/test/nest'],
   testMatch: ['**/*.spec.ts'],
   moduleNameMapper: {
     '^(\\.{1,2}/.*)\\.js$': '$1',
@@ -16,9 +16,12 @@ module.exports = {
     '^rxjs(/.*)?$': `${nest11}/rxjs$1`,
   },
   transform: {
-    '^.+\\.ts$': ['ts-jest', {
-      tsconfig: { ...require('../../tsconfig.json').compilerOptions, module: 'CommonJS', moduleResolution: 'node10' },
-    }],
+    '^.+\\.ts$': [
+      'ts-jest',
+      {
+        tsconfig: { ...require('../../tsconfig.json').compilerOptions, module: 'CommonJS', moduleResolution: 'node10' },
+      },
+    ],
   },
   testEnvironment: 'node',
   testTimeout: 20000,

@@ -362,10 +362,14 @@ describe('PacketDecoder: errors', () => {
     expect(onFrame).not.toHaveBeenCalled();
   });
 
-  test('an error thrown by onFrame is the caller\'s: it propagates as is', () => {
+  test("an error thrown by onFrame is the caller's: it propagates as is", () => {
     const decoder = new PacketDecoder();
     const failure = new Error('handler failed');
-    expect(() => decoder.feed(encodeResponse(PacketType.NOOP), () => { throw failure; })).toThrow(failure);
+    expect(() =>
+      decoder.feed(encodeResponse(PacketType.NOOP), () => {
+        throw failure;
+      }),
+    ).toThrow(failure);
     const frames: Frame[] = [];
     decoder.feed(Buffer.from('version\n'), (frame) => frames.push(frame));
     expect(frames).toEqual([{ kind: 'admin', line: 'version' }]);

@@ -78,14 +78,23 @@ describe('packet table', () => {
     expect(names(PacketType.STATUS_RES)).toEqual(['handle', 'known', 'running', 'numerator', 'denominator']);
     expect(names(PacketType.CAN_DO_TIMEOUT)).toEqual(['function', 'timeout']);
     expect(names(PacketType.JOB_ASSIGN_UNIQ)).toEqual(['handle', 'function', 'unique', 'data']);
-    expect(names(PacketType.SUBMIT_JOB_SCHED)).toEqual(['function', 'unique', 'minute', 'hour', 'dayOfMonth', 'month', 'dayOfWeek', 'data']);
+    expect(names(PacketType.SUBMIT_JOB_SCHED)).toEqual([
+      'function',
+      'unique',
+      'minute',
+      'hour',
+      'dayOfMonth',
+      'month',
+      'dayOfWeek',
+      'data',
+    ]);
     expect(names(PacketType.SUBMIT_JOB_EPOCH)).toEqual(['function', 'unique', 'epoch', 'data']);
     expect(names(PacketType.SUBMIT_REDUCE_JOB)).toEqual(['function', 'unique', 'reducer', 'aggregator', 'data']);
     expect(names(PacketType.JOB_ASSIGN_ALL)).toEqual(['handle', 'function', 'unique', 'reducer', 'data']);
     expect(names(PacketType.STATUS_RES_UNIQUE)).toEqual(['unique', 'known', 'running', 'numerator', 'denominator', 'waiting']);
   });
 
-  test('the fixed limits are gearmand\'s', () => {
+  test("the fixed limits are gearmand's", () => {
     expect(ARGUMENT_LIMITS).toEqual({ unique: 64, handle: 64, option: 64, function: 512 });
   });
 

@@ -20,6 +20,8 @@ function example(magic: Magic, type: PacketType, args: (string | Buffer)[], ...h
   return { magic, type, args, hex: hexParts.join('') };
 }
 
+// Byte tables read best one packet a line.
+// prettier-ignore
 export const WIRE_EXAMPLES: readonly WireExample[] = [
   example(Magic.REQ, PacketType.CAN_DO, ['f'], REQ, '00000001', '00000001', '66'),
   example(Magic.REQ, PacketType.CANT_DO, ['f'], REQ, '00000002', '00000001', '66'),

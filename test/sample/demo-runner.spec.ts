@@ -41,7 +41,11 @@ function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 60_000)
 }
 
 beforeAll(async () => {
-  await promisify(execFile)(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'sample', 'tsconfig.json')], { cwd: root });
+  await promisify(execFile)(
+    process.execPath,
+    [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'sample', 'tsconfig.json')],
+    { cwd: root },
+  );
 }, 120_000);
 
 describe('npm run sample', () => {

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import type { INestApplication, INestMicroservice } from '@nestjs/common';
+import type { INestApplication, INestMicroservice, Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,8 +24,11 @@ describe('the sample system, end to end', () => {
   let inventory: INestMicroservice;
   let baseUrl: string;
 
-  async function startMicroservice(module: any, config: SampleConfig, concurrency: number): Promise<INestMicroservice> {
-    const moduleRef = await Test.createTestingModule({ imports: [module] }).overrideProvider(SampleConfig).useValue(config).compile();
+  async function startMicroservice(module: Type, config: SampleConfig, concurrency: number): Promise<INestMicroservice> {
+    const moduleRef = await Test.createTestingModule({ imports: [module] })
+      .overrideProvider(SampleConfig)
+      .useValue(config)
+      .compile();
     const app = moduleRef.createNestMicroservice(GearmanModule.microservice({ concurrency }));
     app.useLogger(false);
     await app.listen();
@@ -56,13 +59,18 @@ describe('the sample system, end to end', () => {
   });
 
   it('GET / lists the routes', async () => {
-    const { status, body } = await request(baseUrl, 'GET', '/');
+    const { status, body } = await request<Record<string, string>>(baseUrl, 'GET', '/');
     expect(status).toBe(200);
-    expect(Object.keys(body)).toEqual(expect.arrayContaining(['POST /users', 'GET /reports/:name?sections=5', 'GET /quotes/:symbol?callers=5']));
+    expect(Object.keys(body)).toEqual(
+      expect.arrayContaining(['POST /users', 'GET /reports/:name?sections=5', 'GET /quotes/:symbol?callers=5']),
+    );
   });
 
   it('POST /users answers with the worker reply (send) and queues the welcome e-mail (emit), which GET /emails then shows', async () => {
-    const created = await request<{ user: User; welcomeEmailJob: string }>(baseUrl, 'POST', '/users', { name: 'Grace Hopper', email: 'grace@example.com' });
+    const created = await request<{ user: User; welcomeEmailJob: string }>(baseUrl, 'POST', '/users', {
+      name: 'Grace Hopper',
+      email: 'grace@example.com',
+    });
     expect(created.status).toBe(201);
     expect(created.body.user).toMatchObject({ id: expect.stringMatching(/^u-\d+$/), name: 'Grace Hopper', email: 'grace@example.com' });
     expect(created.body.welcomeEmailJob).toMatch(/^H:/);
@@ -74,7 +82,9 @@ describe('the sample system, end to end', () => {
       if (outbox.emails.length > 0) break;
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
-    expect(outbox!.emails).toEqual([expect.objectContaining({ to: 'Grace Hopper <grace@example.com>', subject: 'Welcome, Grace Hopper!' })]);
+    expect(outbox!.emails).toEqual([
+      expect.objectContaining({ to: 'Grace Hopper <grace@example.com>', subject: 'Welcome, Grace Hopper!' }),
+    ]);
     // The log line names the job that wrote it: the background job the gateway queued.
     expect(await readFile(outbox!.file, 'utf8')).toContain(
       `To: Grace Hopper <grace@example.com>  Subject: Welcome, Grace Hopper!  (job ${created.body.welcomeEmailJob})`,
@@ -118,16 +128,21 @@ describe('the sample system, end to end', () => {
   });
 
   it('POST /batch queues prioritised background jobs that GET /batch/:id shows started high, normal, low', async () => {
-    const submitted = await request<{ batchId: string; submitted: { name: string; priority: string; job: string }[] }>(baseUrl, 'POST', '/batch', {
-      items: [
-        { name: 'l1', priority: 'low' },
-        { name: 'n1', priority: 'normal' },
-        { name: 'l2', priority: 'low' },
-        { name: 'h1', priority: 'high' },
-        { name: 'n2', priority: 'normal' },
-        { name: 'h2', priority: 'high' },
-      ],
-    });
+    const submitted = await request<{ batchId: string; submitted: { name: string; priority: string; job: string }[] }>(
+      baseUrl,
+      'POST',
+      '/batch',
+      {
+        items: [
+          { name: 'l1', priority: 'low' },
+          { name: 'n1', priority: 'normal' },
+          { name: 'l2', priority: 'low' },
+          { name: 'h1', priority: 'high' },
+          { name: 'n2', priority: 'normal' },
+          { name: 'h2', priority: 'high' },
+        ],
+      },
+    );
     expect(submitted.status).toBe(201);
     expect(submitted.body.submitted.every((item) => /^H:/.test(item.job))).toBe(true);
 
@@ -143,7 +158,11 @@ describe('the sample system, end to end', () => {
   });
 
   it('GET /quotes/:symbol coalesces concurrent calls with one unique id into one computation', async () => {
-    const { status, body } = await request<{ callers: number; computations: number; quotes: Quote[] }>(baseUrl, 'GET', '/quotes/NEST?callers=4');
+    const { status, body } = await request<{ callers: number; computations: number; quotes: Quote[] }>(
+      baseUrl,
+      'GET',
+      '/quotes/NEST?callers=4',
+    );
     expect(status).toBe(200);
     expect(body.callers).toBe(4);
     expect(body.computations).toBe(1);

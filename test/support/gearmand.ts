@@ -42,7 +42,6 @@ export function describeWithPeers(peers: string[], title: string, body: () => vo
       });
     });
   } else {
-    // eslint-disable-next-line no-console
     console.warn(`skipping "${title}": ${reason}`);
     describe.skip(title, body);
   }
@@ -100,7 +99,7 @@ export async function startGearmand(extraArgs: string[] = []): Promise<RunningGe
     await waitForPort(port);
   } catch (error) {
     child.kill('SIGKILL');
-    throw new Error(`gearmand did not start: ${(error as Error).message}\n${stderr}`);
+    throw new Error(`gearmand did not start: ${(error as Error).message}\n${stderr}`, { cause: error });
   }
   return {
     port,

@@ -148,7 +148,12 @@ for (const kind of JOB_SERVER_KINDS) {
       await worker.start();
       const submitted = t.client().submitJob('inspect', Buffer.from([0, 42]), { unique: 'unique-1' });
       const job = await received.promise;
-      expect(job).toMatchObject({ handle: await submitted.created, functionName: 'inspect', unique: 'unique-1', data: Buffer.from([0, 42]) });
+      expect(job).toMatchObject({
+        handle: await submitted.created,
+        functionName: 'inspect',
+        unique: 'unique-1',
+        data: Buffer.from([0, 42]),
+      });
       await submitted.result;
       expect(job.isDone).toBe(true);
       expect(jobEvents).toEqual([job]);

@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { DEFAULT_GEARMAN_HOST, DEFAULT_GEARMAN_PORT } from '../../common/defaults.js';
 import { GearmanJobServer, type GearmanJobServerOptions } from '../../job-server/index.js';
 import type { GearmanModuleOptions } from './gearman-module-options.js';
 
@@ -20,7 +21,7 @@ export async function startEmbeddedJobServer(options: Pick<GearmanModuleOptions,
 }
 
 function listenError(options: GearmanJobServerOptions, error: unknown): Error {
-  const where = `${options.host ?? '127.0.0.1'}:${options.port ?? 4730}`;
+  const where = `${options.host ?? DEFAULT_GEARMAN_HOST}:${options.port ?? DEFAULT_GEARMAN_PORT}`;
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   const reason = error instanceof Error ? error.message : String(error);
   const hint =

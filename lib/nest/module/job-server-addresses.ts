@@ -1,7 +1,8 @@
+import { DEFAULT_GEARMAN_HOST, DEFAULT_GEARMAN_PORT } from '../../common/defaults.js';
 import type { ServerAddress } from '../../connection/index.js';
 import type { GearmanJobServer } from '../../job-server/index.js';
 
-const DEFAULT_SERVERS: ServerAddress[] = ['127.0.0.1:4730'];
+const DEFAULT_SERVERS: ServerAddress[] = [`${DEFAULT_GEARMAN_HOST}:${DEFAULT_GEARMAN_PORT}`];
 
 /**
  * Where this app's client and workers connect: the `servers` option when given, else the embedded

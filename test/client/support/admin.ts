@@ -2,12 +2,22 @@ import { connect } from 'node:net';
 
 /** Runs one text admin command (`workers`, `status`, ...) and returns the lines before the closing `.`. */
 export function adminCommand(port: number, command: string): Promise<string[]> {
-  return admin(port, command, (text) => text === '.\n' || text.endsWith('\n.\n'), (text) => text.split('\n').slice(0, -2));
+  return admin(
+    port,
+    command,
+    (text) => text === '.\n' || text.endsWith('\n.\n'),
+    (text) => text.split('\n').slice(0, -2),
+  );
 }
 
 /** Runs a one-line admin command (`maxqueue`, `version`, ...) and returns its answer line. */
 export function adminLine(port: number, command: string): Promise<string> {
-  return admin(port, command, (text) => text.endsWith('\n'), (text) => text.trim());
+  return admin(
+    port,
+    command,
+    (text) => text.endsWith('\n'),
+    (text) => text.trim(),
+  );
 }
 
 function admin<T>(port: number, command: string, complete: (text: string) => boolean, parse: (text: string) => T): Promise<T> {

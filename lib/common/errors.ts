@@ -59,7 +59,10 @@ export class GearmanServerError extends GearmanError {
 export class GearmanJobFailedError extends GearmanError {
   override readonly name = 'GearmanJobFailedError';
 
-  constructor(readonly handle: string, readonly functionName: string) {
+  constructor(
+    readonly handle: string,
+    readonly functionName: string,
+  ) {
     super(GearmanErrorCode.JOB_FAILED, `Job ${handle} (${functionName}) failed`);
   }
 }
@@ -82,7 +85,10 @@ export class GearmanJobExceptionError extends GearmanError {
 export class GearmanJobReleasedError extends GearmanError {
   override readonly name = 'GearmanJobReleasedError';
 
-  constructor(readonly functionName: string, readonly handle?: string) {
+  constructor(
+    readonly functionName: string,
+    readonly handle?: string,
+  ) {
     super(GearmanErrorCode.JOB_RELEASED, `Job ${handle ?? '(not created yet)'} (${functionName}) was released before it ended`);
   }
 }
@@ -100,6 +106,9 @@ export class GearmanQueueFullError extends GearmanError {
     readonly server: string,
     readonly maxQueuedBytes: number,
   ) {
-    super(GearmanErrorCode.QUEUE_FULL, `The connection to ${server} is backed up and ${maxQueuedBytes} bytes of requests already wait for it`);
+    super(
+      GearmanErrorCode.QUEUE_FULL,
+      `The connection to ${server} is backed up and ${maxQueuedBytes} bytes of requests already wait for it`,
+    );
   }
 }

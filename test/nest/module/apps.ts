@@ -1,8 +1,18 @@
-import { Controller, Injectable, Module, type DynamicModule, type INestApplication, type INestMicroservice } from '@nestjs/common';
+import {
+  Controller,
+  Injectable,
+  Module,
+  type DynamicModule,
+  type INestApplication,
+  type INestMicroservice,
+  type ModuleMetadata,
+  type Provider,
+  type Type,
+} from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
-import { ClientGearman, GearmanModule } from '../../lib/index.js';
+import { ClientGearman, GearmanModule } from '../../../lib/index.js';
 
 /** A service that gets the module's client injected by class, as application code does. */
 @Injectable()
@@ -23,7 +33,10 @@ export class GreetingHandlers {
 }
 
 /** An app module around the given `GearmanModule.forRoot(...)` / `forRootAsync(...)`. */
-export function appModule(gearman: DynamicModule, extra: { controllers?: any[]; providers?: any[]; imports?: any[] } = {}) {
+export function appModule(
+  gearman: DynamicModule,
+  extra: { controllers?: Type[]; providers?: Provider[]; imports?: ModuleMetadata['imports'] } = {},
+) {
   @Module({
     imports: [gearman, ...(extra.imports ?? [])],
     controllers: [GreetingHandlers, ...(extra.controllers ?? [])],
@@ -34,7 +47,7 @@ export function appModule(gearman: DynamicModule, extra: { controllers?: any[]; 
 }
 
 /** A hybrid app (HTTP + the Gearman microservice), started. */
-export async function startHybridApp(module: any): Promise<INestApplication> {
+export async function startHybridApp(module: Type): Promise<INestApplication> {
   const app = await NestFactory.create(module, { logger: false });
   app.connectMicroservice(GearmanModule.microservice());
   await app.startAllMicroservices();
@@ -43,7 +56,7 @@ export async function startHybridApp(module: any): Promise<INestApplication> {
 }
 
 /** A pure microservice (`NestFactory.createMicroservice`), started. */
-export async function startMicroservice(module: any): Promise<INestMicroservice> {
+export async function startMicroservice(module: Type): Promise<INestMicroservice> {
   const app = await NestFactory.createMicroservice(module, { ...GearmanModule.microservice(), logger: false });
   await app.listen();
   return app;

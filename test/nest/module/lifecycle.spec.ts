@@ -12,7 +12,7 @@ import {
   GearmanConnectionError,
   GearmanJobServer,
   GearmanModule,
-} from '../../lib/index.js';
+} from '../../../lib/index.js';
 import { appModule, GreetingService, startHybridApp } from './apps.js';
 
 function accepts(port: number): Promise<boolean> {
@@ -46,7 +46,9 @@ describe('GearmanModule lifecycle', () => {
   });
 
   it('gives the same client by class and by token', async () => {
-    const app = await NestFactory.create(appModule(GearmanModule.forRoot({ embeddedServer: { port: 0, logger: false } })), { logger: false });
+    const app = await NestFactory.create(appModule(GearmanModule.forRoot({ embeddedServer: { port: 0, logger: false } })), {
+      logger: false,
+    });
     opened.push(app);
     await app.init();
     expect(app.get(GEARMAN_CLIENT)).toBeInstanceOf(ClientGearman);
@@ -74,8 +76,12 @@ describe('GearmanModule lifecycle', () => {
         return WhoAmI.names.get(this) ?? 'unknown';
       }
     }
-    const first = await startHybridApp(appModule(GearmanModule.forRoot({ embeddedServer: { port: 0, logger: false } }), { controllers: [WhoAmI] }));
-    const second = await startHybridApp(appModule(GearmanModule.forRoot({ embeddedServer: { port: 0, logger: false } }), { controllers: [WhoAmI] }));
+    const first = await startHybridApp(
+      appModule(GearmanModule.forRoot({ embeddedServer: { port: 0, logger: false } }), { controllers: [WhoAmI] }),
+    );
+    const second = await startHybridApp(
+      appModule(GearmanModule.forRoot({ embeddedServer: { port: 0, logger: false } }), { controllers: [WhoAmI] }),
+    );
     opened.push(first, second);
     WhoAmI.names.set(first.get(WhoAmI), 'first');
     WhoAmI.names.set(second.get(WhoAmI), 'second');
@@ -96,7 +102,9 @@ describe('GearmanModule lifecycle', () => {
         return input * 2;
       }
     }
-    const app = await startHybridApp(appModule(GearmanModule.forRoot({ embeddedServer: { port: 0, logger: false } }), { controllers: [Slow] }));
+    const app = await startHybridApp(
+      appModule(GearmanModule.forRoot({ embeddedServer: { port: 0, logger: false } }), { controllers: [Slow] }),
+    );
     const port = embeddedPort(app);
     const reply = lastValueFrom(app.get(ClientGearman).send<number>('module.slow', 21));
     await started;
@@ -119,7 +127,9 @@ describe('GearmanModule lifecycle', () => {
       }
     }
     // The gateway owns the job server and the client; the worker lives in a second app.
-    const gateway = await NestFactory.create(appModule(GearmanModule.forRoot({ embeddedServer: { port: 0, logger: false } })), { logger: false });
+    const gateway = await NestFactory.create(appModule(GearmanModule.forRoot({ embeddedServer: { port: 0, logger: false } })), {
+      logger: false,
+    });
     await gateway.init();
     const port = embeddedPort(gateway);
     const worker = await startHybridApp(appModule(GearmanModule.forRoot({ servers: [`127.0.0.1:${port}`] }), { controllers: [Slow] }));
@@ -164,7 +174,10 @@ describe('GearmanModule lifecycle', () => {
 
   it('connects to 127.0.0.1:4730 by default and to the given servers otherwise, starting no server', async () => {
     const byDefault = await NestFactory.createApplicationContext(appModule(GearmanModule.forRoot()), { logger: false });
-    const given = await NestFactory.createApplicationContext(appModule(GearmanModule.forRoot({ servers: ['gearman-a:4730', 'gearman-b'] })), { logger: false });
+    const given = await NestFactory.createApplicationContext(
+      appModule(GearmanModule.forRoot({ servers: ['gearman-a:4730', 'gearman-b'] })),
+      { logger: false },
+    );
     try {
       expect(byDefault.get(GEARMAN_SERVERS)).toEqual(['127.0.0.1:4730']);
       expect(byDefault.get(GEARMAN_JOB_SERVER)).toBeNull();

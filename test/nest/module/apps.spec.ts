@@ -11,8 +11,8 @@ import {
   GearmanModule,
   GearmanStrategyFactory,
   ServerGearman,
-} from '../../lib/index.js';
-import { describeWithPeers, startGearmand, type RunningGearmand } from '../support/gearmand.js';
+} from '../../../lib/index.js';
+import { describeWithPeers, startGearmand, type RunningGearmand } from '../../support/gearmand.js';
 import { appModule, GreetingService, startHybridApp, startMicroservice } from './apps.js';
 
 /** Records what event handlers received, for the test to read. */
@@ -87,7 +87,9 @@ describe('GearmanModule in Nest apps', () => {
 
   it('hands the module worker defaults to every strategy, and lets one strategy override them', async () => {
     const app = await NestFactory.create(
-      appModule(GearmanModule.forRoot({ embeddedServer: { port: 0, logger: false }, worker: { concurrency: 3, clientId: 'module-default' } })),
+      appModule(
+        GearmanModule.forRoot({ embeddedServer: { port: 0, logger: false }, worker: { concurrency: 3, clientId: 'module-default' } }),
+      ),
       { logger: false },
     );
     opened.push(app);

@@ -8,7 +8,7 @@ import {
   type GearmanJobServer,
   type GearmanModuleFactoryOptions,
   type GearmanOptionsFactory,
-} from '../../lib/index.js';
+} from '../../../lib/index.js';
 import { appModule, GreetingService, startHybridApp } from './apps.js';
 
 /** A stand-in for @nestjs/config's ConfigService: typed reads from an environment map. */
@@ -29,7 +29,9 @@ function configModule(env: Record<string, string | undefined>) {
 /** The way an app typically switches between its own job server and a cluster. */
 function gearmanOptionsFrom(config: ConfigService): GearmanModuleFactoryOptions {
   const servers = config.get('GEARMAN_SERVERS');
-  return servers ? { servers: servers.split(',') } : { embeddedServer: { port: Number(config.get('GEARMAN_PORT') ?? 4730), logger: false } };
+  return servers
+    ? { servers: servers.split(',') }
+    : { embeddedServer: { port: Number(config.get('GEARMAN_PORT') ?? 4730), logger: false } };
 }
 
 @Injectable()

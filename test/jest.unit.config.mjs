@@ -1,0 +1,15 @@
+// `npm run test:unit`: the tests that need no build, no Nest 11 install, no gearmand and no peer
+// process, for a fast loop while working (seconds). `npm test` runs them again with everything else.
+import base from './jest.config.mjs';
+
+export default {
+  ...base,
+  testMatch: [
+    '<rootDir>/test/architecture/**/*.spec.ts',
+    '<rootDir>/test/protocol/{admin,codec-properties,decoder,encoder,packet-types}.spec.ts',
+    '<rootDir>/test/connection/{backoff,fifo,framed-socket,server-address}.spec.ts',
+    '<rootDir>/test/job-server/{delayed-jobs,job-index,schedule,gearmand-order}.spec.ts',
+    '<rootDir>/test/job-server/core/**/*.spec.ts',
+    '<rootDir>/test/nest/payload-codec.spec.ts',
+  ],
+};
