@@ -1,7 +1,7 @@
 // Codec throughput: encoding and decoding SUBMIT_JOB packets with 100-byte and 1 MiB payloads.
 // Decoding is fed the way a socket delivers bytes: a long stream cut into 64 KiB chunks.
 // Each figure is measured for a fixed time after a short warm-up; run `npm run bench -- codec`.
-import { encodeRequest, PacketDecoder, PacketType } from '../dist/esm/index.js';
+import { encodeRequest, PacketDecoder, PacketType } from '../dist/esm/protocol/index.js';
 
 const MEASURE_MS = 2000;
 const WARMUP_MS = 300;

@@ -1,7 +1,60 @@
-export * from './protocol/index.js';
-export * from './connection/index.js';
-export * from './client/index.js';
-export * from './worker/index.js';
-export * from './job-server/index.js';
-export * from './nest/index.js';
-export * from './nest/module/index.js';
+// The package's public API, `nestjs-gearman`: a deliberate list, grouped by who needs it. Anything
+// not named here is internal and may change in any release. The Gearman wire format (packets,
+// encoder, decoder, admin lines, the job envelope) is the separate entry `nestjs-gearman/protocol`
+// (lib/protocol/index.ts). test/package/public-api.json records both lists; test/package checks the
+// built package against it, so a change here is a visible decision (see CONTRIBUTING.md).
+
+// Nest apps: the module, and the transport it wires (server, client, context, per-message options).
+export { GearmanModule } from './nest/module/gearman.module.js';
+export type { GearmanMicroserviceOptions } from './nest/module/gearman.module.js';
+export type {
+  GearmanModuleAsyncOptions,
+  GearmanModuleFactoryOptions,
+  GearmanModuleOptions,
+  GearmanOptionsFactory,
+} from './nest/module/gearman-module-options.js';
+export { GearmanStrategyFactory } from './nest/module/gearman-strategy.factory.js';
+export { GEARMAN_CLIENT, GEARMAN_JOB_SERVER, GEARMAN_MODULE_OPTIONS, GEARMAN_SERVERS } from './nest/module/gearman.constants.js';
+export { ServerGearman } from './nest/server-gearman.js';
+export type { GearmanServerOptions } from './nest/server-gearman.js';
+export { ClientGearman } from './nest/client-gearman.js';
+export type { GearmanClientProxyOptions } from './nest/client-gearman.js';
+export { GearmanContext } from './nest/gearman.context.js';
+export { GearmanRecord, GearmanRecordBuilder } from './nest/gearman-record-builder.js';
+export type { GearmanRecordOptions } from './nest/gearman-record-builder.js';
+export { GEARMAN_TRANSPORT, GearmanEvents, GearmanStatus } from './nest/gearman-status.js';
+export type { GearmanEventsMap } from './nest/gearman-status.js';
+// The JSON payload rules of the transport, for code that works with raw job bytes beside Nest.
+export { decodePayload, encodePayload } from './nest/payload-codec.js';
+
+// Errors: every error the package rejects or throws with, each with a stable `code`.
+export {
+  GearmanConnectionError,
+  GearmanError,
+  GearmanErrorCode,
+  GearmanJobExceptionError,
+  GearmanJobFailedError,
+  GearmanJobReleasedError,
+  GearmanQueueFullError,
+  GearmanServerError,
+} from './common/errors.js';
+export { GearmanProtocolError, ProtocolErrorCode } from './protocol/protocol-error.js';
+
+// Low-level clients and workers, without Nest.
+export { GearmanClient } from './client/gearman-client.js';
+export type { GearmanClientOptions } from './client/gearman-client.js';
+export type { ClientJob, ClientJobEvents } from './client/client-job.js';
+export type { JobPriority, SubmitOptions } from './client/submit-options.js';
+export type { JobStatus, UniqueJobStatus } from './client/job-status.js';
+export { GearmanWorker } from './worker/gearman-worker.js';
+export type { GearmanWorkerOptions, JobHandler } from './worker/gearman-worker.js';
+export type { WorkerJob } from './worker/worker-job.js';
+// What clients, workers and the module share: where the job servers are and how to reach them.
+export type { GearmanPeerOptions } from './connection/peer-options.js';
+export type { ServerAddress } from './connection/server-address.js';
+export type { ReconnectOptions } from './connection/backoff.js';
+export type { GearmanLogger } from './common/logger.js';
+
+// The job server (also run by the `nestjs-gearman server` command).
+export { GearmanJobServer } from './job-server/gearman-job-server.js';
+export type { GearmanJobServerOptions } from './job-server/gearman-job-server.js';

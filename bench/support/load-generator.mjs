@@ -2,7 +2,7 @@
 // job server, so the two are measured alike. Clients and workers all live in this process.
 import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
-import { encodeRequest, PacketDecoder, PacketType } from '../../dist/esm/index.js';
+import { encodeRequest, PacketDecoder, PacketType } from '../../dist/esm/protocol/index.js';
 
 const P = PacketType;
 

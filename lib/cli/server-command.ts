@@ -1,9 +1,8 @@
 import { createWriteStream, unlinkSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { GearmanJobServer, GearmanJobServerOptions, JOB_SERVER_VERSION } from '../job-server/index.js';
+import { GearmanJobServer, JOB_SERVER_VERSION, VERBOSE_LEVELS, type GearmanJobServerOptions } from '../job-server/gearman-job-server.js';
 import type { GearmanLogger } from '../common/logger.js';
 import { DEFAULT_GEARMAN_PORT } from '../common/defaults.js';
-import { VERBOSE_LEVELS } from '../job-server/gearman-job-server.js';
 
 export const SERVER_USAGE = `Usage: nestjs-gearman server [options]
 

@@ -7,12 +7,48 @@ function quiet<T>(promise: Promise<T>): Promise<T> {
   return promise;
 }
 
+/** The events of a `ClientJob`, with their listeners' arguments. */
+export interface ClientJobEvents {
+  /** JOB_CREATED: the job server queued the job under this handle. */
+  created: (handle: string) => void;
+  /** WORK_DATA: a partial result. */
+  data: (data: Buffer) => void;
+  /** WORK_WARNING. */
+  warning: (data: Buffer) => void;
+  /** WORK_STATUS: progress as the worker reported it. */
+  status: (numerator: number, denominator: number) => void;
+}
+
 /**
- * A foreground job as the client sees it.
- * Events: 'created' (handle), 'data' (Buffer), 'warning' (Buffer), 'status' (numerator, denominator).
+ * A foreground job as the client sees it (`GearmanClient.submitJob()` returns one).
  * `created` and `result` never cause unhandled-rejection warnings when left unawaited.
  */
-export class ClientJob extends EventEmitter {
+export interface ClientJob {
+  readonly functionName: string;
+  readonly unique: string;
+  /** The handle the job server gave the job; rejects on ERROR or connection loss before JOB_CREATED. */
+  readonly created: Promise<string>;
+  /** The WORK_COMPLETE payload; rejects with the job's failure (see the error classes). */
+  readonly result: Promise<Buffer>;
+  /** The job handle, set at JOB_CREATED. */
+  readonly handle: string | undefined;
+  /** Whether the job ended (result, failure, release or connection loss). */
+  readonly isSettled: boolean;
+  /**
+   * Stops listening locally: Gearman has no client-side cancel, so the job may still run.
+   * Later packets for it are dropped; `result` rejects with GearmanJobReleasedError unless already settled.
+   */
+  release(): void;
+  on<E extends keyof ClientJobEvents>(event: E, listener: ClientJobEvents[E]): this;
+  once<E extends keyof ClientJobEvents>(event: E, listener: ClientJobEvents[E]): this;
+  off<E extends keyof ClientJobEvents>(event: E, listener: ClientJobEvents[E]): this;
+}
+
+/**
+ * The client's own side of a `ClientJob`: the session that carries the job settles it through
+ * the methods below, which users never see (they get the `ClientJob` interface).
+ */
+export class TrackedJob extends EventEmitter implements ClientJob {
   readonly created: Promise<string>;
   readonly result: Promise<Buffer>;
   private currentHandle: string | undefined;
@@ -43,20 +79,14 @@ export class ClientJob extends EventEmitter {
     );
   }
 
-  /** The job handle, set at JOB_CREATED. */
   get handle(): string | undefined {
     return this.currentHandle;
   }
 
-  /** Whether the job ended (result, failure, release or connection loss). */
   get isSettled(): boolean {
     return this.settled;
   }
 
-  /**
-   * Stops listening locally: Gearman has no client-side cancel, so the job may still run.
-   * Later packets for it are dropped; `result` rejects with GearmanJobReleasedError unless already settled.
-   */
   release(): void {
     if (this.settled) return;
     this.detach?.();
@@ -64,19 +94,19 @@ export class ClientJob extends EventEmitter {
     this.fail(new GearmanJobReleasedError(this.functionName, this.currentHandle));
   }
 
-  /** @internal The connection carrying the job: `detach` forgets its routing entry. */
+  /** The connection carrying the job: `detach` forgets its routing entry. */
   attach(detach: () => void): void {
     this.detach = detach;
   }
 
-  /** @internal JOB_CREATED arrived. */
+  /** JOB_CREATED arrived. */
   markCreated(handle: string): void {
     this.currentHandle = handle;
     this.resolveCreated(handle);
     this.emit('created', handle);
   }
 
-  /** @internal WORK_COMPLETE arrived. */
+  /** WORK_COMPLETE arrived. */
   complete(data: Buffer): void {
     if (this.settled) return;
     this.settled = true;
@@ -84,7 +114,7 @@ export class ClientJob extends EventEmitter {
     this.resolveResult(data);
   }
 
-  /** @internal The job ended without a result: failure, exception, server error, connection loss, release. */
+  /** The job ended without a result: failure, exception, server error, connection loss, release. */
   fail(error: Error): void {
     if (this.settled) return;
     this.settled = true;

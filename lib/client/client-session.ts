@@ -4,7 +4,7 @@ import type { ResolvedServerAddress } from '../connection/server-address.js';
 import type { Packet } from '../protocol/decoder.js';
 import { encodeRequest } from '../protocol/encoder.js';
 import { PacketType } from '../protocol/packet-types.js';
-import { ClientJob } from './client-job.js';
+import { TrackedJob } from './client-job.js';
 import { HandleTable } from './handle-table.js';
 import {
   GearmanConnectionError,
@@ -24,7 +24,7 @@ interface ReplyWaiter {
 
 /** A request held in memory until the socket has room again. */
 interface HeldRequest {
-  readonly entry: ClientJob | ReplyWaiter;
+  readonly entry: TrackedJob | ReplyWaiter;
   readonly packet: Buffer;
 }
 
@@ -70,7 +70,7 @@ function progressOf(args: Buffer[]): Omit<JobStatus, 'handle'> {
  */
 export class ClientSession implements GearmanConnectionHandler {
   readonly connection: GearmanConnection;
-  private readonly awaitingReply = new Fifo<ClientJob | ReplyWaiter>();
+  private readonly awaitingReply = new Fifo<TrackedJob | ReplyWaiter>();
   private readonly jobsByHandle = new HandleTable();
   private readonly held = new Fifo<HeldRequest>();
   private heldBytes = 0;
@@ -107,7 +107,7 @@ export class ClientSession implements GearmanConnectionHandler {
   }
 
   /** Sends an encoded foreground submit for the job. */
-  submit(job: ClientJob, packet: Buffer): void {
+  submit(job: TrackedJob, packet: Buffer): void {
     if (job.isSettled) return;
     if (!this.isConnected) return job.fail(this.notConnected());
     job.attach(() => this.forget(job));
@@ -121,7 +121,7 @@ export class ClientSession implements GearmanConnectionHandler {
   }
 
   /** Writes the request now, or holds it while the socket is backed up (or others are held before it). */
-  private send(entry: ClientJob | ReplyWaiter, packet: Buffer): void {
+  private send(entry: TrackedJob | ReplyWaiter, packet: Buffer): void {
     if (this.held.length === 0 && !this.connection.isBackedUp) {
       this.awaitingReply.push(entry);
       if (!this.connection.write(packet)) this.drainOwed = true;
@@ -130,7 +130,7 @@ export class ClientSession implements GearmanConnectionHandler {
     // An empty queue takes any request, so a single large one is never refused.
     if (this.held.length > 0 && this.heldBytes + packet.length > this.maxQueuedBytes) {
       const error = new GearmanQueueFullError(this.label, this.maxQueuedBytes);
-      if (entry instanceof ClientJob) entry.fail(error);
+      if (entry instanceof TrackedJob) entry.fail(error);
       else entry.reject(error);
       return;
     }
@@ -144,7 +144,7 @@ export class ClientSession implements GearmanConnectionHandler {
     while (this.held.length > 0 && !this.connection.isBackedUp) {
       const { entry, packet } = this.held.shift()!;
       this.heldBytes -= packet.length;
-      if (entry instanceof ClientJob && entry.isSettled) continue;
+      if (entry instanceof TrackedJob && entry.isSettled) continue;
       this.awaitingReply.push(entry);
       this.connection.write(packet);
     }
@@ -222,7 +222,7 @@ export class ClientSession implements GearmanConnectionHandler {
     const unanswered = [...this.awaitingReply.takeAll(), ...this.held.takeAll().map((held) => held.entry)];
     this.heldBytes = 0;
     for (const entry of unanswered) {
-      if (entry instanceof ClientJob) entry.fail(this.jobLost(entry, error));
+      if (entry instanceof TrackedJob) entry.fail(this.jobLost(entry, error));
       else entry.reject(error);
     }
     for (const job of this.jobsByHandle.takeAll()) job.fail(this.jobLost(job, error));
@@ -242,14 +242,14 @@ export class ClientSession implements GearmanConnectionHandler {
     return new GearmanConnectionError(`Not connected to ${this.label}`, this.label);
   }
 
-  private jobLost(job: ClientJob, cause: GearmanConnectionError): GearmanConnectionError {
+  private jobLost(job: TrackedJob, cause: GearmanConnectionError): GearmanConnectionError {
     const which = job.handle ? `job ${job.handle} (${job.functionName})` : `a ${job.functionName} job`;
     return new GearmanConnectionError(`${cause.message}; ${which} was in flight on it`, this.label, { cause });
   }
 
   private onJobCreated(handle: string): void {
     const entry = this.awaitingReply.shift();
-    if (entry instanceof ClientJob) {
+    if (entry instanceof TrackedJob) {
       if (entry.isSettled) {
         this.jobsByHandle.addReleased(handle); // released while waiting: its packets are dropped
         return;
@@ -265,36 +265,36 @@ export class ClientSession implements GearmanConnectionHandler {
 
   private onReply(packet: Packet): void {
     const entry = this.awaitingReply.shift();
-    if (entry && !(entry instanceof ClientJob) && entry.reply === packet.type) entry.resolve(packet.args);
+    if (entry && !(entry instanceof TrackedJob) && entry.reply === packet.type) entry.resolve(packet.args);
     else this.outOfOrder(packet.type, entry);
   }
 
   private onError(error: GearmanServerError): void {
     const entry = this.awaitingReply.shift();
-    if (entry instanceof ClientJob) entry.fail(error);
+    if (entry instanceof TrackedJob) entry.fail(error);
     else if (entry) entry.reject(error);
     else this.owner.sessionError(this, new GearmanServerError(error.code, `${this.label} sent an unsolicited error: ${error.text}`));
   }
 
   /** A reply that matches no request: the two sides disagree, so nothing on this connection can be trusted. */
-  private outOfOrder(type: PacketType, entry: ClientJob | ReplyWaiter | undefined): void {
-    const expected = entry === undefined ? 'nothing' : entry instanceof ClientJob ? 'JOB_CREATED' : PacketType[entry.reply];
+  private outOfOrder(type: PacketType, entry: TrackedJob | ReplyWaiter | undefined): void {
+    const expected = entry === undefined ? 'nothing' : entry instanceof TrackedJob ? 'JOB_CREATED' : PacketType[entry.reply];
     const error = new GearmanConnectionError(`${this.label} sent ${PacketType[type]} where ${expected} was expected`, this.label);
-    if (entry instanceof ClientJob) entry.fail(this.jobLost(entry, error));
+    if (entry instanceof TrackedJob) entry.fail(this.jobLost(entry, error));
     else entry?.reject(error);
     this.connection.drop(error);
   }
 
-  private route(handleBytes: Buffer): ClientJob | undefined {
+  private route(handleBytes: Buffer): TrackedJob | undefined {
     return this.jobsByHandle.route(handleText(handleBytes));
   }
 
-  private endJobs(handleBytes: Buffer, end: (job: ClientJob, handle: string) => void): void {
+  private endJobs(handleBytes: Buffer, end: (job: TrackedJob, handle: string) => void): void {
     const handle = handleText(handleBytes);
     for (const job of this.jobsByHandle.end(handle)) end(job, handle);
   }
 
-  private forget(job: ClientJob): void {
+  private forget(job: TrackedJob): void {
     // Still awaiting JOB_CREATED: onJobCreated sees it settled and drops it.
     if (job.handle !== undefined) this.jobsByHandle.forget(job.handle, job);
   }

@@ -4,7 +4,7 @@ import type { GearmanPeerOptions } from '../connection/peer-options.js';
 import { resolveServerAddresses } from '../connection/server-address.js';
 import { encodeRequest } from '../protocol/encoder.js';
 import { PacketType } from '../protocol/packet-types.js';
-import { ClientJob } from './client-job.js';
+import { TrackedJob, type ClientJob } from './client-job.js';
 import { ClientSession, type ClientSessionOwner } from './client-session.js';
 import { GearmanConnectionError } from '../common/errors.js';
 import type { JobStatus, UniqueJobStatus } from './job-status.js';
@@ -100,11 +100,11 @@ export class GearmanClient extends EventEmitter {
   submitJob(functionName: string, data: Buffer | string, options: SubmitOptions = {}): ClientJob {
     const unique = options.unique ?? '';
     if (typeof unique !== 'string') {
-      const job = new ClientJob(functionName, String(unique));
+      const job = new TrackedJob(functionName, String(unique));
       job.fail(new TypeError(`unique must be a string, got ${typeof unique}`));
       return job;
     }
-    const job = new ClientJob(functionName, unique);
+    const job = new TrackedJob(functionName, unique);
     let packet: Buffer;
     try {
       if (options.runAt !== undefined) throw new TypeError('runAt (an epoch job) is for background jobs only: use submitBackgroundJob');

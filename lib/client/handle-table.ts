@@ -1,4 +1,4 @@
-import type { ClientJob } from './client-job.js';
+import type { TrackedJob } from './client-job.js';
 
 /**
  * Several submits of one job (coalesced by unique id) on one connection. The server keeps one
@@ -9,41 +9,41 @@ import type { ClientJob } from './client-job.js';
 class SharedHandle {
   private next = 0;
 
-  constructor(readonly seats: (ClientJob | undefined)[]) {}
+  constructor(readonly seats: (TrackedJob | undefined)[]) {}
 
-  add(job: ClientJob | undefined): void {
+  add(job: TrackedJob | undefined): void {
     this.seats.push(job);
     this.next = 0;
   }
 
   /** The seat the next copy of a packet belongs to (undefined for a released job). */
-  take(): ClientJob | undefined {
+  take(): TrackedJob | undefined {
     const job = this.seats[this.next];
     this.next = (this.next + 1) % this.seats.length;
     return job;
   }
 
-  vacate(job: ClientJob): boolean {
+  vacate(job: TrackedJob): boolean {
     const index = this.seats.indexOf(job);
     if (index !== -1) this.seats[index] = undefined;
     return this.seats.every((seat) => seat === undefined);
   }
 
-  live(): ClientJob[] {
-    return this.seats.filter((seat): seat is ClientJob => seat !== undefined);
+  live(): TrackedJob[] {
+    return this.seats.filter((seat): seat is TrackedJob => seat !== undefined);
   }
 }
 
 /** Foreground jobs on one connection by handle, for routing WORK_* packets. */
 export class HandleTable {
-  private readonly entries = new Map<string, ClientJob | SharedHandle>();
+  private readonly entries = new Map<string, TrackedJob | SharedHandle>();
 
   has(handle: string): boolean {
     return this.entries.has(handle);
   }
 
   /** JOB_CREATED for a live job. */
-  add(handle: string, job: ClientJob): void {
+  add(handle: string, job: TrackedJob): void {
     const entry = this.entries.get(handle);
     if (entry === undefined) this.entries.set(handle, job);
     else if (entry instanceof SharedHandle) entry.add(job);
@@ -59,13 +59,13 @@ export class HandleTable {
   }
 
   /** The job a streaming packet (WORK_DATA, WORK_WARNING, WORK_STATUS) for the handle goes to. */
-  route(handle: string): ClientJob | undefined {
+  route(handle: string): TrackedJob | undefined {
     const entry = this.entries.get(handle);
     return entry instanceof SharedHandle ? entry.take() : entry;
   }
 
   /** A final packet: every live job of the handle ends; later copies find nothing. */
-  end(handle: string): ClientJob[] {
+  end(handle: string): TrackedJob[] {
     const entry = this.entries.get(handle);
     if (entry === undefined) return [];
     this.entries.delete(handle);
@@ -73,15 +73,15 @@ export class HandleTable {
   }
 
   /** A released job: its packets are dropped from now on. */
-  forget(handle: string, job: ClientJob): void {
+  forget(handle: string, job: TrackedJob): void {
     const entry = this.entries.get(handle);
     if (entry === job) this.entries.delete(handle);
     else if (entry instanceof SharedHandle && entry.vacate(job)) this.entries.delete(handle);
   }
 
   /** Empties the table, returning every live job. */
-  takeAll(): ClientJob[] {
-    const jobs: ClientJob[] = [];
+  takeAll(): TrackedJob[] {
+    const jobs: TrackedJob[] = [];
     for (const entry of this.entries.values()) {
       if (entry instanceof SharedHandle) jobs.push(...entry.live());
       else jobs.push(entry);

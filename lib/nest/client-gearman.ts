@@ -1,14 +1,10 @@
 import { Logger } from '@nestjs/common';
 import { ClientProxy, type Deserializer, type ReadPacket, type Serializer, type WritePacket } from '@nestjs/microservices';
 import type { Observer } from 'rxjs';
-import {
-  GearmanClient,
-  GearmanConnectionError,
-  GearmanJobExceptionError,
-  type ClientJob,
-  type GearmanClientOptions,
-  type SubmitOptions,
-} from '../client/index.js';
+import type { ClientJob } from '../client/client-job.js';
+import { GearmanClient, type GearmanClientOptions } from '../client/gearman-client.js';
+import type { SubmitOptions } from '../client/submit-options.js';
+import { GearmanConnectionError, GearmanJobExceptionError } from '../common/errors.js';
 import { GearmanRecord } from './gearman-record-builder.js';
 import { GearmanStatus, type GearmanEventsMap } from './gearman-status.js';
 import { decodePayload, encodePayload } from './payload-codec.js';

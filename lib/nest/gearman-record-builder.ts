@@ -1,4 +1,4 @@
-import type { JobPriority } from '../client/index.js';
+import type { JobPriority } from '../client/submit-options.js';
 
 /** Per-message Gearman options, honoured by `ClientGearman.send()` and `emit()` alike. */
 export interface GearmanRecordOptions {

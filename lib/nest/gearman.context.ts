@@ -1,5 +1,5 @@
 import { BaseRpcContext } from '@nestjs/microservices';
-import type { WorkerJob } from '../worker/index.js';
+import type { WorkerJob } from '../worker/worker-job.js';
 import { encodePayload } from './payload-codec.js';
 
 /** The job being handled and the pattern it was routed by. */

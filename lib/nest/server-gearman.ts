@@ -10,7 +10,8 @@ import {
   type WritePacket,
 } from '@nestjs/microservices';
 import { isObservable, lastValueFrom, type Observable, type Subscription } from 'rxjs';
-import { GearmanWorker, type GearmanWorkerOptions, type WorkerJob } from '../worker/index.js';
+import { GearmanWorker, type GearmanWorkerOptions } from '../worker/gearman-worker.js';
+import type { WorkerJob } from '../worker/worker-job.js';
 import { GearmanContext } from './gearman.context.js';
 import { GEARMAN_TRANSPORT, GearmanStatus, type GearmanEventsMap } from './gearman-status.js';
 import { decodePayload, encodePayload } from './payload-codec.js';

@@ -1,6 +1,38 @@
-export * from './packet-types.js';
-export * from './protocol-error.js';
-export * from './encoder.js';
-export * from './decoder.js';
-export * from './admin.js';
-export * from './envelope.js';
+// `nestjs-gearman/protocol`: the Gearman wire format, pure (no sockets, no timers), for code that
+// speaks Gearman itself: packet table, encoder, streaming decoder, admin protocol lines, and the job
+// envelope that Nest peers use to carry metadata with a job. A deliberate list, recorded with the
+// root entry's in test/package/public-api.json.
+
+// Packet table.
+export { ARGUMENT_LIMITS, Magic, PACKET_SPECS, PacketType, packetSpec } from './packet-types.js';
+export type { ArgumentName, PacketDirection, PacketSpec } from './packet-types.js';
+
+// Encoding and decoding.
+export { encodePacket, encodeRequest, encodeResponse } from './encoder.js';
+export type { PacketArgument } from './encoder.js';
+export { PacketDecoder } from './decoder.js';
+export type { AcceptedMagic, AdminLine, DecoderOptions, Frame, Packet } from './decoder.js';
+export { GearmanProtocolError, ProtocolErrorCode } from './protocol-error.js';
+
+// The text admin protocol: commands, and the replies of a job server (formatted and parsed).
+export {
+  formatAdminError,
+  formatAdminListing,
+  formatAdminOk,
+  formatJobRow,
+  formatPriorityStatusRow,
+  formatStatusRow,
+  formatWorkerRow,
+  isCompleteAdminReply,
+  parseAdminCommand,
+  parseAdminReply,
+  parseJobRow,
+  parsePriorityStatusRow,
+  parseStatusRow,
+  parseWorkerRow,
+} from './admin.js';
+export type { AdminCommand, AdminReply, FunctionPriorityStatus, FunctionStatus, JobRow, WorkerRow } from './admin.js';
+
+// The job envelope: metadata (trace context, retries) carried ahead of a job's payload between Nest peers.
+export { EnvelopeError, isEnvelope, openEnvelope, sealEnvelope } from './envelope.js';
+export type { EnvelopeMetadata, OpenedEnvelope } from './envelope.js';

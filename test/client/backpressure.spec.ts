@@ -1,5 +1,7 @@
 import { once } from 'node:events';
-import { GearmanConnectionError, GearmanQueueFullError, type ClientJob, type GearmanClient } from '../../lib/client/index.js';
+import { type ClientJob } from '../../lib/client/client-job.js';
+import { type GearmanClient } from '../../lib/client/gearman-client.js';
+import { GearmanConnectionError, GearmanQueueFullError } from '../../lib/common/errors.js';
 import { describeWithPeers } from '../support/gearmand.js';
 import { useJobServer } from './support/harness.js';
 import { JOB_SERVER_KINDS } from './support/job-servers.js';

@@ -1,12 +1,12 @@
+import { GearmanClient } from '../../lib/client/gearman-client.js';
 import {
-  GearmanClient,
   GearmanConnectionError,
   GearmanJobExceptionError,
   GearmanJobFailedError,
   GearmanJobReleasedError,
   GearmanServerError,
-} from '../../lib/client/index.js';
-import type { WorkerJob } from '../../lib/worker/index.js';
+} from '../../lib/common/errors.js';
+import type { WorkerJob } from '../../lib/worker/worker-job.js';
 import { describeWithPeers } from '../support/gearmand.js';
 import { useJobServer } from './support/harness.js';
 import { JOB_SERVER_KINDS } from './support/job-servers.js';

@@ -1,4 +1,4 @@
-import { GearmanJobFailedError } from '../../lib/client/index.js';
+import { GearmanJobFailedError } from '../../lib/common/errors.js';
 import { describeWithPeers } from '../support/gearmand.js';
 import { useJobServer } from './support/harness.js';
 import { JOB_SERVER_KINDS } from './support/job-servers.js';

@@ -1,6 +1,6 @@
-import { GearmanClient } from '../../lib/client/index.js';
-import { GearmanJobServer } from '../../lib/job-server/index.js';
-import { GearmanWorker } from '../../lib/worker/index.js';
+import { GearmanClient } from '../../lib/client/gearman-client.js';
+import { GearmanJobServer } from '../../lib/job-server/gearman-job-server.js';
+import { GearmanWorker } from '../../lib/worker/gearman-worker.js';
 import { quietLogger } from './support/harness.js';
 import { waitFor } from './support/wait.js';
 

@@ -4,11 +4,13 @@ import { createServer, connect as netConnect, type Server, type Socket } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
-import { GearmanClient, GearmanConnectionError } from '../../lib/client/index.js';
-import { GearmanConnection, resolveServerAddress, type GearmanConnectionHandler } from '../../lib/connection/index.js';
-import { GearmanJobServer } from '../../lib/job-server/index.js';
+import { GearmanClient } from '../../lib/client/gearman-client.js';
+import { GearmanConnectionError } from '../../lib/common/errors.js';
+import { GearmanConnection, type GearmanConnectionHandler } from '../../lib/connection/gearman-connection.js';
+import { resolveServerAddress } from '../../lib/connection/server-address.js';
+import { GearmanJobServer } from '../../lib/job-server/gearman-job-server.js';
 import { encodeResponse, PacketType } from '../../lib/protocol/index.js';
-import { GearmanWorker } from '../../lib/worker/index.js';
+import { GearmanWorker } from '../../lib/worker/gearman-worker.js';
 import { quietLogger } from '../client/support/harness.js';
 import { waitFor } from '../client/support/wait.js';
 import { findExecutable } from '../support/gearmand.js';

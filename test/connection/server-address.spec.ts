@@ -1,4 +1,4 @@
-import { resolveServerAddress, resolveServerAddresses } from '../../lib/connection/index.js';
+import { resolveServerAddress, resolveServerAddresses } from '../../lib/connection/server-address.js';
 
 describe('server addresses', () => {
   test.each([

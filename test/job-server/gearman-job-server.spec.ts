@@ -1,5 +1,5 @@
 import { createServer } from 'node:net';
-import { GearmanJobServer } from '../../lib/job-server/index.js';
+import { GearmanJobServer } from '../../lib/job-server/gearman-job-server.js';
 import { PacketType } from '../../lib/protocol/index.js';
 import { adminQuery, RawPeer } from './support/raw-peer.js';
 

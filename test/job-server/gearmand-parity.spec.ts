@@ -1,4 +1,4 @@
-import { GearmanJobServer } from '../../lib/job-server/index.js';
+import { GearmanJobServer } from '../../lib/job-server/gearman-job-server.js';
 import { describeWithPeers, startGearmand } from '../support/gearmand.js';
 import { PacketType } from '../../lib/protocol/index.js';
 import { adminQuery, RawPeer } from './support/raw-peer.js';

@@ -1,5 +1,5 @@
 import { ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { GearmanJobServer } from '../../lib/job-server/index.js';
+import { GearmanJobServer } from '../../lib/job-server/gearman-job-server.js';
 import { PacketType } from '../../lib/protocol/index.js';
 import { describeWithPeers, findExecutable } from '../support/gearmand.js';
 import { adminQuery, RawPeer } from './support/raw-peer.js';

@@ -3,8 +3,10 @@ import { Controller, Module, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
-import { GearmanQueueFullError, type GearmanClient } from '../../lib/client/index.js';
-import { ClientGearman, ServerGearman } from '../../lib/nest/index.js';
+import { type GearmanClient } from '../../lib/client/gearman-client.js';
+import { GearmanQueueFullError } from '../../lib/common/errors.js';
+import { ClientGearman } from '../../lib/nest/client-gearman.js';
+import { ServerGearman } from '../../lib/nest/server-gearman.js';
 import { SlowReaderProxy } from '../client/support/slow-reader-proxy.js';
 import { describeOnJobServers, eventually, startJobServer, type JobServerUnderTest } from './job-servers.js';
 

@@ -4,7 +4,8 @@ import { Controller, Inject, Module, type INestMicroservice } from '@nestjs/comm
 import { NestFactory } from '@nestjs/core';
 import { ClientsModule, MessagePattern, Payload, RpcException } from '@nestjs/microservices';
 import { firstValueFrom, of } from 'rxjs';
-import { ClientGearman, ServerGearman } from '../../lib/nest/index.js';
+import { ClientGearman } from '../../lib/nest/client-gearman.js';
+import { ServerGearman } from '../../lib/nest/server-gearman.js';
 import { describeWithPeers } from '../support/gearmand.js';
 import { describeOnJobServers, startJobServer, type JobServerUnderTest } from './job-servers.js';
 

@@ -1,4 +1,4 @@
-import { GearmanJobServer } from '../../lib/job-server/index.js';
+import { GearmanJobServer } from '../../lib/job-server/gearman-job-server.js';
 import { describeWithPeers, startGearmand } from '../support/gearmand.js';
 
 /** A running job server a test talks to. */

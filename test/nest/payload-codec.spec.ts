@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { decodePayload, encodePayload, GearmanRecord, GearmanRecordBuilder } from '../../lib/nest/index.js';
+import { GearmanRecord, GearmanRecordBuilder } from '../../lib/nest/gearman-record-builder.js';
+import { decodePayload, encodePayload } from '../../lib/nest/payload-codec.js';
 
 describe('payload rules', () => {
   test('every JSON value survives encode then decode', () => {

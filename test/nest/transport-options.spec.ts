@@ -4,14 +4,11 @@ import { NestFactory } from '@nestjs/core';
 import { Ctx, EventPattern, MessagePattern, Payload, Transport, type Serializer, type Deserializer } from '@nestjs/microservices';
 import { firstValueFrom, lastValueFrom, NEVER, timeout, toArray } from 'rxjs';
 import { GearmanClient, GearmanJobExceptionError, GearmanJobServer } from '../../lib/index.js';
-import {
-  ClientGearman,
-  GEARMAN_TRANSPORT,
-  GearmanContext,
-  GearmanRecordBuilder,
-  GearmanStatus,
-  ServerGearman,
-} from '../../lib/nest/index.js';
+import { ClientGearman } from '../../lib/nest/client-gearman.js';
+import { GearmanRecordBuilder } from '../../lib/nest/gearman-record-builder.js';
+import { GEARMAN_TRANSPORT, GearmanStatus } from '../../lib/nest/gearman-status.js';
+import { GearmanContext } from '../../lib/nest/gearman.context.js';
+import { ServerGearman } from '../../lib/nest/server-gearman.js';
 import { describeOnJobServers, eventually, startJobServer, type JobServerUnderTest } from './job-servers.js';
 
 /** Lets a test hold a handler until it says so. */

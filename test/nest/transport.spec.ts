@@ -5,7 +5,9 @@ import { Ctx, EventPattern, MessagePattern, Payload, RpcException } from '@nestj
 import fc from 'fast-check';
 import { firstValueFrom, from, lastValueFrom, toArray } from 'rxjs';
 import { delay, timeout } from 'rxjs/operators';
-import { ClientGearman, GearmanContext, ServerGearman } from '../../lib/nest/index.js';
+import { ClientGearman } from '../../lib/nest/client-gearman.js';
+import { GearmanContext } from '../../lib/nest/gearman.context.js';
+import { ServerGearman } from '../../lib/nest/server-gearman.js';
 import { describeOnJobServers, eventually, startJobServer, type JobServerUnderTest } from './job-servers.js';
 
 const seenEvents: unknown[] = [];

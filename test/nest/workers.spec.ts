@@ -6,8 +6,11 @@ import { Controller, Module, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
 import { firstValueFrom } from 'rxjs';
-import { ClientGearman, GearmanContext, ServerGearman } from '../../lib/nest/index.js';
-import type { GearmanWorker, WorkerJob } from '../../lib/worker/index.js';
+import { ClientGearman } from '../../lib/nest/client-gearman.js';
+import { GearmanContext } from '../../lib/nest/gearman.context.js';
+import { ServerGearman } from '../../lib/nest/server-gearman.js';
+import type { GearmanWorker } from '../../lib/worker/gearman-worker.js';
+import type { WorkerJob } from '../../lib/worker/worker-job.js';
 import { describeOnJobServers, startJobServer, type JobServerUnderTest } from './job-servers.js';
 
 /** Which worker ran which job, over every app in this file. */

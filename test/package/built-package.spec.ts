@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -7,7 +7,8 @@ import { promisify } from 'node:util';
 /**
  * The built package (`npm test` builds dist/ first) as users get it: copied into a consumer's
  * node_modules outside this repo, then loaded by a CommonJS app on Nest 11 and an ES-module app
- * on Nest 12, each running a real round trip over the embedded job server.
+ * on Nest 12, each running a real round trip over the embedded job server and loading the
+ * `nestjs-gearman/protocol` entry (one GearmanProtocolError class for both entries).
  */
 const run = promisify(execFile);
 const repo = process.cwd();
@@ -19,8 +20,9 @@ function consumerWith(nodeModules: string): string {
   mkdirSync(installed, { recursive: true });
   cpSync(join(repo, 'package.json'), join(installed, 'package.json'));
   cpSync(join(repo, 'dist'), join(installed, 'dist'), { recursive: true });
-  for (const dependency of ['@nestjs', 'rxjs', 'reflect-metadata']) {
-    symlinkSync(join(nodeModules, dependency), join(app, 'node_modules', dependency));
+  // @types: Node's own types, for the TypeScript consumer.
+  for (const dependency of ['@nestjs', 'rxjs', 'reflect-metadata', '@types']) {
+    if (existsSync(join(nodeModules, dependency))) symlinkSync(join(nodeModules, dependency), join(app, 'node_modules', dependency));
   }
   return app;
 }
@@ -41,5 +43,20 @@ describe('the built package', () => {
     expect(report.nest.split('.')[0]).toBe(nest);
     expect(report.entry).toBe(join(app, 'node_modules', 'nestjs-gearman', 'dist', build, 'index.js'));
     expect(report.result).toBe(6);
+    expect(report.protocolEntry).toBe(join(app, 'node_modules', 'nestjs-gearman', 'dist', build, 'protocol', 'index.js'));
+    expect(report.echoPacket).toBe('\0REQ\0\0\0\x10\0\0\0\x02hi');
+    expect(report.oneErrorClass).toBe(true);
+  });
+
+  // A CommonJS TypeScript app (`moduleResolution: node10`, as Nest 11 projects are set up) does not
+  // read package.json `exports`: it finds the root's types through `types` and the protocol entry's
+  // through `typesVersions`.
+  test('a TypeScript app with node10 resolution sees the types of both entries', async () => {
+    const app = consumerWith(join(repo, 'node_modules'));
+    apps.push(app);
+    cpSync(join(fixtures, 'consumer-node10.ts'), join(app, 'consumer.ts'));
+    const tsc = join(repo, 'node_modules', 'typescript', 'bin', 'tsc');
+    const flags = ['--noEmit', '--strict', '--module', 'commonjs', '--moduleResolution', 'node10', '--target', 'es2022', '--skipLibCheck'];
+    await expect(run(process.execPath, [tsc, ...flags, 'consumer.ts'], { cwd: app, timeout: 60000 })).resolves.toBeDefined();
   });
 });

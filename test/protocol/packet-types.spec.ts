@@ -1,4 +1,5 @@
-import { allowsMagic, ARGUMENT_LIMITS, Magic, PACKET_SPECS, PacketType, packetSpec } from '../../lib/protocol/index.js';
+import { ARGUMENT_LIMITS, Magic, PACKET_SPECS, PacketType, packetSpec } from '../../lib/protocol/index.js';
+import { allowsMagic } from '../../lib/protocol/packet-types.js';
 
 // Transcribed by hand from the packet table of the protocol reference
 // (shared/reference/gearman-protocol.md): code, name, who sends it, number of arguments.

@@ -1,5 +1,6 @@
-import { GearmanJobExceptionError, GearmanJobFailedError } from '../../lib/client/index.js';
-import { GearmanWorker, type WorkerJob } from '../../lib/worker/index.js';
+import { GearmanJobExceptionError, GearmanJobFailedError } from '../../lib/common/errors.js';
+import { GearmanWorker } from '../../lib/worker/gearman-worker.js';
+import { type WorkerJob } from '../../lib/worker/worker-job.js';
 import { adminCommand } from '../client/support/admin.js';
 import { CountingProxy } from '../client/support/counting-proxy.js';
 import { quietLogger, useJobServer } from '../client/support/harness.js';

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { DEFAULT_GEARMAN_HOST, DEFAULT_GEARMAN_PORT } from '../../common/defaults.js';
-import { GearmanJobServer, type GearmanJobServerOptions } from '../../job-server/index.js';
+import { GearmanJobServer, type GearmanJobServerOptions } from '../../job-server/gearman-job-server.js';
 import type { GearmanModuleOptions } from './gearman-module-options.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { InjectionToken, ModuleMetadata, OptionalFactoryDependency, Type } from '@nestjs/common';
-import type { ServerAddress } from '../../connection/index.js';
-import type { GearmanJobServerOptions } from '../../job-server/index.js';
+import type { ServerAddress } from '../../connection/server-address.js';
+import type { GearmanJobServerOptions } from '../../job-server/gearman-job-server.js';
 import type { GearmanClientProxyOptions } from '../client-gearman.js';
 import type { GearmanServerOptions } from '../server-gearman.js';
 

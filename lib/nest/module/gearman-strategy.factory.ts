@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { ServerAddress } from '../../connection/index.js';
+import type { ServerAddress } from '../../connection/server-address.js';
 import { ServerGearman, type GearmanServerOptions } from '../server-gearman.js';
 import { GEARMAN_MODULE_OPTIONS, GEARMAN_SERVERS } from './gearman.constants.js';
 import type { GearmanModuleOptions } from './gearman-module-options.js';

@@ -1,6 +1,6 @@
 import { Inject, Module, type DynamicModule, type OnApplicationShutdown, type Provider } from '@nestjs/common';
-import type { ServerAddress } from '../../connection/index.js';
-import type { GearmanJobServer } from '../../job-server/index.js';
+import type { ServerAddress } from '../../connection/server-address.js';
+import type { GearmanJobServer } from '../../job-server/gearman-job-server.js';
 import { ClientGearman } from '../client-gearman.js';
 import type { GearmanServerOptions, ServerGearman } from '../server-gearman.js';
 import { closeClientGracefully } from './close-client-gracefully.js';

@@ -1,6 +1,6 @@
 import { DEFAULT_GEARMAN_HOST, DEFAULT_GEARMAN_PORT } from '../../common/defaults.js';
-import type { ServerAddress } from '../../connection/index.js';
-import type { GearmanJobServer } from '../../job-server/index.js';
+import type { ServerAddress } from '../../connection/server-address.js';
+import type { GearmanJobServer } from '../../job-server/gearman-job-server.js';
 
 const DEFAULT_SERVERS: ServerAddress[] = [`${DEFAULT_GEARMAN_HOST}:${DEFAULT_GEARMAN_PORT}`];
 

@@ -1,5 +1,5 @@
-import { GearmanClient, type GearmanClientOptions } from '../../../lib/client/index.js';
-import { GearmanWorker, type GearmanWorkerOptions } from '../../../lib/worker/index.js';
+import { GearmanClient, type GearmanClientOptions } from '../../../lib/client/gearman-client.js';
+import { GearmanWorker, type GearmanWorkerOptions } from '../../../lib/worker/gearman-worker.js';
 import type { JobServerKind, RunningJobServer } from './job-servers.js';
 
 const quietLogger = { log: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined };

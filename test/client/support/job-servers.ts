@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { GearmanJobServer } from '../../../lib/job-server/index.js';
+import { GearmanJobServer } from '../../../lib/job-server/gearman-job-server.js';
 import { findExecutable, freePort, waitForPort } from '../../support/gearmand.js';
 
 /** A job server running for a test, on a loopback port that survives restarts. */

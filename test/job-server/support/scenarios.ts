@@ -16,7 +16,7 @@ export interface Scenario {
   readonly title: string;
   /** Server settings (gearmand flags are derived from them). */
   readonly options?: { jobRetries?: number; exceptions?: boolean };
-  /** Set when gearmand 1.1.20 behaves otherwise (by design, see the README): the reason. */
+  /** Set when gearmand 1.1.20 behaves otherwise (by design, see docs/job-server.md): the reason. */
   readonly oursOnly?: string;
   run(context: ScenarioContext): Promise<void>;
 }
@@ -361,7 +361,7 @@ export const scenarios: Scenario[] = [
       await worker.expect(P.JOB_ASSIGN);
       worker.send(P.WORK_EXCEPTION, handle, 'it broke');
       // gearmand sends this WORK_FAIL with a NUL after the handle (Perl's Gearman::Client dies on
-      // it); we send the handle alone, by design (see the README).
+      // it); we send the handle alone, by design (see docs/job-server.md).
       expect((await plain.expect(P.WORK_FAIL)).map((arg) => arg.replace(/\0$/, ''))).toEqual([handle]);
       expect(await wants.expect(P.WORK_EXCEPTION)).toEqual([handle, 'it broke']);
       expect(await statusRow(context, 'boom')).toBe('boom\t0\t0\t1');

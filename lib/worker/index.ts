@@ -1,2 +1,0 @@
-export * from './worker-job.js';
-export * from './gearman-worker.js';
