@@ -951,6 +951,22 @@ export const scenarios: Scenario[] = [
     },
   },
   {
+    title: 'WORK_FAIL and OPTION_REQ with long bytes after the NUL: relayed and echoed whole',
+    async run(context) {
+      const client = await context.peer();
+      const junk = 'j'.repeat(200);
+      client.sendUnchecked(P.OPTION_REQ, 'exceptions', junk);
+      expect(await client.expect(P.OPTION_RES)).toEqual([`exceptions\0${junk}`]);
+      const handle = await submit(client, P.SUBMIT_JOB, 'failjunk', '', 'x');
+      const worker = await context.worker('failjunk');
+      worker.send(P.GRAB_JOB);
+      await worker.expect(P.JOB_ASSIGN);
+      worker.sendUnchecked(P.WORK_FAIL, handle, junk);
+      expect(await client.expect(P.WORK_FAIL)).toEqual([`${handle}\0${junk}`]);
+      expect(await worker.sync()).toEqual([]);
+    },
+  },
+  {
     title: 'OPTION_REQ: exceptions in any case, read up to a NUL, echoed as sent; anything else UNKNOWN_OPTION',
     async run(context) {
       const peer = await context.peer();
