@@ -245,7 +245,7 @@ export class JobBroker {
     const run = job.start(worker);
     worker.hold(job);
     const timeout = worker.timeoutFor(fn);
-    if (timeout > 0) run.timer = setTimeout(() => this.expire(job, run), Math.max(timeout, MIN_WORKER_TIMEOUT_MS));
+    if (timeout > 0) run.startTimer(Math.max(timeout, MIN_WORKER_TIMEOUT_MS), () => this.expire(job, run));
     const handle = this.handleOf(job);
     const reducer = kind === PacketType.GRAB_JOB_ALL && this.reducers.size > 0 ? this.reducers.get(job) : undefined;
     if (kind === PacketType.GRAB_JOB) {
@@ -271,8 +271,7 @@ export class JobBroker {
     if (type === PacketType.WORK_STATUS) {
       const [, numerator, denominator] = args;
       const run = job.run!;
-      run.numerator = storedNumerator(numerator.toString('latin1'));
-      run.denominator = storedDenominator(denominator.toString('latin1'));
+      run.setProgress(storedNumerator(numerator.toString('latin1')), storedDenominator(denominator.toString('latin1')));
     }
     if (this.lifecycle?.progressed) this.notifyProgressed(job, type, args);
     if (job.clients) this.sendToClients(job, encodeByteStringResponse(type, args));
@@ -349,7 +348,7 @@ export class JobBroker {
   /** Stops every timer. Queued jobs are dropped without `ended`: a durable store keeps them for restore. */
   close(): void {
     this.delayed.close();
-    for (const job of this.jobs.values()) if (job.run?.timer) clearTimeout(job.run.timer);
+    for (const job of this.jobs.values()) job.run?.stopTimer();
   }
 
   // --- Inside ------------------------------------------------------------------------------
@@ -418,7 +417,6 @@ export class JobBroker {
 
   private expire(job: Job, run: RunState): void {
     if (job.run !== run) return;
-    run.timer = undefined;
     this.options.warn(`worker timeout on job ${this.handleOf(job)}: requeued`);
     this.requeue(job, 'timeout');
   }
@@ -460,7 +458,7 @@ export class JobBroker {
   private stopRunning(fn: GearmanFunction, job: Job): RunState | undefined {
     const run = job.stop();
     if (!run) return undefined;
-    if (run.timer) clearTimeout(run.timer);
+    run.stopTimer();
     run.worker.release(job);
     fn.stop();
     return run;

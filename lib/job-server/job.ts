@@ -33,13 +33,40 @@ const UNIQUE_MASK = 0x7f;
 const RETRY_SHIFT = 13;
 const MAX_RETRIES = (2 ** 31 - 1) >>> RETRY_SHIFT;
 
-/** What only a job being worked on needs. */
+/** What only a job being worked on needs: its worker, its progress, its CAN_DO_TIMEOUT timer. */
 export class RunState {
-  numerator = 0;
-  denominator = 0;
-  timer: NodeJS.Timeout | undefined = undefined;
+  private progressNumerator = 0;
+  private progressDenominator = 0;
+  private timer: NodeJS.Timeout | undefined = undefined;
 
   constructor(readonly worker: JobPeer) {}
+
+  /** The last WORK_STATUS, as gearmand stores it (0 and 0 before any). */
+  get numerator(): number {
+    return this.progressNumerator;
+  }
+
+  get denominator(): number {
+    return this.progressDenominator;
+  }
+
+  setProgress(numerator: number, denominator: number): void {
+    this.progressNumerator = numerator;
+    this.progressDenominator = denominator;
+  }
+
+  /** Calls `onExpiry` after `ms` unless the run stops first. */
+  startTimer(ms: number, onExpiry: () => void): void {
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      onExpiry();
+    }, ms);
+  }
+
+  stopTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
 }
 
 /**
