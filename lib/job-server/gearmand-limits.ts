@@ -26,8 +26,8 @@ const MAX_DENOMINATOR_DIGITS = 10;
 const LONG_MIN = -(2n ** 63n);
 const LONG_MAX = 2n ** 63n - 1n;
 
-/** What strtol and atoi read: leading white space, an optional sign, decimal digits. */
-const LEADING_INTEGER = /^\s*([+-]?\d+)/;
+/** What strtol and atoi read: leading white space (C's isspace: ASCII only), an optional sign, decimal digits. */
+const LEADING_INTEGER = /^[\t\n\v\f\r ]*([+-]?\d+)/;
 
 /** The sign and digits strtol would read at the start of `text`, or undefined when it reads none. */
 function leadingInteger(text: string): string | undefined {

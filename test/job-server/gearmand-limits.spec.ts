@@ -10,6 +10,9 @@ describe("gearmand's number reading", () => {
     ['', 0],
     ['- 5', 0],
     ['1e3', 1],
+    ['\v\f\r5', 5],
+    // C's isspace knows ASCII white space only: a latin1 no-break space stops the reading.
+    ['\xa05', 0],
   ])('atoi(%j) = %d', (text, value) => {
     expect(atoi(text)).toBe(value);
   });
