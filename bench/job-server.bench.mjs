@@ -7,6 +7,11 @@
 // figure is read after a full garbage collection, asked for over the inspector protocol (the child
 // runs with --inspect on loopback), so V8's young generation, which grows by tens of MB under a
 // submit burst whatever the queue holds, is not counted as queued jobs.
+// Then the same two servers, fresh, under libgearman's C clients and workers (gearbench, see
+// bench/support/gearbench.mjs): foreground round trips `rt 8 2000 100 4` and background
+// `bg 4 25000 100 4`, the servers taking turns for BENCH_GEARBENCH_ROUNDS rounds (default 3, 0 to
+// skip), medians reported. BENCH_OURS_CLI points at another build's dist/cjs/cli/main.js, to
+// compare two builds on the same machine.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -14,12 +19,16 @@ import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { backgroundDrain, backgroundSubmits, foregroundRoundTrips, sleep } from './support/load-generator.mjs';
 import { startGearmand } from './support/brokers.mjs';
+import { buildGearbench, runGearbench } from './support/gearbench.mjs';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 200_000);
 const MEMORY_ROUNDS = Number(process.env.BENCH_MEMORY_ROUNDS ?? 3);
 const FOREGROUND_MS = Number(process.env.BENCH_FOREGROUND_MS ?? 4000);
+const GEARBENCH_ROUNDS = Number(process.env.BENCH_GEARBENCH_ROUNDS ?? 3);
+const GEARBENCH_RT = [8, 2000, 100, 4];
+const GEARBENCH_BG = [4, 25000, 100, 4];
 const GEARMAND = ['/usr/sbin/gearmand', '/usr/local/sbin/gearmand'].find((path) => existsSync(path));
-const CLI = fileURLToPath(new URL('../dist/cjs/cli/main.js', import.meta.url));
+const CLI = process.env.BENCH_OURS_CLI ?? fileURLToPath(new URL('../dist/cjs/cli/main.js', import.meta.url));
 
 function rssBytes(pid) {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -174,6 +183,46 @@ async function stop(server) {
   await exited;
 }
 
+/**
+ * gearbench against gearmand and ours, both running at once, taking turns (the first to go
+ * alternates by round), so a change in the machine's load falls on both alike.
+ */
+async function measureWithGearbench() {
+  if (GEARBENCH_ROUNDS <= 0) return { skip: 'BENCH_GEARBENCH_ROUNDS is 0' };
+  if (!GEARMAND) return { skip: 'gearmand is not installed (apt-get install gearman-job-server)' };
+  const built = buildGearbench();
+  if (built.skip) return built;
+  const servers = [await startGearmand(), await startOurs()];
+  const rounds = servers.map(() => []);
+  try {
+    for (let round = 0; round < GEARBENCH_ROUNDS; round++) {
+      const order = round % 2 === 0 ? [0, 1] : [1, 0];
+      for (const i of order) {
+        const figures = {
+          ...runGearbench(built.path, servers[i].port, 'rt', GEARBENCH_RT),
+          ...runGearbench(built.path, servers[i].port, 'bg', GEARBENCH_BG),
+        };
+        rounds[i].push(figures);
+      }
+    }
+  } finally {
+    await Promise.all(servers.map(stop));
+    built.dispose();
+  }
+  const medians = rounds.map((list) =>
+    Object.fromEntries(['roundTrips', 'submit', 'drain'].map((key) => [key, median(list.map((r) => r[key]))])),
+  );
+  return { names: servers.map((server) => server.name), rounds, medians };
+}
+
+function printTable(title, header, rows) {
+  console.log(`\n${title}`);
+  const widths = header.map((_, i) => Math.max(...[header, ...rows].map((row) => String(row[i]).length)));
+  for (const row of [header, ...rows]) console.log(row.map((cell, i) => String(cell).padEnd(widths[i])).join('  '));
+}
+
+const jobsPerSecond = (value) => Math.round(value).toLocaleString('en-US');
+
 async function main() {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
   const results = [];
@@ -212,18 +261,35 @@ async function main() {
     ['background drain (jobs/s)', 'drain', 0],
     [`memory per queued job (bytes of RSS, ${JOBS} jobs)`, 'bytesPerJob', 0],
   ];
-  console.log(`\njob server benchmark: 8 clients x 4 workers, 100-byte payload, ${JOBS} background jobs with 36-byte uniques`);
   const header = ['', ...results.map(([name]) => name), results.length === 2 ? 'ours/gearmand' : ''];
   const table = rows.map(([label, key]) => {
     const values = results.map(([, r]) => r[key]);
-    return [
-      label,
-      ...values.map((v) => Math.round(v).toLocaleString('en-US')),
-      values.length === 2 ? `${(values[1] / values[0]).toFixed(2)}x` : '',
-    ];
+    return [label, ...values.map(jobsPerSecond), values.length === 2 ? `${(values[1] / values[0]).toFixed(2)}x` : ''];
   });
-  const widths = header.map((_, i) => Math.max(...[header, ...table].map((row) => String(row[i]).length)));
-  for (const row of [header, ...table]) console.log(row.map((cell, i) => String(cell).padEnd(widths[i])).join('  '));
+  const gearbench = await measureWithGearbench();
+  if (gearbench.skip) {
+    console.log(`\ngearbench skipped: ${gearbench.skip}`);
+  } else if (results.length === 2) {
+    const [theirs, ours] = gearbench.medians;
+    const row = (label, key) => [label, jobsPerSecond(theirs[key]), jobsPerSecond(ours[key]), `${(ours[key] / theirs[key]).toFixed(2)}x`];
+    const medianOf = `gearbench (libgearman C clients and workers, median of ${GEARBENCH_ROUNDS})`;
+    table.push(
+      row(`${medianOf}: rt ${GEARBENCH_RT.join(' ')} foreground round trips (jobs/s)`, 'roundTrips'),
+      row(`${medianOf}: bg ${GEARBENCH_BG.join(' ')} background submit (jobs/s)`, 'submit'),
+      row(`${medianOf}: bg ${GEARBENCH_BG.join(' ')} background drain (jobs/s)`, 'drain'),
+    );
+  }
+  printTable(
+    `job server benchmark: Node load generator (8 clients x 4 workers, 100-byte payload, ${JOBS} background jobs with 36-byte uniques), then gearbench`,
+    header,
+    table,
+  );
+  if (!gearbench.skip) {
+    for (const [i, name] of gearbench.names.entries()) {
+      const list = (key) => gearbench.rounds[i].map((round) => jobsPerSecond(round[key])).join(', ');
+      console.log(`gearbench rounds, ${name}: rt ${list('roundTrips')}; bg submit ${list('submit')}; bg drain ${list('drain')}`);
+    }
+  }
   const list = (key) => memoryRounds.map((round) => Math.round(round[key])).join(', ');
   console.log(
     `ours, memory per queued job after a full GC, ${MEMORY_ROUNDS} rounds: RSS ${list('rss')} bytes (median in the table); live heap ${list('heap')} bytes`,

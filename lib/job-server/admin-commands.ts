@@ -11,14 +11,12 @@ import {
 } from '../protocol/admin.js';
 import type { GearmanFunction } from './gearman-function.js';
 import { inGearmandOrder } from './gearmand-order.js';
+import { atoi } from './gearmand-limits.js';
+import { Priority } from './job.js';
 import type { JobBroker } from './job-broker.js';
-import { parseLeadingInteger } from './job-broker.js';
-import type { ServerConnection } from './server-connection.js';
 
 export interface AdminContext {
   readonly broker: JobBroker;
-  /** Every open connection, oldest first. */
-  connections(): Iterable<ServerConnection>;
   readonly version: string;
   readonly verbose: string;
 }
@@ -37,12 +35,15 @@ export function runAdminCommand(context: AdminContext, line: string): string {
       // gearmand lists the newest connection first, and each one's newest registration first
       // (a function registered twice shows twice).
       return formatAdminListing(
-        [...context.connections()].reverse().map((con) =>
+        [...broker.peers()].reverse().map((state) =>
           formatWorkerRow({
-            fd: con.id,
-            ip: con.host,
-            clientId: con.clientId,
-            functions: con.registrations.map((fn) => fn.name).reverse(),
+            fd: state.peer.id,
+            ip: state.peer.host,
+            clientId: state.peer.clientId,
+            functions: state
+              .registrations()
+              .map((fn) => fn.name)
+              .reverse(),
           }),
         ),
       );
@@ -57,46 +58,47 @@ export function runAdminCommand(context: AdminContext, line: string): string {
         functionsInGearmandOrder(broker).map((fn) =>
           formatPriorityStatusRow({
             name: fn.name,
-            high: fn.waiting[0],
-            normal: fn.waiting[1],
-            low: fn.waiting[2],
+            high: fn.waiting(Priority.HIGH),
+            normal: fn.waiting(Priority.NORMAL),
+            low: fn.waiting(Priority.LOW),
             workers: fn.registrations,
           }),
         ),
       );
     case 'maxqueue':
       return maxQueue(broker, word, args);
-    case 'show':
+    case 'show': {
       if (args.length === 0) break;
-      if (args.length === 2 && asciiLowerCase(args[0]) === 'unique' && asciiLowerCase(args[1]) === 'jobs') {
-        return formatAdminListing(inGearmandOrder(broker.jobs.values(), (job) => job.unique).map((job) => job.unique));
+      const [what, which] = args;
+      if (args.length === 2 && asciiLowerCase(what) === 'unique' && asciiLowerCase(which) === 'jobs') {
+        return formatAdminListing(inGearmandOrder(broker.allJobs(), (job) => job.unique).map((job) => job.unique));
       }
-      if (args.length === 1 && asciiLowerCase(args[0]) === 'jobs') {
+      if (args.length === 1 && asciiLowerCase(what) === 'jobs') {
         return formatAdminListing(
-          inGearmandOrder(broker.jobs.values(), (job) => broker.handleOf(job)).map((job) =>
+          inGearmandOrder(broker.allJobs(), (job) => broker.handleOf(job)).map((job) =>
             formatJobRow({ handle: broker.handleOf(job), retries: job.retries, ignored: job.ignored, queued: job.background }),
           ),
         );
       }
       return formatAdminError('UNKNOWN_SHOW_ARGUMENTS');
+    }
     case 'cancel': {
       if (args.length < 2) break;
-      if (args.length !== 2 || asciiLowerCase(args[0]) !== 'job') return formatAdminError('UNKNOWN_ERROR');
-      const job = broker.findByHandle(args[1]);
-      if (!job || job.ignored) return formatAdminError('UNKNOWN_JOB');
-      broker.cancel(job);
+      const [what, handle] = args;
+      if (args.length !== 2 || asciiLowerCase(what) !== 'job') return formatAdminError('UNKNOWN_ERROR');
+      return broker.cancel(handle) ? formatAdminOk() : formatAdminError('UNKNOWN_JOB');
+    }
+    case 'create': {
+      const [what, name] = args;
+      if (args.length !== 2 || asciiLowerCase(what) !== 'function') return formatAdminError('INVALID_ARGUMENTS', INVALID_ARGUMENTS + word);
+      broker.createFunction(name);
       return formatAdminOk();
     }
-    case 'create':
-      if (args.length !== 2 || asciiLowerCase(args[0]) !== 'function')
-        return formatAdminError('INVALID_ARGUMENTS', INVALID_ARGUMENTS + word);
-      broker.functionNamed(args[1]);
-      return formatAdminOk();
     case 'drop': {
-      if (args.length !== 2 || asciiLowerCase(args[0]) !== 'function')
-        return formatAdminError('INVALID_ARGUMENTS', INVALID_ARGUMENTS + word);
-      const name = asciiLowerCase(args[1]);
-      const fn = [...broker.functions.values()].find((candidate) => asciiLowerCase(candidate.name) === name);
+      const [what, name] = args;
+      if (args.length !== 2 || asciiLowerCase(what) !== 'function') return formatAdminError('INVALID_ARGUMENTS', INVALID_ARGUMENTS + word);
+      const wanted = asciiLowerCase(name);
+      const fn = [...broker.functions()].find((candidate) => asciiLowerCase(candidate.name) === wanted);
       if (!fn) return 'ERR function not found\r\n';
       return broker.dropFunction(fn) ? formatAdminOk() : 'ERR there are still connected workers or executing clients\r\n';
     }
@@ -113,15 +115,16 @@ export function runAdminCommand(context: AdminContext, line: string): string {
 }
 
 function functionsInGearmandOrder(broker: JobBroker): GearmanFunction[] {
-  return inGearmandOrder(broker.functions.values(), (fn) => fn.name);
+  return inGearmandOrder(broker.functions(), (fn) => fn.name);
 }
 
 /** `maxqueue FUNCTION [N | HIGH NORMAL LOW]`: as gearmand, a function that does not exist is left alone. */
 function maxQueue(broker: JobBroker, word: string, args: string[]): string {
   if (args.length === 0) return formatAdminError('INVALID_ARGUMENTS', INVALID_ARGUMENTS + word);
-  const limits = [0, 1, 2].map((priority) => (args.length > priority + 1 ? Math.max(parseLeadingInteger(args[priority + 1]), 0) : 0));
-  if (args.length <= 2) limits.fill(limits[0]);
-  const fn = broker.functions.get(args[0]);
-  if (fn) fn.maxQueue = limits;
+  const [functionName, ...numbers] = args;
+  const limit = (priority: number) => (numbers.length > priority ? Math.max(atoi(numbers[priority]), 0) : 0);
+  // One number limits every priority; two leave LOW unlimited.
+  const limits: [number, number, number] = numbers.length <= 1 ? [limit(0), limit(0), limit(0)] : [limit(0), limit(1), limit(2)];
+  broker.setMaxQueue(functionName, limits);
   return formatAdminOk();
 }

@@ -23,7 +23,7 @@ export class DelayedJobs {
   constructor(private readonly onDue: (job: Job) => void) {}
 
   add(job: Job, at: number): void {
-    job.delayed = true;
+    job.setDelayed(true);
     this.heap.push({ at, job });
     this.siftUp(this.heap.length - 1);
     this.arm();
@@ -32,7 +32,7 @@ export class DelayedJobs {
   /** Takes a waiting job out (its entry is dropped lazily). */
   remove(job: Job): void {
     if (!job.delayed) return;
-    job.delayed = false;
+    job.setDelayed(false);
     if (++this.stale * 2 > this.heap.length) {
       const live = this.heap.filter((entry) => entry.job.delayed);
       this.heap.length = 0;
@@ -67,7 +67,7 @@ export class DelayedJobs {
     while (this.heap.length > 0 && this.heap[0].at <= now) {
       const { job } = this.pop();
       if (job.delayed) {
-        job.delayed = false;
+        job.setDelayed(false);
         this.onDue(job);
       } else {
         this.stale--;

@@ -4,9 +4,9 @@ import { DEFAULT_GEARMAN_HOST, DEFAULT_GEARMAN_PORT } from '../common/defaults.j
 import { consoleLogger, silentLogger, type GearmanLogger } from '../common/logger.js';
 import { DEFAULT_MAX_PACKET_SIZE } from '../protocol/decoder.js';
 import { runAdminCommand } from './admin-commands.js';
+import { MAX_HANDLE_PREFIX_BYTES } from './gearmand-limits.js';
 import { JobBroker } from './job-broker.js';
-import type { JobServerContext } from './job-server-context.js';
-import { ServerConnection } from './server-connection.js';
+import { ServerConnection, type ServerConnectionContext } from './server-connection.js';
 
 /** Reported by the admin `version` command. */
 export const JOB_SERVER_VERSION = '0.1.0';
@@ -40,7 +40,6 @@ export interface GearmanJobServerOptions {
 export const VERBOSE_LEVELS: readonly string[] = ['FATAL', 'ALERT', 'CRITICAL', 'ERROR', 'WARNING', 'NOTICE', 'INFO', 'DEBUG'];
 
 const DEFAULT_KEEPALIVE_MS = 30_000;
-const MAX_HANDLE_BYTES = 64;
 
 /**
  * A Gearman job server that clients and workers cannot tell from gearmand: the binary protocol
@@ -50,7 +49,7 @@ export class GearmanJobServer {
   private readonly host: string;
   private readonly port: number;
   private readonly logger: GearmanLogger;
-  private readonly context: JobServerContext;
+  private readonly context: ServerConnectionContext;
   private readonly broker: JobBroker;
   private readonly connections = new Set<ServerConnection>();
   private server: Server | undefined;
@@ -72,8 +71,8 @@ export class GearmanJobServer {
     }
     const handlePrefix = options.jobHandlePrefix ?? `H:${hostname()}`;
     // Room for ':' and a counter of up to 16 digits within gearmand's 64-byte handle limit.
-    if (Buffer.byteLength(handlePrefix) > MAX_HANDLE_BYTES - 17 || handlePrefix.includes('\0')) {
-      throw new RangeError(`jobHandlePrefix must be at most ${MAX_HANDLE_BYTES - 17} bytes without NUL`);
+    if (Buffer.byteLength(handlePrefix) > MAX_HANDLE_PREFIX_BYTES || handlePrefix.includes('\0')) {
+      throw new RangeError(`jobHandlePrefix must be at most ${MAX_HANDLE_PREFIX_BYTES} bytes without NUL`);
     }
     this.logger = options.logger === false ? silentLogger : (options.logger ?? consoleLogger('GearmanJobServer'));
     const verbose = options.verbose ?? (options.logger === false ? 'FATAL' : 'WARNING');
@@ -91,18 +90,13 @@ export class GearmanJobServer {
       jobRetries,
       warn: (message) => this.logger.warn(message),
     });
-    const adminContext = {
-      broker: this.broker,
-      connections: () => this.connections,
-      version: JOB_SERVER_VERSION,
-      verbose,
-    };
+    const adminContext = { broker: this.broker, version: JOB_SERVER_VERSION, verbose };
     this.context = {
       broker: this.broker,
       exceptions: options.exceptions ?? false,
       maxPacketSize,
       keepAliveMs,
-      runAdmin: (_con, line) => runAdminCommand(adminContext, line),
+      runAdmin: (line) => runAdminCommand(adminContext, line),
       connectionClosed: (con, error) => this.onConnectionClosed(con, error),
       logWarning: (message) => this.logger.warn(message),
       logError: (message) => this.logger.error(message),
@@ -164,6 +158,6 @@ export class GearmanJobServer {
   private onConnectionClosed(con: ServerConnection, error?: Error): void {
     if (!this.connections.delete(con) && this.closing) return;
     if (error && this.logger.debug) this.logger.debug(`connection ${con.id} (${con.host}) closed: ${error.message}`);
-    this.broker.disconnected(con);
+    con.leaveBroker();
   }
 }

@@ -1,380 +1,594 @@
-import { encodeResponse } from '../protocol/encoder.js';
+import { encodeByteStringResponse } from '../protocol/encoder.js';
 import { PacketType } from '../protocol/packet-types.js';
+import type { BrokerPeer } from './broker-peer.js';
 import { DelayedJobs } from './delayed-jobs.js';
 import { GearmanFunction } from './gearman-function.js';
-import { Job, Priority, RunState } from './job.js';
+import { MAX_UNIQUE_BYTES, MIN_WORKER_TIMEOUT_MS, storedDenominator, storedNumerator } from './gearmand-limits.js';
+import { Job, type Priority, type RunState } from './job.js';
+import { JobHandles } from './job-handles.js';
+import type { JobLifecycle, JobOutcome, JobView, RequeueReason, WorkUpdate } from './job-lifecycle.js';
 import { JobTable } from './job-table.js';
-import type { ServerConnection } from './server-connection.js';
-import { encodeByteStringResponse, encodeEmptyResponse } from './server-packets.js';
+import { PeerState } from './peer-state.js';
 
-const NOOP = encodeEmptyResponse(PacketType.NOOP);
-const NO_JOB = encodeEmptyResponse(PacketType.NO_JOB);
+const NOOP = encodeByteStringResponse(PacketType.NOOP, []);
+const NO_JOB = encodeByteStringResponse(PacketType.NO_JOB, []);
+const QUEUE_FULL = encodeByteStringResponse(PacketType.ERROR, ['QUEUE_ERROR', 'Job queue is full']);
+const NOT_ACCEPTED = encodeByteStringResponse(PacketType.ERROR, ['QUEUE_ERROR', 'Job could not be stored']);
+// gearmand's texts for WORK_* about a job the connection does not hold.
+const NOT_FOUND_RESULT = encodeByteStringResponse(PacketType.ERROR, ['JOB_NOT_FOUND', 'Job given in work result not found']);
+const NOT_FOUND_DATA = encodeByteStringResponse(PacketType.ERROR, ['JOB_NOT_FOUND', 'Job does not exist on server']);
+const NOT_FOUND_EXCEPTION = encodeByteStringResponse(PacketType.ERROR, [
+  'JOB_NOT_FOUND',
+  'An exception was received for a job that does not exist',
+]);
 
-/** gearmand arms CAN_DO_TIMEOUT timers with at least a second. */
-const MIN_WORKER_TIMEOUT_MS = 1000;
+const FAILED: JobOutcome = { kind: 'fail' };
+const RETRIES_EXHAUSTED: JobOutcome = { kind: 'retries-exhausted' };
+const CANCELLED: JobOutcome = { kind: 'cancelled' };
+const ABANDONED: JobOutcome = { kind: 'abandoned' };
 
 export interface BrokerOptions {
-  /** Handles are `<prefix>:<counter>`. */
+  /** Handles are `<prefix>:<counter>`; a byte string (latin1). */
   readonly handlePrefix: string;
   /** A job whose worker vanishes this many times is failed; 0 = never. */
   readonly jobRetries: number;
   readonly warn: (message: string) => void;
+  /** Follows every job (see JobLifecycle); none by default. */
+  readonly lifecycle?: JobLifecycle;
 }
 
-export type SubmitResult = { readonly job: Job } | { readonly error: 'QUEUE_ERROR' };
+/** One SUBMIT_JOB* packet, read. Strings are byte strings (latin1). */
+export interface SubmitRequest {
+  readonly functionName: string;
+  /** At most MAX_UNIQUE_BYTES (the connection refuses longer ones). */
+  readonly unique: string;
+  readonly data: string;
+  readonly priority: Priority;
+  readonly background: boolean;
+  /** SUBMIT_REDUCE_JOB*: the reducer's name, handed out by JOB_ASSIGN_ALL. */
+  readonly reducer?: string;
+  /** Epoch time in ms to run at (SUBMIT_JOB_EPOCH, SUBMIT_JOB_SCHED); absent, 0 or past: at once. */
+  readonly runAt?: number;
+}
+
+/** A background job a durable store kept, to put back with JobBroker.restore. Strings are byte strings (latin1). */
+export interface StoredJob {
+  readonly functionName: string;
+  readonly unique: string;
+  readonly data: string;
+  readonly priority: Priority;
+  /** Epoch time in ms to run at; absent, 0 or past: at once. */
+  readonly runAt?: number;
+}
 
 export type GrabKind = PacketType.GRAB_JOB | PacketType.GRAB_JOB_UNIQ | PacketType.GRAB_JOB_ALL;
+export type WorkUpdateType = PacketType.WORK_DATA | PacketType.WORK_WARNING | PacketType.WORK_STATUS;
+export type WorkEndType = PacketType.WORK_COMPLETE | PacketType.WORK_FAIL | PacketType.WORK_EXCEPTION;
 
 /**
- * The scheduler: functions, jobs, which worker holds what, and who waits for which result.
+ * The job server's core: functions and their queues, jobs, which worker holds what, who waits for
+ * which result, wake-ups, retries and timers. It sees peers only through BrokerPeer (send packets,
+ * read their id for listings), so it runs and is tested without sockets; the connection reads
+ * packets and calls it, the admin commands read and change it through its methods.
  * Every per-job step is O(1) (maps by handle and by unique id, intrusive queues); picking a job
  * for a worker looks once at each function that worker can do.
  */
 export class JobBroker {
-  readonly functions = new Map<string, GearmanFunction>();
+  private readonly functionsByName = new Map<string, GearmanFunction>();
   /** Every job by the counter in its handle. */
-  readonly jobs = new JobTable();
-  private nextId = 1;
-  private readonly handleStart: string;
-  private readonly delayed = new DelayedJobs((job) => this.enqueue(job));
+  private readonly jobs = new JobTable();
+  private readonly peerStates = new Set<PeerState>();
+  private readonly handles: JobHandles;
+  private readonly delayed = new DelayedJobs((job) => this.enqueue(this.functionOf(job), job));
   /** Reducer names of the few jobs that have one (reduce jobs), kept beside the job records. */
   private readonly reducers = new Map<Job, string>();
+  private readonly lifecycle: JobLifecycle | undefined;
+  /** Jobs whose `accepted` hook has not settled: true once accepted, false when refused. */
+  private readonly accepting = new Map<Job, Promise<boolean>>();
+  private nextId = 1;
 
   constructor(private readonly options: BrokerOptions) {
-    this.handleStart = `${options.handlePrefix}:`;
+    this.handles = new JobHandles(options.handlePrefix);
+    this.lifecycle = options.lifecycle;
   }
 
+  // --- Peers -------------------------------------------------------------------------------
+
+  /** A peer connected: the state the broker keeps for it, to pass back with each of its requests. */
+  connect(peer: BrokerPeer): PeerState {
+    const state = new PeerState(peer);
+    this.peerStates.add(state);
+    return state;
+  }
+
+  /** A peer is gone: the jobs it held go back to their queues, its waits end, its functions are given up. */
+  disconnect(state: PeerState): void {
+    if (!this.peerStates.delete(state)) return;
+    for (const job of state.heldNewestFirst()) this.requeue(job, 'worker-gone');
+    for (const job of state.leave()) {
+      job.removeClient(state);
+      if (!job.clients && !job.background && !job.run) {
+        this.remove(this.functionOf(job), job);
+        this.notifyEnded(job, ABANDONED, undefined);
+      }
+    }
+  }
+
+  /** Every connected peer, oldest first. */
+  peers(): IterableIterator<PeerState> {
+    return this.peerStates.values();
+  }
+
+  // --- Reading -----------------------------------------------------------------------------
+
   handleOf(job: Job): string {
-    return this.handleStart + job.id;
+    return this.handles.of(job.id);
   }
 
   /** The job a handle names, or undefined (also for handles this server never made). */
   findByHandle(handle: string): Job | undefined {
-    if (!handle.startsWith(this.handleStart)) return undefined;
-    const digits = handle.slice(this.handleStart.length);
-    if (!/^[1-9]\d{0,15}$/.test(digits)) return undefined;
-    return this.jobs.get(Number(digits));
+    const id = this.handles.idOf(handle);
+    return id === undefined ? undefined : this.jobs.get(id);
   }
 
   /** The newest job holding this unique id, whatever its function (GET_STATUS_UNIQUE, as gearmand). */
   findByUnique(unique: string): Job | undefined {
     let newest: Job | undefined;
-    for (const fn of this.functions.values()) {
-      const job = fn.byUnique.get(unique);
+    for (const fn of this.functionsByName.values()) {
+      const job = fn.findByUnique(unique);
       if (job && (!newest || job.id > newest.id)) newest = job;
     }
     return newest;
   }
 
-  functionNamed(name: string): GearmanFunction {
-    let fn = this.functions.get(name);
+  /** Every function, in the order they were first seen. */
+  functions(): IterableIterator<GearmanFunction> {
+    return this.functionsByName.values();
+  }
+
+  findFunction(name: string): GearmanFunction | undefined {
+    return this.functionsByName.get(name);
+  }
+
+  /** Every job, oldest first. */
+  allJobs(): IterableIterator<Job> {
+    return this.jobs.values();
+  }
+
+  // --- Clients -----------------------------------------------------------------------------
+
+  /**
+   * A submit: a new job, or the existing one with the same unique id (coalescing), or ERROR
+   * QUEUE_ERROR when `maxqueue` is reached. A foreground submitter then waits for the job's
+   * results. The submitter gets JOB_CREATED, held until the lifecycle accepts the job if it asks to.
+   */
+  submit(submitter: PeerState, request: SubmitRequest): void {
+    const fn = this.functionNamed(request.functionName);
+    let job = fn.findCoalescing(request.unique, request.data);
+    let accepted: Promise<boolean> | undefined;
+    if (job) {
+      if (this.accepting.size > 0) accepted = this.accepting.get(job);
+      if (this.lifecycle?.joined) this.notifyJoined(job, request.background);
+    } else {
+      if (fn.isFull(request.priority)) {
+        submitter.peer.send(QUEUE_FULL);
+        return;
+      }
+      const runAt = request.runAt ?? 0;
+      job = this.admit(fn, request.unique, request.data, request.priority, request.background, request.reducer ?? '', runAt);
+      if (this.lifecycle?.accepted) accepted = this.notifyAccepted(job, runAt);
+    }
+    if (!request.background) {
+      job.addClient(submitter);
+      submitter.waitFor(job);
+    }
+    const created = encodeByteStringResponse(PacketType.JOB_CREATED, [this.handleOf(job)]);
+    if (accepted) {
+      const reply = submitter.peer.reserve();
+      void accepted.then((ok) => reply(ok ? created : NOT_ACCEPTED));
+    } else {
+      submitter.peer.send(created);
+    }
+  }
+
+  /**
+   * Puts back a background job a durable store kept (at start): queued, or delayed until its
+   * time, as a new job with a new handle, without JOB_CREATED and without calling `accepted` (the
+   * store has it). A job already here with the same function and unique id absorbs it; `maxqueue`
+   * does not apply. Returns the handle. Throws RangeError for a unique id over MAX_UNIQUE_BYTES.
+   */
+  restore(stored: StoredJob): string {
+    if (stored.unique.length > MAX_UNIQUE_BYTES) {
+      throw new RangeError(`a unique id is at most ${MAX_UNIQUE_BYTES} bytes, got ${stored.unique.length}`);
+    }
+    const fn = this.functionNamed(stored.functionName);
+    const job =
+      fn.findCoalescing(stored.unique, stored.data) ??
+      this.admit(fn, stored.unique, stored.data, stored.priority, true, '', stored.runAt ?? 0);
+    return this.handleOf(job);
+  }
+
+  // --- Workers -----------------------------------------------------------------------------
+
+  canDo(worker: PeerState, functionName: string, timeoutMs: number): void {
+    worker.addAbility(this.functionNamed(functionName), timeoutMs);
+  }
+
+  /** As gearmand: giving up a function drops every registration of it, and the jobs of it the worker holds go back to their queue. */
+  cantDo(worker: PeerState, functionName: string): void {
+    const fn = this.functionsByName.get(functionName);
+    if (fn && worker.removeAbility(fn)) this.requeueHeld(worker, fn);
+  }
+
+  resetAbilities(worker: PeerState): void {
+    for (const fn of [...worker.functions()]) {
+      if (worker.removeAbility(fn)) this.requeueHeld(worker, fn);
+    }
+  }
+
+  /** PRE_SLEEP: NOOP at once when a job waits, else the worker sleeps until one comes. */
+  preSleep(worker: PeerState): void {
+    if (this.pick(worker)) worker.peer.send(NOOP);
+    else worker.sleep();
+  }
+
+  /** GRAB_JOB*: the job with the highest priority across the worker's functions, then the oldest; NO_JOB when none. */
+  grab(worker: PeerState, kind: GrabKind): void {
+    worker.awake();
+    const fn = this.pick(worker);
+    const job = fn?.peek();
+    if (!fn || !job) {
+      worker.peer.send(NO_JOB);
+      return;
+    }
+    fn.start(job);
+    const run = job.start(worker);
+    worker.hold(job);
+    const timeout = worker.timeoutFor(fn);
+    if (timeout > 0) run.startTimer(Math.max(timeout, MIN_WORKER_TIMEOUT_MS), () => this.expire(job, run));
+    const handle = this.handleOf(job);
+    const reducer = kind === PacketType.GRAB_JOB_ALL && this.reducers.size > 0 ? this.reducers.get(job) : undefined;
+    if (kind === PacketType.GRAB_JOB) {
+      worker.peer.send(encodeByteStringResponse(PacketType.JOB_ASSIGN, [handle, fn.name, job.data]));
+    } else if (reducer !== undefined) {
+      worker.peer.send(encodeByteStringResponse(PacketType.JOB_ASSIGN_ALL, [handle, fn.name, job.unique, reducer, job.data]));
+    } else {
+      worker.peer.send(encodeByteStringResponse(PacketType.JOB_ASSIGN_UNIQ, [handle, fn.name, job.unique, job.data]));
+    }
+    if (this.lifecycle?.started) this.notifyStarted(job, worker.peer);
+  }
+
+  /**
+   * WORK_DATA, WORK_WARNING, WORK_STATUS from a worker (`args` as they came, the handle first):
+   * passed on to every waiting client; ERROR JOB_NOT_FOUND when the worker does not hold the job.
+   */
+  workUpdate(worker: PeerState, type: WorkUpdateType, handle: string, args: readonly Buffer[]): void {
+    const job = this.heldBy(worker, handle);
+    if (!job) {
+      worker.peer.send(type === PacketType.WORK_STATUS ? NOT_FOUND_RESULT : NOT_FOUND_DATA);
+      return;
+    }
+    if (type === PacketType.WORK_STATUS) {
+      const [, numerator, denominator] = args;
+      const run = job.run!;
+      run.setProgress(storedNumerator(numerator.toString('latin1')), storedDenominator(denominator.toString('latin1')));
+    }
+    if (this.lifecycle?.progressed) this.notifyProgressed(job, type, args);
+    if (job.clients) this.sendToClients(job, encodeByteStringResponse(type, args));
+  }
+
+  /**
+   * WORK_COMPLETE, WORK_FAIL, WORK_EXCEPTION from a worker: passed on (WORK_FAIL in place of
+   * WORK_EXCEPTION for clients without the `exceptions` option), then the job is gone; ERROR
+   * JOB_NOT_FOUND when the worker does not hold the job.
+   */
+  workEnd(worker: PeerState, type: WorkEndType, handle: string, args: readonly Buffer[]): void {
+    const job = this.heldBy(worker, handle);
+    if (!job) {
+      worker.peer.send(type === PacketType.WORK_EXCEPTION ? NOT_FOUND_EXCEPTION : NOT_FOUND_RESULT);
+      return;
+    }
+    const clients = job.clients;
+    if (clients) {
+      const packet = encodeByteStringResponse(type, args);
+      if (type === PacketType.WORK_EXCEPTION) {
+        let fail: Buffer | undefined;
+        for (const client of clients) {
+          if (client.peer.exceptions) client.peer.send(packet);
+          // The handle alone: gearmand leaves the NUL that ended it in the WORK_EXCEPTION, which
+          // makes Perl's Gearman::Client die instead of failing the task.
+          else client.peer.send((fail ??= encodeByteStringResponse(PacketType.WORK_FAIL, [args[0]])));
+        }
+      } else {
+        for (const client of clients) client.peer.send(packet);
+      }
+    }
+    const fn = this.functionOf(job);
+    const run = this.stopRunning(fn, job);
+    this.remove(fn, job);
+    if (this.lifecycle?.ended && !job.ignored) {
+      const outcome: JobOutcome =
+        type === PacketType.WORK_FAIL ? FAILED : { kind: type === PacketType.WORK_COMPLETE ? 'complete' : 'exception', data: args[1] };
+      this.notifyEnded(job, outcome, run);
+    }
+  }
+
+  // --- Admin -------------------------------------------------------------------------------
+
+  /** `create function`: the function exists from now on (it does already if seen before). */
+  createFunction(name: string): GearmanFunction {
+    return this.functionNamed(name);
+  }
+
+  /** `maxqueue`: one limit per priority, 0 for none; a function that does not exist is left alone (as gearmand). */
+  setMaxQueue(functionName: string, limits: readonly [number, number, number]): void {
+    this.functionsByName.get(functionName)?.setMaxQueue(limits);
+  }
+
+  /**
+   * `cancel job`: its clients get WORK_FAIL; a queued job goes at once, a running one's result is
+   * dropped when its worker sends it. False when no such job exists or it is cancelled already.
+   */
+  cancel(handle: string): boolean {
+    const job = this.findByHandle(handle);
+    if (!job || job.ignored) return false;
+    this.cancelJob(job);
+    return true;
+  }
+
+  /** `drop function`: refused (false) while workers can do it or jobs of it run; its waiting jobs are cancelled. */
+  dropFunction(fn: GearmanFunction): boolean {
+    if (fn.registrations > 0 || fn.running > 0) return false;
+    for (const job of [...fn.queuedJobs()]) this.cancelJob(job);
+    for (const job of this.jobs.values()) if (job.functionName === fn.name && job.delayed) this.cancelJob(job);
+    this.functionsByName.delete(fn.name);
+    return true;
+  }
+
+  /** Stops every timer. Queued jobs are dropped without `ended`: a durable store keeps them for restore. */
+  close(): void {
+    this.delayed.close();
+    for (const job of this.jobs.values()) job.run?.stopTimer();
+  }
+
+  // --- Inside ------------------------------------------------------------------------------
+
+  private functionNamed(name: string): GearmanFunction {
+    let fn = this.functionsByName.get(name);
     if (!fn) {
       fn = new GearmanFunction(name);
-      this.functions.set(name, fn);
+      this.functionsByName.set(name, fn);
     }
     return fn;
   }
 
-  submit(
-    client: ServerConnection | undefined,
-    fnName: string,
+  /** A job's function: it exists as long as the job does (dropFunction removes the jobs first). */
+  private functionOf(job: Job): GearmanFunction {
+    const fn = this.functionsByName.get(job.functionName);
+    if (!fn) throw new Error(`job ${this.handleOf(job)} outlived its function ${JSON.stringify(job.functionName)}`);
+    return fn;
+  }
+
+  /** A new job: counted, indexed, then queued or delayed until `runAt`. */
+  private admit(
+    fn: GearmanFunction,
     unique: string,
     data: string,
     priority: Priority,
-    reducer = '',
-    /** Epoch time in ms to run at; 0 (or past) = at once. */
-    runAt = 0,
-  ): SubmitResult {
-    const fn = this.functionNamed(fnName);
-    let job = fn.findCoalescing(unique, data);
-    if (!job) {
-      if (fn.isFull(priority)) return { error: 'QUEUE_ERROR' };
-      job = new Job(this.nextId++, fn, unique, data, priority, client === undefined);
-      if (reducer !== '') this.reducers.set(job, reducer);
-      this.jobs.add(job);
-      fn.total++;
-      fn.waiting[priority]++;
-      fn.index(job);
-      if (runAt > Date.now()) {
-        this.delayed.add(job, runAt);
-      } else {
-        this.enqueue(job);
-      }
-    }
-    if (client) {
-      if (job.clients) job.clients.push(client);
-      else job.clients = [client];
-      client.waiting.add(job);
-    }
-    return { job };
+    background: boolean,
+    reducer: string,
+    runAt: number,
+  ): Job {
+    // The function's own name string, so every job of it shares one copy.
+    const job = new Job(this.nextId++, fn.name, unique, data, priority, background);
+    if (reducer !== '') this.reducers.set(job, reducer);
+    this.jobs.add(job);
+    fn.add(job);
+    if (runAt > 0 && runAt > Date.now()) this.delayed.add(job, runAt);
+    else this.enqueue(fn, job);
+    return job;
   }
 
   /** Puts a counted job at the tail of its queue and wakes the function's sleeping workers. */
-  private enqueue(job: Job): void {
-    job.fn.push(job);
-    this.wake(job.fn);
+  private enqueue(fn: GearmanFunction, job: Job): void {
+    fn.enqueue(job);
+    fn.wakeSleepers();
   }
 
-  private wake(fn: GearmanFunction): void {
-    if (fn.sleepers.size === 0) return;
-    for (const worker of fn.sleepers) {
-      if (worker.sleeping && !worker.noopSent) {
-        worker.noopSent = true;
-        worker.send(NOOP);
+  /** The function whose next job a worker would get: highest priority across its functions, then the oldest. */
+  private pick(worker: PeerState): GearmanFunction | undefined {
+    let best: Job | undefined;
+    let bestFunction: GearmanFunction | undefined;
+    for (const fn of worker.functions()) {
+      const job = fn.peek();
+      if (job && (!best || job.priority < best.priority || (job.priority === best.priority && job.id < best.id))) {
+        best = job;
+        bestFunction = fn;
       }
     }
-    fn.sleepers.clear();
+    return bestFunction;
   }
 
-  canDo(worker: ServerConnection, fnName: string, timeoutMs: number): void {
-    const fn = this.functionNamed(fnName);
-    worker.abilities.set(fn, timeoutMs);
-    worker.registrations.push(fn);
-    fn.registrations++;
-    // A worker asleep already is woken by jobs of its new function too.
-    if (worker.sleeping && !worker.noopSent) fn.sleepers.add(worker);
-  }
-
-  cantDo(worker: ServerConnection, fnName: string): void {
-    const fn = this.functions.get(fnName);
-    if (fn && worker.abilities.has(fn)) this.removeAbility(worker, fn);
-  }
-
-  resetAbilities(worker: ServerConnection): void {
-    for (const fn of [...worker.abilities.keys()]) this.removeAbility(worker, fn);
-  }
-
-  /**
-   * As gearmand: giving up a function drops every registration of it and the jobs of it the
-   * worker holds (they are requeued).
-   */
-  private removeAbility(worker: ServerConnection, fn: GearmanFunction): void {
-    worker.abilities.delete(fn);
-    const kept = worker.registrations.filter((registered) => registered !== fn);
-    fn.registrations -= worker.registrations.length - kept.length;
-    worker.registrations = kept;
-    fn.sleepers.delete(worker);
-    for (const job of this.heldNewestFirst(worker)) {
-      if (job.fn === fn) this.requeue(job);
-    }
-  }
-
-  preSleep(worker: ServerConnection): void {
-    if (this.pick(worker)) {
-      worker.send(NOOP);
-      return;
-    }
-    worker.sleeping = true;
-    for (const fn of worker.abilities.keys()) fn.sleepers.add(worker);
-  }
-
-  grab(worker: ServerConnection, kind: GrabKind): void {
-    worker.sleeping = false;
-    worker.noopSent = false;
-    const job = this.pick(worker);
-    if (!job) {
-      worker.send(NO_JOB);
-      return;
-    }
-    const fn = job.fn;
-    fn.unlink(job);
-    fn.waiting[job.priority]--;
-    fn.running++;
-    const run = new RunState(worker);
-    job.run = run;
-    worker.held.set(job.id, job);
-    const timeout = worker.abilities.get(fn) ?? 0;
-    if (timeout > 0) {
-      run.timer = setTimeout(() => this.expire(job, run), Math.max(timeout, MIN_WORKER_TIMEOUT_MS));
-    }
-    const handle = this.handleOf(job);
-    if (kind === PacketType.GRAB_JOB) {
-      worker.send(encodeByteStringResponse(PacketType.JOB_ASSIGN, [handle, fn.name, job.data]));
-    } else if (kind === PacketType.GRAB_JOB_ALL && this.reducerOf(job) !== '') {
-      worker.send(encodeByteStringResponse(PacketType.JOB_ASSIGN_ALL, [handle, fn.name, job.unique, this.reducerOf(job), job.data]));
-    } else {
-      worker.send(encodeByteStringResponse(PacketType.JOB_ASSIGN_UNIQ, [handle, fn.name, job.unique, job.data]));
-    }
-  }
-
-  private reducerOf(job: Job): string {
-    return this.reducers.get(job) ?? '';
-  }
-
-  /** The job a worker would get: highest priority across its functions, then the oldest. */
-  private pick(worker: ServerConnection): Job | undefined {
-    let best: Job | undefined;
-    for (const fn of worker.abilities.keys()) {
-      const job = fn.peek();
-      if (job && (!best || job.priority < best.priority || (job.priority === best.priority && job.id < best.id))) best = job;
-    }
-    return best;
+  /** The job a worker holds under this handle, for its WORK_* packets. */
+  private heldBy(worker: PeerState, handle: string): Job | undefined {
+    const job = this.findByHandle(handle);
+    return job && job.run?.worker === worker ? job : undefined;
   }
 
   private expire(job: Job, run: RunState): void {
     if (job.run !== run) return;
-    run.timer = undefined;
     this.options.warn(`worker timeout on job ${this.handleOf(job)}: requeued`);
-    this.requeue(job);
+    this.requeue(job, 'timeout');
+  }
+
+  private requeueHeld(worker: PeerState, fn: GearmanFunction): void {
+    for (const job of worker.heldNewestFirst()) {
+      if (job.functionName === fn.name) this.requeue(job, 'cant-do');
+    }
   }
 
   /**
    * The worker lost a job (gone, gave up the function, timed out): back to the tail of its queue,
    * progress reset, one more retry; past the retry limit its clients get WORK_FAIL. A foreground
-   * job nobody waits for any more is dropped instead.
+   * job nobody waits for any more is dropped instead, and so is one cancelled while it ran.
    */
-  requeue(job: Job): void {
-    this.stopRunning(job);
+  private requeue(job: Job, reason: RequeueReason): void {
+    const fn = this.functionOf(job);
+    const run = this.stopRunning(fn, job);
     const retries = job.addRetry();
     const limit = this.options.jobRetries;
     if (limit !== 0 && retries >= limit) {
       this.options.warn(`job ${this.handleOf(job)} dropped after ${retries} attempts`);
       this.sendToClients(job, encodeByteStringResponse(PacketType.WORK_FAIL, [this.handleOf(job)]));
-      this.remove(job);
+      this.remove(fn, job);
+      if (!job.ignored) this.notifyEnded(job, RETRIES_EXHAUSTED, run);
       return;
     }
     if (job.ignored || (!job.background && !job.clients)) {
-      this.remove(job);
+      this.remove(fn, job);
+      if (!job.ignored) this.notifyEnded(job, ABANDONED, run);
       return;
     }
-    job.fn.waiting[job.priority]++;
-    this.enqueue(job);
+    fn.requeue(job);
+    fn.wakeSleepers();
+    if (this.lifecycle?.requeued) this.notifyRequeued(job, reason);
   }
 
-  private stopRunning(job: Job): void {
-    const run = job.run;
-    if (!run) return;
-    if (run.timer) clearTimeout(run.timer);
-    run.worker.held.delete(job.id);
-    job.run = undefined;
-    job.fn.running--;
+  /** Ends a job's run: its timer, its worker's hold on it, the function's running count. */
+  private stopRunning(fn: GearmanFunction, job: Job): RunState | undefined {
+    const run = job.stop();
+    if (!run) return undefined;
+    run.stopTimer();
+    run.worker.release(job);
+    fn.stop();
+    return run;
   }
 
-  /** The job a worker holds under this handle, for its WORK_* packets. */
-  heldBy(worker: ServerConnection, handle: string): Job | undefined {
-    const job = this.findByHandle(handle);
-    return job && job.run?.worker === worker ? job : undefined;
-  }
-
-  /** WORK_DATA, WORK_WARNING, WORK_STATUS: passed on to every waiting client. */
-  relay(job: Job, type: PacketType, args: Buffer[]): void {
-    if (type === PacketType.WORK_STATUS) {
-      const run = job.run!;
-      // As gearmand stores them: atoi into 32 unsigned bits, the denominator read from its first 10 bytes.
-      run.numerator = atoiUint32(args[1].toString('latin1'));
-      run.denominator = atoiUint32(args[2].toString('latin1', 0, Math.min(args[2].length, MAX_DENOMINATOR_DIGITS)));
-    }
-    if (job.clients) this.sendToClients(job, encodeResponse(type, ...args));
-  }
-
-  /** WORK_COMPLETE, WORK_FAIL, WORK_EXCEPTION: passed on, then the job is gone. */
-  finish(job: Job, type: PacketType, args: Buffer[]): void {
-    const clients = job.clients;
-    if (clients) {
-      const packet = encodeResponse(type, ...args);
-      if (type === PacketType.WORK_EXCEPTION) {
-        let fail: Buffer | undefined;
-        for (const client of clients) {
-          if (client.exceptions) client.send(packet);
-          // The handle alone: gearmand leaves the NUL that ended it in the WORK_EXCEPTION, which
-          // makes Perl's Gearman::Client die instead of failing the task.
-          else client.send((fail ??= encodeResponse(PacketType.WORK_FAIL, args[0])));
-        }
-      } else {
-        for (const client of clients) client.send(packet);
-      }
-    }
-    this.stopRunning(job);
-    this.remove(job);
-  }
-
-  /** Admin `cancel job`: its clients get WORK_FAIL; a queued job goes at once, a running one's result is dropped. */
-  cancel(job: Job): void {
+  private cancelJob(job: Job): void {
     this.sendToClients(job, encodeByteStringResponse(PacketType.WORK_FAIL, [this.handleOf(job)]));
+    this.discard(job);
+  }
+
+  /** A cancelled job: its clients stop waiting; a waiting job goes at once, a running one is marked so its result goes nowhere. */
+  private discard(job: Job): void {
     this.detachClients(job);
-    if (job.run) job.ignored = true;
-    else this.remove(job);
-  }
-
-  /** Admin `drop function`: refused while workers can do it or jobs of it run. */
-  dropFunction(fn: GearmanFunction): boolean {
-    if (fn.registrations > 0 || fn.running > 0) return false;
-    for (const job of [...fn.queuedJobs()]) this.cancel(job);
-    for (const job of this.jobs.values()) if (job.fn === fn && job.delayed) this.cancel(job);
-    this.functions.delete(fn.name);
-    return true;
-  }
-
-  /** A connection closed: its held jobs are requeued, its waits dropped, its abilities removed. */
-  disconnected(con: ServerConnection): void {
-    for (const job of this.heldNewestFirst(con)) this.requeue(job);
-    for (const fn of con.registrations) fn.registrations--;
-    for (const fn of con.abilities.keys()) fn.sleepers.delete(con);
-    con.registrations = [];
-    con.abilities.clear();
-    for (const job of con.waiting) {
-      const rest = job.clients!.filter((client) => client !== con);
-      job.clients = rest.length > 0 ? rest : undefined;
-      if (!job.clients && !job.background && !job.run) this.remove(job);
-    }
-    con.waiting.clear();
-  }
-
-  /** gearmand gives a lost worker's jobs back newest first, so they queue up in that order. */
-  private heldNewestFirst(worker: ServerConnection): Job[] {
-    return [...worker.held.values()].reverse();
-  }
-
-  close(): void {
-    this.delayed.close();
-    for (const job of this.jobs.values()) if (job.run?.timer) clearTimeout(job.run.timer);
+    const run = job.run;
+    if (run) job.ignore();
+    else this.remove(this.functionOf(job), job);
+    this.notifyEnded(job, CANCELLED, run);
   }
 
   private sendToClients(job: Job, packet: Buffer): void {
-    if (job.clients) for (const client of job.clients) client.send(packet);
+    const clients = job.clients;
+    if (clients) for (const client of clients) client.peer.send(packet);
   }
 
   private detachClients(job: Job): void {
-    if (!job.clients) return;
-    for (const client of job.clients) client.waiting.delete(job);
-    job.clients = undefined;
+    const clients = job.takeClients();
+    if (clients) for (const client of clients) client.stopWaiting(job);
   }
 
-  /** Forgets a job that is not running: out of its queue, its indexes and its counters. */
-  private remove(job: Job): void {
-    const fn = job.fn;
-    if (job.queued) {
-      fn.unlink(job);
-      fn.waiting[job.priority]--;
-    } else if (job.delayed) {
-      this.delayed.remove(job);
-      fn.waiting[job.priority]--;
-    }
+  /** Forgets a job that is not running: out of its queue or the delay, its indexes, its counters and the job table. */
+  private remove(fn: GearmanFunction, job: Job): void {
+    fn.remove(job);
+    this.delayed.remove(job);
     this.detachClients(job);
-    fn.unindex(job);
-    this.reducers.delete(job);
-    fn.total--;
+    if (this.reducers.size > 0) this.reducers.delete(job);
     this.jobs.delete(job);
   }
-}
 
-/** gearmand copies a WORK_STATUS denominator into an 11-byte buffer before reading it. */
-const MAX_DENOMINATOR_DIGITS = 10;
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
+  // --- Lifecycle ---------------------------------------------------------------------------
 
-/** `(uint32_t)atoi(text)` on a 64-bit Linux: strtol saturates at 64 bits, then the low 32 bits remain. */
-function atoiUint32(text: string): number {
-  const match = /^\s*([+-]?\d+)/.exec(text);
-  if (!match) return 0;
-  let value = BigInt(match[1]);
-  if (value < INT64_MIN) value = INT64_MIN;
-  else if (value > INT64_MAX) value = INT64_MAX;
-  return Number(BigInt.asUintN(32, value));
-}
+  private view(job: Job): JobView {
+    return {
+      handle: this.handleOf(job),
+      functionName: job.functionName,
+      unique: job.unique,
+      data: job.data,
+      priority: job.priority,
+      background: job.background,
+      retries: job.retries,
+    };
+  }
 
-/** C's atoi: the leading decimal digits (with an optional sign), 0 when there are none. */
-export function parseLeadingInteger(text: string): number {
-  const match = /^\s*([+-]?\d+)/.exec(text);
-  return match ? Number(match[1]) : 0;
+  /** Calls `accepted`; when it returns a promise, JOB_CREATED waits for it (see submit), and a refusal cancels the job. */
+  private notifyAccepted(job: Job, runAt: number): Promise<boolean> | undefined {
+    let result: PromiseLike<void> | void;
+    try {
+      result = this.lifecycle!.accepted!(this.view(job), runAt);
+    } catch (error) {
+      result = Promise.reject(error);
+    }
+    if (!result) return undefined;
+    const settled = Promise.resolve(result).then(
+      () => {
+        this.accepting.delete(job);
+        return true;
+      },
+      (error: unknown) => {
+        this.accepting.delete(job);
+        this.options.warn(`job ${this.handleOf(job)} was not accepted: ${String(error)}`);
+        // Every client got (or will get) ERROR in place of JOB_CREATED: none waits for a result.
+        if (this.jobs.get(job.id) === job && !job.ignored) this.discard(job);
+        return false;
+      },
+    );
+    this.accepting.set(job, settled);
+    return settled;
+  }
+
+  private notifyJoined(job: Job, background: boolean): void {
+    try {
+      this.lifecycle!.joined!(this.view(job), background);
+    } catch (error) {
+      this.hookFailed('joined', error);
+    }
+  }
+
+  private notifyStarted(job: Job, worker: BrokerPeer): void {
+    try {
+      this.lifecycle!.started!(this.view(job), worker);
+    } catch (error) {
+      this.hookFailed('started', error);
+    }
+  }
+
+  private notifyProgressed(job: Job, type: WorkUpdateType, args: readonly Buffer[]): void {
+    const run = job.run!;
+    const update: WorkUpdate =
+      type === PacketType.WORK_STATUS
+        ? { kind: 'status', numerator: run.numerator, denominator: run.denominator }
+        : { kind: type === PacketType.WORK_DATA ? 'data' : 'warning', data: args[1] };
+    try {
+      this.lifecycle!.progressed!(this.view(job), update);
+    } catch (error) {
+      this.hookFailed('progressed', error);
+    }
+  }
+
+  private notifyRequeued(job: Job, reason: RequeueReason): void {
+    try {
+      this.lifecycle!.requeued!(this.view(job), reason);
+    } catch (error) {
+      this.hookFailed('requeued', error);
+    }
+  }
+
+  private notifyEnded(job: Job, outcome: JobOutcome, run: RunState | undefined): void {
+    if (!this.lifecycle?.ended) return;
+    try {
+      this.lifecycle.ended(this.view(job), {
+        outcome,
+        numerator: run?.numerator ?? 0,
+        denominator: run?.denominator ?? 0,
+        endedAt: Date.now(),
+      });
+    } catch (error) {
+      this.hookFailed('ended', error);
+    }
+  }
+
+  private hookFailed(hook: string, error: unknown): void {
+    this.options.warn(`job lifecycle hook ${hook} threw: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  }
 }

@@ -4,28 +4,29 @@ import { FramedSocket } from '../connection/framed-socket.js';
 // index re-export into a getter call, which showed in the server's hot path.
 import { asciiLowerCase, formatAdminError, MAX_ADMIN_WORDS, parseAdminCommand } from '../protocol/admin.js';
 import type { Frame, Packet } from '../protocol/decoder.js';
-import { encodeResponse } from '../protocol/encoder.js';
+import { encodeByteStringResponse, encodeResponse } from '../protocol/encoder.js';
 import { Magic, PACKET_SPECS, PacketType } from '../protocol/packet-types.js';
 import { GearmanProtocolError, ProtocolErrorCode } from '../protocol/protocol-error.js';
-import type { GearmanFunction } from './gearman-function.js';
-import type { Job } from './job.js';
+import type { BrokerPeer } from './broker-peer.js';
+import { atoi, canDoTimeout, MAX_ARGUMENT_BYTES, MAX_CLIENT_ID_BYTES, MAX_LOOKUP_BYTES, MAX_UNIQUE_BYTES } from './gearmand-limits.js';
 import { Priority } from './job.js';
-import type { JobServerContext } from './job-server-context.js';
-import { parseLeadingInteger } from './job-broker.js';
+import type { JobBroker } from './job-broker.js';
+import type { PeerState } from './peer-state.js';
 import { nextScheduledTime, ScheduleError } from './schedule.js';
-import { encodeByteStringResponse } from './server-packets.js';
 
-/** gearmand's limits. */
-const MAX_UNIQUE_BYTES = 64;
-const MAX_CLIENT_ID_BYTES = 127;
-/** GET_STATUS and WORK_FAIL copy the handle into 64 bytes with its NUL; GET_STATUS_UNIQUE the unique. */
-const MAX_LOOKUP_BYTES = 63;
-/** gearmand 2.0 reads a CAN_DO_TIMEOUT timeout of at most 20 characters with strtol (LONG_MAX/LONG_MIN mean overflow). */
-const MAX_TIMEOUT_CHARACTERS = 20;
-const LONG_MAX = 2n ** 63n - 1n;
-const LONG_MIN = -(2n ** 63n);
-/** gearmand's receive buffer: every argument but a payload must fit in it, with its NUL separator. */
-const MAX_ARGUMENT_BYTES = 8192;
+/** What a connection needs from the server that owns it. */
+export interface ServerConnectionContext {
+  readonly broker: JobBroker;
+  /** The server's `exceptions` option: every connection starts with it. */
+  readonly exceptions: boolean;
+  readonly maxPacketSize: number;
+  readonly keepAliveMs: number | undefined;
+  /** Runs one admin line (a byte string) and returns the reply text (a byte string). */
+  runAdmin(line: string): string;
+  connectionClosed(con: ServerConnection, error?: Error): void;
+  logWarning(message: string): void;
+  logError(message: string): void;
+}
 
 const SUBMIT_KINDS: Partial<Record<PacketType, { priority: Priority; background: boolean }>> = {
   [PacketType.SUBMIT_JOB]: { priority: Priority.NORMAL, background: false },
@@ -59,32 +60,32 @@ function oversizedArgument(packet: Packet): string | undefined {
   return undefined;
 }
 
+/** A place reserved in the outgoing stream (see BrokerPeer.reserve), and what waits behind it. */
+interface Reservation {
+  packet: Buffer | undefined;
+  readonly behind: Buffer[];
+}
+
 /**
- * One peer (client, worker, admin tool or all three) and what the server knows of it. Decoding
- * and per-tick write batching are FramedSocket's; this class turns frames into broker calls.
+ * One peer (client, worker, admin tool or all three) on its socket. Decoding and per-tick write
+ * batching are FramedSocket's, scheduling is the broker's: this class reads each packet's
+ * arguments, applies gearmand's argument limits, and calls the broker or the admin commands.
  */
-export class ServerConnection {
-  /** Functions this connection can do, with their CAN_DO_TIMEOUT in ms (0: none). */
-  readonly abilities = new Map<GearmanFunction, number>();
-  /** Every CAN_DO in force, oldest first, repeats included (the `workers` listing shows them all). */
-  registrations: GearmanFunction[] = [];
-  /** Jobs assigned to this connection, by handle counter. */
-  readonly held = new Map<number, Job>();
-  /** Foreground jobs whose results this connection waits for. */
-  readonly waiting = new Set<Job>();
-  sleeping = false;
-  noopSent = false;
+export class ServerConnection implements BrokerPeer {
   exceptions: boolean;
   clientId = '-';
   readonly host: string;
   private readonly framed: FramedSocket;
+  private readonly state: PeerState;
   /** Set once the server decided to close this connection: later frames are not acted on. */
   private ending = false;
+  /** Reserved places not filled yet, oldest first; while any, packets queue behind the newest. */
+  private reservations: Reservation[] | undefined;
 
   constructor(
     readonly id: number,
     socket: Socket,
-    private readonly context: JobServerContext,
+    private readonly context: ServerConnectionContext,
   ) {
     this.exceptions = context.exceptions;
     this.host = (socket.remoteAddress ?? '-').replace(/^::ffff:/, '');
@@ -108,11 +109,22 @@ export class ServerConnection {
         onClose: (error) => context.connectionClosed(this, error),
       },
     );
+    this.state = context.broker.connect(this);
   }
 
-  send(packet: Buffer | string): void {
+  send(packet: Buffer): void {
     if (this.ending) return;
-    this.framed.write(typeof packet === 'string' ? Buffer.from(packet, 'latin1') : packet);
+    if (this.reservations) this.reservations[this.reservations.length - 1].behind.push(packet);
+    else this.framed.write(packet);
+  }
+
+  reserve(): (packet: Buffer) => void {
+    const reservation: Reservation = { packet: undefined, behind: [] };
+    (this.reservations ??= []).push(reservation);
+    return (packet) => {
+      reservation.packet = packet;
+      this.releaseReservations();
+    };
   }
 
   /** Sends what is queued, then closes. */
@@ -124,6 +136,25 @@ export class ServerConnection {
 
   destroy(): void {
     this.framed.destroy();
+  }
+
+  /** Tells the broker this peer is gone: the jobs it held go back to their queues, its waits end. */
+  leaveBroker(): void {
+    this.context.broker.disconnect(this.state);
+  }
+
+  /** Writes the filled places at the head of the reservations, each followed by what queued behind it. */
+  private releaseReservations(): void {
+    const reservations = this.reservations!;
+    let released = 0;
+    while (released < reservations.length && reservations[released].packet) {
+      const { packet, behind } = reservations[released++];
+      if (this.ending) continue;
+      this.framed.write(packet!);
+      for (const queued of behind) this.framed.write(queued);
+    }
+    reservations.splice(0, released);
+    if (reservations.length === 0) this.reservations = undefined;
   }
 
   private onFrame(frame: Frame): void {
@@ -143,20 +174,26 @@ export class ServerConnection {
     if (parseAdminCommand(line).args.length >= MAX_ADMIN_WORDS) {
       // gearmand drops a connection whose admin line has more words than it parses.
       this.context.logWarning(`connection ${this.id} (${this.host}) sent an admin line of more than ${MAX_ADMIN_WORDS} words`);
-      this.send(formatAdminError('TOO_MANY_ARGUMENTS', `An admin command takes at most ${MAX_ADMIN_WORDS} words`));
+      this.sendText(formatAdminError('TOO_MANY_ARGUMENTS', `An admin command takes at most ${MAX_ADMIN_WORDS} words`));
       this.end();
       return;
     }
-    this.send(this.context.runAdmin(this, line));
+    this.sendText(this.context.runAdmin(line));
+  }
+
+  /** An admin reply (a byte string). */
+  private sendText(text: string): void {
+    this.send(Buffer.from(text, 'latin1'));
   }
 
   private onProtocolError(error: GearmanProtocolError): void {
     this.context.logWarning(`connection ${this.id} (${this.host}) broke the protocol: ${error.message}`);
-    if (error.code === ProtocolErrorCode.ADMIN_LINE_TOO_LONG) this.send(formatAdminError('LINE_TOO_LONG', error.message));
+    if (error.code === ProtocolErrorCode.ADMIN_LINE_TOO_LONG) this.sendText(formatAdminError('LINE_TOO_LONG', error.message));
     else this.sendError(error.code, error.message);
     this.end();
   }
 
+  /** `text` is written as UTF-8 (it may quote a peer's bytes, read as latin1). */
   private sendError(code: string, text: string): void {
     this.send(encodeResponse(PacketType.ERROR, code, text));
   }
@@ -180,10 +217,10 @@ export class ServerConnection {
       return;
     }
     const broker = this.context.broker;
-    const args = packet.args;
-    switch (packet.type) {
+    const { type, args } = packet;
+    switch (type) {
       case PacketType.ECHO_REQ:
-        this.send(encodeResponse(PacketType.ECHO_RES, args[0]));
+        this.send(encodeByteStringResponse(PacketType.ECHO_RES, args));
         return;
       case PacketType.SUBMIT_JOB:
       case PacketType.SUBMIT_JOB_BG:
@@ -191,115 +228,118 @@ export class ServerConnection {
       case PacketType.SUBMIT_JOB_HIGH_BG:
       case PacketType.SUBMIT_JOB_LOW:
       case PacketType.SUBMIT_JOB_LOW_BG: {
-        const kind = SUBMIT_KINDS[packet.type]!;
-        this.submit(args[0], args[1], args[2], kind.priority, kind.background);
+        const [fn, unique, data] = args;
+        const { priority, background } = SUBMIT_KINDS[type]!;
+        this.submit(fn, unique, data, priority, background);
         return;
       }
-      case PacketType.SUBMIT_JOB_EPOCH:
-        this.submit(args[0], args[1], args[3], Priority.NORMAL, true, '', parseLeadingInteger(bytes(args[2])) * 1000);
+      case PacketType.SUBMIT_JOB_EPOCH: {
+        const [fn, unique, epoch, data] = args;
+        this.submit(fn, unique, data, Priority.NORMAL, true, '', atoi(bytes(epoch)) * 1000);
         return;
+      }
       case PacketType.SUBMIT_JOB_SCHED: {
+        const [fn, unique, minute, hour, dayOfMonth, month, dayOfWeek, data] = args;
         let runAt: number;
         try {
-          runAt = nextScheduledTime(args.slice(2, 7).map(bytes), Date.now());
+          runAt = nextScheduledTime([minute, hour, dayOfMonth, month, dayOfWeek].map(bytes), Date.now());
         } catch (error) {
           if (!(error instanceof ScheduleError)) throw error;
           this.sendError('INVALID_SCHEDULE', error.message);
           return;
         }
-        this.submit(args[0], args[1], args[7], Priority.NORMAL, true, '', runAt);
+        this.submit(fn, unique, data, Priority.NORMAL, true, '', runAt);
         return;
       }
       case PacketType.SUBMIT_REDUCE_JOB:
-      case PacketType.SUBMIT_REDUCE_JOB_BACKGROUND:
+      case PacketType.SUBMIT_REDUCE_JOB_BACKGROUND: {
+        // The aggregator is read and ignored: neither gearmand nor this server aggregates.
+        const [fn, unique, reducer, _aggregator, data] = args;
         // gearmand holds the reducer to the unique id's limit, with the unique id's message.
-        if (args[2].length > MAX_UNIQUE_BYTES) {
+        if (reducer.length > MAX_UNIQUE_BYTES) {
           this.sendError('ARGUMENT_TOO_LARGE', 'Unique value too large');
           return;
         }
-        this.submit(args[0], args[1], args[4], Priority.NORMAL, packet.type === PacketType.SUBMIT_REDUCE_JOB_BACKGROUND, bytes(args[2]));
+        this.submit(fn, unique, data, Priority.NORMAL, type === PacketType.SUBMIT_REDUCE_JOB_BACKGROUND, bytes(reducer));
         return;
+      }
       case PacketType.GET_STATUS:
       case PacketType.GET_STATUS_UNIQUE: {
         // gearmand drops the connection when the handle or unique does not fit its 64-byte buffer.
-        const key = cString(args[0]);
-        const what = packet.type === PacketType.GET_STATUS ? 'job handle' : 'unique id';
+        const [handleOrUnique] = args;
+        const key = cString(handleOrUnique);
+        const what = type === PacketType.GET_STATUS ? 'job handle' : 'unique id';
         if (key.length > MAX_LOOKUP_BYTES)
-          this.refuse(ProtocolErrorCode.ARGUMENT_TOO_LARGE, `${PacketType[packet.type]} ${what} is over ${MAX_LOOKUP_BYTES} bytes`);
-        else if (packet.type === PacketType.GET_STATUS) this.sendStatus(key);
+          this.refuse(ProtocolErrorCode.ARGUMENT_TOO_LARGE, `${PacketType[type]} ${what} is over ${MAX_LOOKUP_BYTES} bytes`);
+        else if (type === PacketType.GET_STATUS) this.sendStatus(key);
         else this.sendStatusUnique(key);
         return;
       }
-      case PacketType.OPTION_REQ:
-        if (asciiLowerCase(cString(args[0])) !== 'exceptions') {
+      case PacketType.OPTION_REQ: {
+        const [option] = args;
+        if (asciiLowerCase(cString(option)) !== 'exceptions') {
           this.sendError('UNKNOWN_OPTION', 'Server does not recognize given option');
           return;
         }
         this.exceptions = true;
-        this.send(encodeResponse(PacketType.OPTION_RES, args[0]));
+        this.send(encodeByteStringResponse(PacketType.OPTION_RES, [option]));
         return;
-      case PacketType.SET_CLIENT_ID:
-        this.clientId = cString(args[0]).slice(0, MAX_CLIENT_ID_BYTES);
+      }
+      case PacketType.SET_CLIENT_ID: {
+        const [id] = args;
+        this.clientId = cString(id).slice(0, MAX_CLIENT_ID_BYTES);
         return;
-      case PacketType.CAN_DO:
-        broker.canDo(this, bytes(args[0]), 0);
+      }
+      case PacketType.CAN_DO: {
+        const [fn] = args;
+        broker.canDo(this.state, bytes(fn), 0);
         return;
+      }
       case PacketType.CAN_DO_TIMEOUT: {
+        const [fn, timeout] = args;
+        const text = bytes(timeout);
+        const timeoutMs = canDoTimeout(text);
         // gearmand 2.0 drops a connection whose timeout is over 20 characters or outside strtol's range.
-        const text = bytes(args[1]);
-        const match = /^\s*([+-]?\d+)/.exec(text);
-        const value = match ? BigInt(match[1]) : 0n;
-        if (text.length > MAX_TIMEOUT_CHARACTERS || value >= LONG_MAX || value <= LONG_MIN) {
+        if (timeoutMs === undefined) {
           this.refuse(ProtocolErrorCode.ARGUMENT_TOO_LARGE, `CAN_DO_TIMEOUT timeout ${JSON.stringify(text)} is out of range`);
           return;
         }
-        broker.canDo(this, bytes(args[0]), Math.max(Number(value), 0));
+        broker.canDo(this.state, bytes(fn), timeoutMs);
         return;
       }
-      case PacketType.CANT_DO:
-        broker.cantDo(this, bytes(args[0]));
+      case PacketType.CANT_DO: {
+        const [fn] = args;
+        broker.cantDo(this.state, bytes(fn));
         return;
+      }
       case PacketType.RESET_ABILITIES:
-        broker.resetAbilities(this);
+        broker.resetAbilities(this.state);
         return;
       case PacketType.PRE_SLEEP:
-        broker.preSleep(this);
+        broker.preSleep(this.state);
         return;
       case PacketType.GRAB_JOB:
       case PacketType.GRAB_JOB_UNIQ:
       case PacketType.GRAB_JOB_ALL:
-        broker.grab(this, packet.type);
+        broker.grab(this.state, type);
         return;
       case PacketType.WORK_DATA:
       case PacketType.WORK_WARNING:
       case PacketType.WORK_STATUS: {
-        const job = broker.heldBy(this, bytes(args[0]));
-        if (job) broker.relay(job, packet.type, args);
-        else
-          this.sendError(
-            'JOB_NOT_FOUND',
-            packet.type === PacketType.WORK_STATUS ? 'Job given in work result not found' : 'Job does not exist on server',
-          );
+        const [handle] = args;
+        broker.workUpdate(this.state, type, bytes(handle), args);
         return;
       }
       case PacketType.WORK_COMPLETE:
       case PacketType.WORK_FAIL:
       case PacketType.WORK_EXCEPTION: {
+        // WORK_FAIL's one argument may carry bytes after a NUL: the handle is read up to it.
         const handle = cString(args[0]);
-        if (packet.type === PacketType.WORK_FAIL && handle.length > MAX_LOOKUP_BYTES) {
+        if (type === PacketType.WORK_FAIL && handle.length > MAX_LOOKUP_BYTES) {
           this.sendError('ARGUMENT_TOO_LARGE', 'Error occurred due to GEARMAND_JOB_HANDLE_SIZE being too small from snprintf');
           return;
         }
-        const job = broker.heldBy(this, handle);
-        if (job) broker.finish(job, packet.type, args);
-        else {
-          this.sendError(
-            'JOB_NOT_FOUND',
-            packet.type === PacketType.WORK_EXCEPTION
-              ? 'An exception was received for a job that does not exist'
-              : 'Job given in work result not found',
-          );
-        }
+        broker.workEnd(this.state, type, handle, args);
         return;
       }
       default:
@@ -308,48 +348,40 @@ export class ServerConnection {
     }
   }
 
-  private submit(
-    fnArg: Buffer,
-    uniqueArg: Buffer,
-    dataArg: Buffer,
-    priority: Priority,
-    background: boolean,
-    reducer = '',
-    runAt = 0,
-  ): void {
-    if (uniqueArg.length > MAX_UNIQUE_BYTES) {
+  private submit(fn: Buffer, unique: Buffer, data: Buffer, priority: Priority, background: boolean, reducer = '', runAt = 0): void {
+    if (unique.length > MAX_UNIQUE_BYTES) {
       this.sendError('ARGUMENT_TOO_LARGE', 'Unique value too large');
       return;
     }
-    const broker = this.context.broker;
-    const result = broker.submit(background ? undefined : this, bytes(fnArg), bytes(uniqueArg), bytes(dataArg), priority, reducer, runAt);
-    if ('error' in result) {
-      this.sendError('QUEUE_ERROR', 'Job queue is full');
-      return;
-    }
-    this.send(encodeByteStringResponse(PacketType.JOB_CREATED, [broker.handleOf(result.job)]));
+    this.context.broker.submit(this.state, {
+      functionName: bytes(fn),
+      unique: bytes(unique),
+      data: bytes(data),
+      priority,
+      background,
+      reducer,
+      runAt,
+    });
   }
 
   private sendStatus(handle: string): void {
     const job = this.context.broker.findByHandle(handle);
-    const fields = job
-      ? [handle, '1', job.run ? '1' : '0', String(job.run?.numerator ?? 0), String(job.run?.denominator ?? 0)]
-      : [handle, '0', '0', '0', '0'];
+    const run = job?.run;
+    const fields = [handle, job ? '1' : '0', run ? '1' : '0', String(run?.numerator ?? 0), String(run?.denominator ?? 0)];
     this.send(encodeByteStringResponse(PacketType.STATUS_RES, fields));
   }
 
   private sendStatusUnique(unique: string): void {
     const job = this.context.broker.findByUnique(unique);
-    const fields = job
-      ? [
-          unique,
-          '1',
-          job.run ? '1' : '0',
-          String(job.run?.numerator ?? 0),
-          String(job.run?.denominator ?? 0),
-          String(job.clients?.length ?? 0),
-        ]
-      : [unique, '0', '0', '0', '0', '0'];
+    const run = job?.run;
+    const fields = [
+      unique,
+      job ? '1' : '0',
+      run ? '1' : '0',
+      String(run?.numerator ?? 0),
+      String(run?.denominator ?? 0),
+      String(job?.clients?.length ?? 0),
+    ];
     this.send(encodeByteStringResponse(PacketType.STATUS_RES_UNIQUE, fields));
   }
 }

@@ -96,3 +96,52 @@ export function encodeRequest(type: PacketType, ...args: PacketArgument[]): Buff
 export function encodeResponse(type: PacketType, ...args: PacketArgument[]): Buffer {
   return encodePacket(Magic.RES, type, args);
 }
+
+/** A job server's argument: a Buffer, or a byte string (latin1: one character a byte), the form it keeps names, uniques and payloads in. */
+export type ByteStringArgument = Buffer | string;
+
+/**
+ * Encodes a response the way a job server relays what it accepted: strings are written as byte
+ * strings (latin1), not UTF-8, in one allocation. It checks the type (a response or a WORK_*
+ * packet), the argument count and that no argument but the last holds a NUL, and throws
+ * GearmanProtocolError otherwise; it does not apply the size limits of ARGUMENT_LIMITS, which are
+ * libgearman's: gearmand accepts and relays larger function names and handles, and so does a job server.
+ */
+export function encodeByteStringResponse(type: PacketType, args: readonly ByteStringArgument[]): Buffer {
+  const spec = packetSpec(type);
+  if (!spec || !allowsMagic(spec, Magic.RES)) {
+    throw new GearmanProtocolError(ProtocolErrorCode.UNEXPECTED_MAGIC, `${spec?.name ?? `Packet type ${type}`} is not a response`);
+  }
+  const last = args.length - 1;
+  if (args.length !== spec.args.length) {
+    throw new GearmanProtocolError(
+      ProtocolErrorCode.ARGUMENT_COUNT,
+      `${spec.name} takes ${spec.args.length} argument(s), got ${args.length}`,
+      spec.name,
+    );
+  }
+  let payloadLength = last > 0 ? last : 0;
+  for (let i = 0; i <= last; i++) {
+    const arg = args[i];
+    if (i < last && containsNul(arg)) {
+      throw new GearmanProtocolError(
+        ProtocolErrorCode.ARGUMENT_CONTAINS_NUL,
+        `${spec.name}: ${spec.args[i]} must not contain a NUL byte`,
+        spec.name,
+        spec.args[i],
+      );
+    }
+    payloadLength += arg.length;
+  }
+  const packet = Buffer.allocUnsafe(HEADER_SIZE + payloadLength);
+  RES_BYTES.copy(packet, 0);
+  packet.writeUInt32BE(type, 4);
+  packet.writeUInt32BE(payloadLength, 8);
+  let offset = HEADER_SIZE;
+  for (let i = 0; i <= last; i++) {
+    const arg = args[i];
+    offset += typeof arg === 'string' ? packet.write(arg, offset, 'latin1') : arg.copy(packet, offset);
+    if (i < last) packet[offset++] = 0;
+  }
+  return packet;
+}

@@ -1,3 +1,5 @@
+// The job server's encoder is internal: not part of the nestjs-gearman/protocol entry.
+import { encodeByteStringResponse } from '../../lib/protocol/encoder.js';
 import {
   encodePacket,
   encodeRequest,
@@ -149,5 +151,56 @@ describe('encodePacket: errors', () => {
     const error = protocolErrorOf(() => encodeRequest(PacketType.CAN_DO));
     expect(error).toBeInstanceOf(Error);
     expect(error.name).toBe('GearmanProtocolError');
+  });
+});
+
+describe('encodeByteStringResponse: how a job server writes what it keeps and relays', () => {
+  const ascii = (example: { args: readonly (string | Buffer)[] }) =>
+    example.args.every((arg) => typeof arg === 'string' && /^[\x20-\x7e]*$/.test(arg));
+
+  test.each(
+    WIRE_EXAMPLES.filter((example) => example.magic === Magic.RES && ascii(example)).map(
+      (example) => [PacketType[example.type], example] as const,
+    ),
+  )('%s: the same bytes as encodeResponse for ASCII arguments', (_name, { type, args, hex }) => {
+    expect(encodeByteStringResponse(type, args).toString('hex')).toBe(hex);
+  });
+
+  test('strings are byte strings: each character one byte (latin1), not UTF-8', () => {
+    const packet = encodeByteStringResponse(PacketType.JOB_ASSIGN, ['H:1', 'f\xe9', '\xff\x00d']);
+    expect(packet.toString('hex')).toBe('00524553' + '0000000b' + '0000000a' + '483a31' + '00' + '66e9' + '00' + 'ff0064');
+  });
+
+  test('Buffers and strings mix, and Buffers are copied byte for byte', () => {
+    const packet = encodeByteStringResponse(PacketType.WORK_DATA, [Buffer.from('H:1'), Buffer.from([0xc3, 0x00, 0xff])]);
+    expect(packet.toString('hex')).toBe('00524553' + '0000001c' + '00000007' + '483a31' + '00' + 'c300ff');
+  });
+
+  test('no size limit of libgearman applies: a 8191-byte function name and a long WORK_FAIL argument are written whole', () => {
+    const name = 'f'.repeat(8191);
+    const assign = encodeByteStringResponse(PacketType.JOB_ASSIGN_UNIQ, ['H:1', name, 'u'.repeat(64), 'd']);
+    expect(assign.readUInt32BE(8)).toBe(3 + 1 + 8191 + 1 + 64 + 1 + 1);
+    expect(assign.toString('latin1', 12 + 4, 12 + 4 + 8191)).toBe(name);
+    const fail = encodeByteStringResponse(PacketType.WORK_FAIL, [`H:1\0${'x'.repeat(100)}`]);
+    expect(fail.toString('latin1', 12)).toBe(`H:1\0${'x'.repeat(100)}`);
+  });
+
+  test('no argument and an empty last argument', () => {
+    expect(encodeByteStringResponse(PacketType.NOOP, []).toString('hex')).toBe('00524553' + '00000006' + '00000000');
+    expect(encodeByteStringResponse(PacketType.WORK_COMPLETE, ['H:1', '']).toString('hex')).toBe(
+      '00524553' + '0000000d' + '00000004' + '483a31' + '00',
+    );
+  });
+
+  test('refuses a request type, a wrong argument count, and a NUL in an argument but the last', () => {
+    expect(protocolErrorOf(() => encodeByteStringResponse(PacketType.SUBMIT_JOB, ['f', 'u', 'd'])).code).toBe(
+      ProtocolErrorCode.UNEXPECTED_MAGIC,
+    );
+    expect(protocolErrorOf(() => encodeByteStringResponse(PacketType.JOB_ASSIGN, ['H:1', 'f'])).code).toBe(
+      ProtocolErrorCode.ARGUMENT_COUNT,
+    );
+    const nul = protocolErrorOf(() => encodeByteStringResponse(PacketType.JOB_ASSIGN, ['H:1', 'f\0g', 'd']));
+    expect([nul.code, nul.packet, nul.argument]).toEqual([ProtocolErrorCode.ARGUMENT_CONTAINS_NUL, 'JOB_ASSIGN', 'function']);
+    expect(protocolErrorOf(() => encodeByteStringResponse(PacketType.UNUSED, [])).code).toBe(ProtocolErrorCode.UNEXPECTED_MAGIC);
   });
 });

@@ -790,6 +790,27 @@ export const scenarios: Scenario[] = [
     },
   },
   {
+    title: "WORK_STATUS numbers are read as C's strtol reads them: only ASCII white space before the digits",
+    async run(context) {
+      const client = await context.peer();
+      const handle = await submit(client, P.SUBMIT_JOB, 'spaces', '', 'x');
+      const worker = await context.worker('spaces');
+      worker.send(P.GRAB_JOB);
+      await worker.expect(P.JOB_ASSIGN);
+      // \v and \f are white space to C; the latin1 no-break space (0xa0) is not.
+      const progress: [string, string, string, string][] = [
+        ['\v\f 7', '\t\r\n9', '7', '9'],
+        ['\xa012', '\xa034', '0', '0'],
+      ];
+      for (const [numerator, denominator, storedNumerator, storedDenominator] of progress) {
+        worker.send(P.WORK_STATUS, Buffer.from(handle, 'latin1'), Buffer.from(numerator, 'latin1'), Buffer.from(denominator, 'latin1'));
+        expect(await client.expect(P.WORK_STATUS)).toEqual([handle, numerator, denominator]);
+        client.send(P.GET_STATUS, handle);
+        expect(await client.expect(P.STATUS_RES)).toEqual([handle, '1', '1', storedNumerator, storedDenominator]);
+      }
+    },
+  },
+  {
     title: 'GET_STATUS with a handle of 64 bytes or more closes the connection',
     async run(context) {
       const peer = await context.peer();
@@ -948,6 +969,22 @@ export const scenarios: Scenario[] = [
       await worker.expect(P.JOB_ASSIGN);
       worker.sendUnchecked(P.WORK_FAIL, handle, 'junk');
       expect(await client.expect(P.WORK_FAIL)).toEqual([`${handle}\0junk`]);
+    },
+  },
+  {
+    title: 'WORK_FAIL and OPTION_REQ with long bytes after the NUL: relayed and echoed whole',
+    async run(context) {
+      const client = await context.peer();
+      const junk = 'j'.repeat(200);
+      client.sendUnchecked(P.OPTION_REQ, 'exceptions', junk);
+      expect(await client.expect(P.OPTION_RES)).toEqual([`exceptions\0${junk}`]);
+      const handle = await submit(client, P.SUBMIT_JOB, 'failjunk', '', 'x');
+      const worker = await context.worker('failjunk');
+      worker.send(P.GRAB_JOB);
+      await worker.expect(P.JOB_ASSIGN);
+      worker.sendUnchecked(P.WORK_FAIL, handle, junk);
+      expect(await client.expect(P.WORK_FAIL)).toEqual([`${handle}\0${junk}`]);
+      expect(await worker.sync()).toEqual([]);
     },
   },
   {
