@@ -1,4 +1,4 @@
-import { GearmanJobExceptionError, GearmanJobFailedError } from '../../lib/common/errors.js';
+import { GearmanConnectionError, GearmanJobExceptionError, GearmanJobFailedError } from '../../lib/common/errors.js';
 import { GearmanWorker } from '../../lib/worker/gearman-worker.js';
 import { type WorkerJob } from '../../lib/worker/worker-job.js';
 import { adminCommand } from '../client/support/admin.js';
@@ -225,7 +225,9 @@ describe('GearmanWorker without a server', () => {
   test('start() against a closed port rejects with GearmanConnectionError', async () => {
     const port = await freePort();
     const worker = new GearmanWorker({ servers: [`127.0.0.1:${port}`], logger: quietLogger });
-    await expect(worker.start()).rejects.toMatchObject({ name: 'GearmanConnectionError', code: 'CONNECTION_ERROR' });
+    const error = await worker.start().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GearmanConnectionError);
+    expect(error).toMatchObject({ code: 'ECONNREFUSED', server: `127.0.0.1:${port}`, cause: { code: 'ECONNREFUSED' } });
     await worker.stop();
   });
 
