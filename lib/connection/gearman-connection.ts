@@ -1,10 +1,12 @@
-import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as netConnect, isIP } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { GearmanConnectionError, socketErrorCode } from '../common/errors.js';
 import type { Frame, Packet } from '../protocol/decoder.js';
 import type { GearmanProtocolError } from '../protocol/protocol-error.js';
 import { Backoff, type ReconnectOptions } from './backoff.js';
+import type { FrameTransport } from './frame-transport.js';
 import { FramedSocket } from './framed-socket.js';
+import { connectInProcess } from './in-process-servers.js';
 import type { ResolvedServerAddress } from './server-address.js';
 
 export interface GearmanConnectionOptions {
@@ -211,9 +213,10 @@ export class GearmanConnection {
     this.attempt = { promise, resolve, reject };
 
     const { host, port, tls } = this.address;
-    const socket: Socket = tls
+    // A job server of this process at that address is reached in memory; TLS always goes over TCP.
+    const socket: FrameTransport = tls
       ? tlsConnect({ ...tls, host, port, servername: tls.servername ?? (isIP(host) ? undefined : host) })
-      : netConnect({ host, port });
+      : (connectInProcess(host, port) ?? netConnect({ host, port }));
     const framed = new FramedSocket(
       socket,
       { accept: 'response', maxPacketSize: this.options.maxPacketSize, keepAliveMs: this.options.keepAliveMs ?? DEFAULT_KEEPALIVE_MS },

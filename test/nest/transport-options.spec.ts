@@ -302,7 +302,7 @@ describeOnJobServers('Gearman transport options', (kind) => {
   });
 
   // Restarting on the same port needs a server we can place: ours (startGearmand picks a fresh port).
-  (kind === 'GearmanJobServer' ? test : test.skip)(
+  (kind !== 'gearmand' ? test : test.skip)(
     'status follows a job server restart: reconnecting, then connected, and jobs flow again',
     async () => {
       const { strategy } = await listen({ reconnect: { initialDelayMs: 50, maxDelayMs: 200 } });
@@ -311,7 +311,7 @@ describeOnJobServers('Gearman transport options', (kind) => {
       const [host, port] = jobServer.servers[0].split(':');
       await jobServer.stop();
       await eventually(() => statuses.includes(GearmanStatus.RECONNECTING), 'reconnecting');
-      const restarted = new GearmanJobServer({ host, port: Number(port), logger: false });
+      const restarted = new GearmanJobServer({ host, port: Number(port), logger: false, inProcess: kind === 'GearmanJobServer' });
       await restarted.listen();
       jobServer = { servers: jobServer.servers, stop: () => restarted.close() };
       await eventually(() => statuses[statuses.length - 1] === GearmanStatus.CONNECTED, 'connected again');
