@@ -35,6 +35,7 @@ export {
   GearmanJobExceptionError,
   GearmanJobFailedError,
   GearmanJobReleasedError,
+  GearmanJobTimeoutError,
   GearmanQueueFullError,
   GearmanServerError,
 } from './common/errors.js';
@@ -47,7 +48,7 @@ export type { ClientJob, ClientJobEvents } from './client/client-job.js';
 export type { JobPriority, SubmitOptions } from './client/submit-options.js';
 export type { JobStatus, UniqueJobStatus } from './client/job-status.js';
 export { GearmanWorker } from './worker/gearman-worker.js';
-export type { GearmanWorkerOptions, JobHandler } from './worker/gearman-worker.js';
+export type { GearmanWorkerOptions, JobHandler, RegisterOptions } from './worker/gearman-worker.js';
 export type { WorkerJob } from './worker/worker-job.js';
 // What clients, workers and the module share: where the job servers are and how to reach them.
 export type { GearmanPeerOptions } from './connection/peer-options.js';

@@ -17,6 +17,8 @@ export enum GearmanErrorCode {
   JOB_RELEASED = 'JOB_RELEASED',
   /** The connection's socket is backed up and the requests held for it already fill `maxQueuedBytes`. */
   QUEUE_FULL = 'QUEUE_FULL',
+  /** The job ran longer than its timeout and was ended by the worker. */
+  JOB_TIMEOUT = 'JOB_TIMEOUT',
 }
 
 /** Base of every error the client and worker raise. */
@@ -128,5 +130,22 @@ export class GearmanQueueFullError extends GearmanError {
       GearmanErrorCode.QUEUE_FULL,
       `The connection to ${server} is backed up and ${maxQueuedBytes} bytes of requests already wait for it`,
     );
+  }
+}
+
+/**
+ * The job ran longer than its timeout: the worker ended it (its handler may still be running; the
+ * job's `signal` was aborted) and freed its slot. `ClientGearman` callers get this error; other
+ * clients get the WORK_EXCEPTION it was sent as.
+ */
+export class GearmanJobTimeoutError extends GearmanError {
+  override readonly name = 'GearmanJobTimeoutError';
+
+  constructor(
+    readonly functionName: string,
+    readonly timeoutMs: number,
+    readonly handle?: string,
+  ) {
+    super(GearmanErrorCode.JOB_TIMEOUT, `Job ${handle === undefined ? '' : `${handle} `}(${functionName}) timed out after ${timeoutMs} ms`);
   }
 }

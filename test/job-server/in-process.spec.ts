@@ -1,6 +1,7 @@
-import { GearmanClient, GearmanConnectionError } from '../../lib/client/index.js';
-import { GearmanJobServer } from '../../lib/job-server/index.js';
-import { GearmanWorker } from '../../lib/worker/index.js';
+import { GearmanClient } from '../../lib/client/gearman-client.js';
+import { GearmanConnectionError } from '../../lib/common/errors.js';
+import { GearmanJobServer } from '../../lib/job-server/gearman-job-server.js';
+import { GearmanWorker } from '../../lib/worker/gearman-worker.js';
 import { adminCommand } from '../client/support/admin.js';
 import { quietLogger } from '../client/support/harness.js';
 import { run, startPeerWorker, type PeerWorker } from '../client/support/peers.js';
