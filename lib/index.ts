@@ -20,6 +20,7 @@ export type { GearmanServerOptions } from './nest/server-gearman.js';
 export { ClientGearman } from './nest/client-gearman.js';
 export type { GearmanClientProxyOptions } from './nest/client-gearman.js';
 export { GearmanContext } from './nest/gearman.context.js';
+export { GearmanJobTimeout } from './nest/gearman-job-timeout.decorator.js';
 export { GearmanRecord, GearmanRecordBuilder } from './nest/gearman-record-builder.js';
 export type { GearmanRecordOptions } from './nest/gearman-record-builder.js';
 export { GEARMAN_TRANSPORT, GearmanEvents, GearmanStatus } from './nest/gearman-status.js';
