@@ -293,7 +293,10 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
 
   private endWithError(job: WorkerJob, error: unknown): void {
     if (job.isDone) {
-      this.logger.error(`Gearman job ${job.handle} (${job.functionName}) failed after it ended: ${describeError(error)}`);
+      // After a timeout the handler may well fail on its own (it was aborted): the timeout was the news.
+      if (!(job.abortedWith instanceof GearmanJobTimeoutError)) {
+        this.logger.error(`Gearman job ${job.handle} (${job.functionName}) failed after it ended: ${describeError(error)}`);
+      }
       return;
     }
     // A timeout was logged by the worker already.

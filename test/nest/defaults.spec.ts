@@ -51,6 +51,13 @@ class DefaultsController {
     return new Promise(() => undefined);
   }
 
+  @GearmanJobTimeout(100)
+  @MessagePattern('gives-up-when-aborted')
+  givesUp(@Ctx() ctx: GearmanContext) {
+    // A well-behaved handler: stops (and fails) when its job times out.
+    return new Promise((_resolve, reject) => ctx.getSignal().addEventListener('abort', () => reject(new Error('aborted'))));
+  }
+
   @MessagePattern('stuck-by-extras', { jobTimeoutMs: 150 })
   stuckByExtras() {
     return new Promise(() => undefined);
@@ -79,17 +86,23 @@ describeOnJobServers('A default-configured app', (kind) => {
   let client: ClientGearman;
   let plain: GearmanClient;
   const warnings: string[] = [];
+  const errors: string[] = [];
 
   beforeAll(async () => {
     hung = 0;
     feeds.length = 0;
     warnings.length = 0;
+    errors.length = 0;
     jobServer = await startJobServer(kind);
     // Every setting is the transport's default but stopTimeoutMs, so that the handlers that never
     // answer keep close() waiting one second, not thirty.
     app = await NestFactory.createMicroservice(DefaultsModule, {
       strategy: new ServerGearman({ servers: jobServer.servers, stopTimeoutMs: 1000 }),
-      logger: { log: () => undefined, error: () => undefined, warn: (message: unknown) => warnings.push(String(message)) },
+      logger: {
+        log: () => undefined,
+        error: (message: unknown) => errors.push(String(message)),
+        warn: (message: unknown) => warnings.push(String(message)),
+      },
     });
     await app.listen();
     client = new ClientGearman({ servers: jobServer.servers });
@@ -153,6 +166,15 @@ describeOnJobServers('A default-configured app', (kind) => {
       message: `Job ${failure.handle} (stuck-by-extras) timed out after 150 ms`,
       timeoutMs: 150,
     });
+  });
+
+  test('a handler that stops when its signal aborts: the caller gets the timeout error, its own late failure is not reported as one', async () => {
+    const before = errors.length;
+    await expect(firstValueFrom(client.send('gives-up-when-aborted', 1))).rejects.toBeInstanceOf(GearmanJobTimeoutError);
+    await expect(firstValueFrom(client.send('echo', 'after'))).resolves.toBe('after');
+    // Nest's exception filter logs the handler's own error as it logs any; the transport adds nothing.
+    expect(errors.slice(before).filter((message) => /after it ended/.test(message))).toEqual([]);
+    expect(warnings).toContainEqual(expect.stringMatching(/\(gives-up-when-aborted\) timed out after 100 ms/));
   });
 
   test('a stream that emits and then waits delivers each value at once; the last is the result for plain clients', async () => {
