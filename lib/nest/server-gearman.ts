@@ -21,8 +21,8 @@ import { INTERNAL_SERVER_ERROR, NO_MESSAGE_HANDLER, toWireError } from './wire-e
 
 export interface GearmanServerOptions extends GearmanWorkerOptions {
   /**
-   * Jobs this app runs at once, over all its job-server connections; default
-   * `DEFAULT_SERVER_CONCURRENCY` (64), so that a slow or stuck handler never holds up the others.
+   * Jobs this app runs at once, over all its job-server connections; default 64, so that a slow
+   * or stuck handler never holds up the others (why 64: docs/nest-transport.md, Concurrency).
    * Jobs a client of this same process waits for (a handler or an HTTP route calling a pattern this
    * app serves) get a slot of their own on top. `concurrency: 1` is Gearman's classic flow: one
    * job at a time, scaled by running more processes.
@@ -44,9 +44,9 @@ export interface GearmanServerOptions extends GearmanWorkerOptions {
 type PendingListener = { event: string; callback: (...args: any[]) => void };
 
 /**
- * Jobs a `ServerGearman` runs at once unless told otherwise. Measured (docs/nest-transport.md):
- * throughput at 64 callers stops growing well before it, a burst shared by four worker processes
- * stays even, and a handful of stuck handlers leaves the app working.
+ * Jobs a `ServerGearman` runs at once unless told otherwise. Measured (docs/nest-transport.md,
+ * bench/concurrency.bench.mjs): the smallest limit at which an app serves 64 callers of an I/O-bound
+ * handler at once, while four apps still share a burst of jobs evenly.
  */
 export const DEFAULT_SERVER_CONCURRENCY = 64;
 

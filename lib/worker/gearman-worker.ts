@@ -11,9 +11,9 @@ import { WorkerSession, type RegisteredFunction, type WorkerSessionOwner } from 
 export interface GearmanWorkerOptions extends GearmanPeerOptions {
   /**
    * Jobs this worker runs at once, over all its job-server connections; default 1, Gearman's
-   * classic one job per worker. A job whose handler waits for a job of one of this worker's own
-   * functions, submitted by a client of the same process, does not hold its slot meanwhile (see
-   * `awaited-jobs`), so a handler may call its own worker without deadlocking.
+   * classic one job per worker. Each foreground job of one of its functions that a client of this
+   * same process waits for adds a slot while it runs (see `awaited-jobs`), so a handler may call
+   * its own worker through Gearman without deadlocking.
    */
   concurrency?: number;
   /** How long stop() waits for in-flight jobs before closing anyway (the server then requeues them); default 30 000 ms. */
@@ -301,7 +301,7 @@ export class GearmanWorker extends EventEmitter {
   private expire(job: WorkerJob, timeoutMs: number): void {
     if (job.isDone) return;
     const error = new GearmanJobTimeoutError(job.functionName, timeoutMs, job.handle);
-    this.logger.warn(`GearmanWorker: ${error.message}; ended with an exception, its slot is free (the handler may still be running)`);
+    this.logger.warn(`GearmanWorker: ${error.message}; the job ends and its slot is free (the handler may still be running)`);
     job.abort(error);
     if (!job.isDone) this.endWithException(job, error.message);
   }
