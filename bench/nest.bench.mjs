@@ -1,15 +1,19 @@
 // Nest round trips: ClientProxy.send('echo', 100-byte payload) -> handler -> reply, at concurrency
-// 1 and 64, over ClientGearman/ServerGearman on our job server and on gearmand, and over Nest's own
-// TCP and Redis transports, side by side in one run.
-//   npm run build && node bench/nest.bench.mjs
-// BENCH_NEST_MS sets the measuring time per transport and concurrency (default 3000, split over
-// 3 rounds); BENCH_NEST_ONLY=<text>[,<text>] keeps the transports whose name contains one of them.
+// 1 and 64, over ClientGearman/ServerGearman and over Nest's own TCP and Redis transports, side by
+// side in one run, every transport with its defaults (no tuning), in two layouts:
 //
-// Each measurement runs in a fresh process holding one Nest client and its microservice, as a
-// service using one transport would (in one shared process the transports' code paths would slow
-// each other's JIT); the brokers (our job server through its CLI, gearmand, redis-server) run as
-// processes of their own. The transports take turns, round after round, so that a change of load
-// on the machine weighs on all of them alike.
+// - separate processes: the client app, the broker (our job server through its CLI, gearmand,
+//   redis-server; none for Nest TCP) and the microservice each in a process of its own;
+// - one process: the quick start's layout, the embedded job server (GearmanModule.forRoot({
+//   embeddedServer })), the microservice and the client in one process, against Nest TCP with its
+//   client and its microservice in one process.
+//
+//   npm run build && node bench/nest.bench.mjs
+// BENCH_NEST_MS sets the measuring time per cell and concurrency (default 3000, split over 3
+// rounds); BENCH_NEST_ONLY=<text>[,<text>] keeps the cells whose name contains one of them.
+//
+// The cells take turns, round after round, so that a change of load on the machine weighs on all of
+// them alike; each round starts every process afresh.
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -19,7 +23,7 @@ import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ClientProxyFactory, MessagePattern, Transport } from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
-import { ClientGearman, ServerGearman } from '../dist/esm/index.js';
+import { ClientGearman, GearmanModule, ServerGearman } from '../dist/esm/index.js';
 import { freePort, GEARMAND, REDIS_SERVER, startGearmand, startListeningProcess, startRedis } from './support/brokers.mjs';
 
 const MEASURE_MS = Number(process.env.BENCH_NEST_MS ?? 3000);
@@ -28,6 +32,7 @@ const ONLY = process.env.BENCH_NEST_ONLY;
 const WARMUP_MS = 500;
 const CONCURRENCIES = [1, 64];
 const PAYLOAD = 'x'.repeat(98); // 100 bytes as JSON text
+const SCRIPT = fileURLToPath(import.meta.url);
 const CLI = join(process.cwd(), 'dist/cjs/cli/main.js');
 
 class EchoController {
@@ -40,49 +45,60 @@ Controller()(EchoController);
 class EchoModule {}
 Module({ controllers: [EchoController] })(EchoModule);
 
-/** Each transport: starts its broker (if any), returns the microservice options and a client factory. */
-const transports = [
+/** How each transport's microservice and client are made, from the broker's address. */
+const transports = {
+  gearman: {
+    server: ({ port }) => ({ strategy: new ServerGearman({ servers: [`127.0.0.1:${port}`] }) }),
+    client: ({ port }) => ClientProxyFactory.create({ customClass: ClientGearman, options: { servers: [`127.0.0.1:${port}`] } }),
+  },
+  tcp: {
+    server: ({ port }) => ({ transport: Transport.TCP, options: { host: '127.0.0.1', port } }),
+    client: ({ port }) => ClientProxyFactory.create({ transport: Transport.TCP, options: { host: '127.0.0.1', port } }),
+  },
+  redis: {
+    server: ({ port }) => ({ transport: Transport.REDIS, options: { host: '127.0.0.1', port } }),
+    client: ({ port }) => ClientProxyFactory.create({ transport: Transport.REDIS, options: { host: '127.0.0.1', port } }),
+  },
+};
+
+/** The separate-process cells: a broker (or none), the microservice in its own process, the client in another. */
+const separateCells = [
   {
     name: 'Gearman, our job server',
-    async start() {
+    transport: 'gearman',
+    async broker() {
       const port = await freePort();
       const { stop } = await startListeningProcess(process.execPath, [CLI, 'server', '--port', String(port)], port);
-      const servers = [`127.0.0.1:${port}`];
-      return { stop, server: { strategy: new ServerGearman({ servers, concurrency: 64 }) }, client: () => new ClientGearman({ servers }) };
+      return { port, stop };
     },
   },
+  { name: 'Gearman, gearmand 1.1.20', transport: 'gearman', available: () => GEARMAND !== undefined, broker: () => startGearmand() },
+  { name: 'Nest TCP', transport: 'tcp', broker: async () => ({ port: await freePort(), stop: async () => undefined }) },
+  { name: 'Nest Redis', transport: 'redis', available: () => REDIS_SERVER !== undefined, broker: () => startRedis() },
+];
+
+/** The one-process cells: everything in the measuring process. */
+const oneProcessCells = [
   {
-    name: 'Gearman, gearmand 1.1.20',
-    available: () => GEARMAND !== undefined,
+    name: 'Gearman, embedded (1 process)',
     async start() {
-      const { port, stop } = await startGearmand();
-      const servers = [`127.0.0.1:${port}`];
-      return { stop, server: { strategy: new ServerGearman({ servers, concurrency: 64 }) }, client: () => new ClientGearman({ servers }) };
+      // The quick start: the module runs the job server, the app serves its handlers and calls them.
+      class AppModule {}
+      Module({ imports: [GearmanModule.forRoot({ embeddedServer: { port: 0, logger: false } })], controllers: [EchoController] })(
+        AppModule,
+      );
+      const app = await NestFactory.createMicroservice(AppModule, { ...GearmanModule.microservice(), logger: false });
+      await app.listen();
+      return { app, client: app.get(ClientGearman) };
     },
   },
   {
-    name: 'Nest TCP',
+    name: 'Nest TCP (1 process)',
     async start() {
       const port = await freePort();
-      const options = { host: '127.0.0.1', port };
-      return {
-        stop: async () => undefined,
-        server: { transport: Transport.TCP, options },
-        client: () => ClientProxyFactory.create({ transport: Transport.TCP, options }),
-      };
-    },
-  },
-  {
-    name: 'Nest Redis',
-    available: () => REDIS_SERVER !== undefined,
-    async start() {
-      const { port, stop } = await startRedis();
-      const options = { host: '127.0.0.1', port };
-      return {
-        stop,
-        server: { transport: Transport.REDIS, options },
-        client: () => ClientProxyFactory.create({ transport: Transport.REDIS, options }),
-      };
+      const app = await NestFactory.createMicroservice(EchoModule, { ...transports.tcp.server({ port }), logger: false });
+      await app.listen();
+      return { app, client: transports.tcp.client({ port }) };
     },
   },
 ];
@@ -105,87 +121,143 @@ async function measure(client, concurrency, ms, latencies) {
   return { replies, seconds: Number(process.hrtime.bigint() - begin) / 1e9 };
 }
 
-/** In a child process: one transport, each concurrency measured for `ms` after a warm-up. */
-async function runCell(name, ms) {
-  const transport = transports.find((candidate) => candidate.name === name);
-  const setup = await transport.start();
-  const app = await NestFactory.createMicroservice(EchoModule, { ...setup.server, logger: false });
-  const client = setup.client();
+/** Each concurrency measured for `ms` after a warm-up; 1001 evenly spaced latency quantiles stand for each distribution. */
+async function measureAll(client, ms) {
+  const cells = [];
+  for (const concurrency of CONCURRENCIES) {
+    await measure(client, concurrency, WARMUP_MS);
+    const latencies = [];
+    const { replies, seconds } = await measure(client, concurrency, ms, latencies);
+    latencies.sort((a, b) => a - b);
+    const quantiles = Array.from(
+      { length: 1001 },
+      (_, i) => latencies[Math.min(latencies.length - 1, Math.floor((i / 1000) * latencies.length))],
+    );
+    cells.push({ concurrency, replies, seconds, quantiles });
+  }
+  return cells;
+}
+
+function report(cells) {
+  return new Promise((resolve) => process.stdout.write(`${JSON.stringify(cells)}\n`, resolve));
+}
+
+/** In a child process: the microservice of one transport, until killed. */
+async function serve(transport, port) {
+  const app = await NestFactory.createMicroservice(EchoModule, { ...transports[transport].server({ port }), logger: false });
+  await app.listen();
+  process.stdout.write('ready\n');
+}
+
+/** In a child process: a client of one transport, measuring. */
+async function measureClient(transport, port, ms) {
+  const client = transports[transport].client({ port });
+  await client.connect();
   try {
-    await app.listen();
-    await client.connect();
-    const cells = [];
-    for (const concurrency of CONCURRENCIES) {
-      await measure(client, concurrency, WARMUP_MS);
-      const latencies = [];
-      const { replies, seconds } = await measure(client, concurrency, ms, latencies);
-      latencies.sort((a, b) => a - b);
-      // 1001 evenly spaced quantiles stand for the whole distribution when rounds are merged.
-      const quantiles = Array.from(
-        { length: 1001 },
-        (_, i) => latencies[Math.min(latencies.length - 1, Math.floor((i / 1000) * latencies.length))],
-      );
-      cells.push({ concurrency, replies, seconds, quantiles });
-    }
-    await new Promise((resolve) => process.stdout.write(`${JSON.stringify(cells)}\n`, resolve));
+    await report(await measureAll(client, ms));
   } finally {
     await client.close();
-    await app.close();
-    await setup.stop();
   }
 }
 
-function runCellProcess(name, ms) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--cell', name, String(ms)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (chunk) => (out += chunk));
-    child.once('exit', (code) => {
-      if (code !== 0) return reject(new Error(`measuring ${name} failed (exit code ${code})`));
-      resolve(JSON.parse(out.trim().split('\n').pop()));
-    });
+/** In a child process: a one-process cell. */
+async function measureOneProcess(name, ms) {
+  const { app, client } = await oneProcessCells.find((cell) => cell.name === name).start();
+  try {
+    await client.connect();
+    await report(await measureAll(client, ms));
+  } finally {
+    await client.close();
+    await app.close();
+  }
+}
+
+function child(args, { untilReady = false } = {}) {
+  const proc = spawn(process.execPath, [SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  proc.stdout.on('data', (chunk) => (out += chunk));
+  const exited = new Promise((resolve) => proc.once('exit', resolve));
+  const done = exited.then((code) => {
+    if (code !== 0 && !proc.killedOnPurpose) throw new Error(`${args.join(' ')} failed (exit code ${code})`);
+    return out;
   });
+  done.catch(() => undefined);
+  const ready = untilReady
+    ? new Promise((resolve, reject) => {
+        proc.stdout.on('data', () => out.includes('ready') && resolve());
+        done.then(() => reject(new Error(`${args.join(' ')} exited before it was ready`)), reject);
+      })
+    : undefined;
+  return {
+    ready,
+    done,
+    async kill() {
+      proc.killedOnPurpose = true;
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+async function runSeparate(cell, ms) {
+  const broker = await cell.broker();
+  const server = child(['--serve', cell.transport, String(broker.port)], { untilReady: true });
+  try {
+    await server.ready;
+    const out = await child(['--client', cell.transport, String(broker.port), String(ms)]).done;
+    return JSON.parse(out.trim().split('\n').pop());
+  } finally {
+    await server.kill();
+    await broker.stop();
+  }
+}
+
+async function runOneProcess(cell, ms) {
+  const out = await child(['--one-process', cell.name, String(ms)]).done;
+  return JSON.parse(out.trim().split('\n').pop());
 }
 
 async function run() {
   if (!existsSync(CLI)) throw new Error('dist/ is missing: run `npm run build` first');
-  const chosen = transports.filter((transport) => {
-    if (ONLY && !ONLY.split(',').some((part) => transport.name.includes(part))) return false;
-    if (transport.available && !transport.available()) {
-      console.log(`${transport.name}: not installed, skipped`);
+  const wanted = (cell) => {
+    if (ONLY && !ONLY.split(',').some((part) => cell.name.includes(part))) return false;
+    if (cell.available && !cell.available()) {
+      console.log(`${cell.name}: not installed, skipped`);
       return false;
     }
     return true;
-  });
+  };
+  const cells = [
+    ...separateCells.filter(wanted).map((cell) => ({ ...cell, run: (ms) => runSeparate(cell, ms) })),
+    ...oneProcessCells.filter(wanted).map((cell) => ({ ...cell, run: (ms) => runOneProcess(cell, ms) })),
+  ];
   const totals = new Map();
   for (let round = 0; round < ROUNDS; round++) {
-    for (const transport of chosen) {
-      for (const cell of await runCellProcess(transport.name, MEASURE_MS / ROUNDS)) {
-        const key = `${transport.name}|${cell.concurrency}`;
+    for (const cell of cells) {
+      for (const measured of await cell.run(MEASURE_MS / ROUNDS)) {
+        const key = `${cell.name}|${measured.concurrency}`;
         const total = totals.get(key) ?? { replies: 0, seconds: 0, weighted: [] };
-        total.replies += cell.replies;
-        total.seconds += cell.seconds;
-        for (const latency of cell.quantiles) total.weighted.push([latency, cell.replies / cell.quantiles.length]);
+        total.replies += measured.replies;
+        total.seconds += measured.seconds;
+        for (const latency of measured.quantiles) total.weighted.push([latency, measured.replies / measured.quantiles.length]);
         totals.set(key, total);
       }
     }
   }
   const results = [];
   for (const concurrency of CONCURRENCIES) {
-    for (const transport of chosen) {
-      const { replies, seconds, weighted } = totals.get(`${transport.name}|${concurrency}`);
+    for (const cell of cells) {
+      const { replies, seconds, weighted } = totals.get(`${cell.name}|${concurrency}`);
       weighted.sort((a, b) => a[0] - b[0]);
       const quantile = (q) => {
         let seen = 0;
         for (const [latency, weight] of weighted) if ((seen += weight) >= q * replies) return latency;
         return weighted[weighted.length - 1][0];
       };
-      const figures = { name: transport.name, concurrency, rate: replies / seconds, p50: quantile(0.5), p99: quantile(0.99) };
+      const figures = { name: cell.name, concurrency, rate: replies / seconds, p50: quantile(0.5), p99: quantile(0.99) };
       results.push(figures);
       console.log(
-        `${transport.name.padEnd(26)} c=${String(concurrency).padEnd(3)} ${figures.rate.toFixed(0).padStart(7)} req/s` +
+        `${cell.name.padEnd(30)} c=${String(concurrency).padEnd(3)} ${figures.rate.toFixed(0).padStart(7)} req/s` +
           `   p50 ${figures.p50.toFixed(3)} ms   p99 ${figures.p99.toFixed(3)} ms`,
       );
     }
@@ -194,24 +266,34 @@ async function run() {
 }
 
 function printRatios(results) {
-  console.log('\nThroughput ratios (Gearman / Nest transport):');
+  const of = (name, concurrency) => results.find((r) => r.name === name && r.concurrency === concurrency);
+  const ratio = (a, b) => (a && b ? `${(a.rate / b.rate).toFixed(2)}x ${b.name}` : undefined);
+  console.log('\nThroughput ratios, every transport with its defaults:');
   for (const concurrency of CONCURRENCIES) {
-    const of = (name) => results.find((r) => r.name === name && r.concurrency === concurrency);
     for (const gearman of ['Gearman, our job server', 'Gearman, gearmand 1.1.20']) {
-      const g = of(gearman);
-      if (!g) continue;
-      const parts = ['Nest TCP', 'Nest Redis'].filter(of).map((name) => `${(g.rate / of(name).rate).toFixed(2)}x ${name}`);
-      if (parts.length > 0) console.log(`  c=${String(concurrency).padEnd(3)} ${gearman.padEnd(26)} ${parts.join('   ')}`);
+      const parts = ['Nest TCP', 'Nest Redis'].map((name) => ratio(of(gearman, concurrency), of(name, concurrency))).filter(Boolean);
+      if (parts.length > 0)
+        console.log(`  separate processes c=${String(concurrency).padEnd(3)} ${gearman.padEnd(26)} ${parts.join('   ')}`);
     }
+    const one = ratio(of('Gearman, embedded (1 process)', concurrency), of('Nest TCP (1 process)', concurrency));
+    if (one) console.log(`  one process        c=${String(concurrency).padEnd(3)} ${'Gearman, embedded'.padEnd(26)} ${one}`);
   }
 }
 
 const started = Date.now();
-const [mode, cellName, cellMs] = process.argv.slice(2);
-const main = mode === '--cell' ? runCell(cellName, Number(cellMs)) : run();
+const [mode, ...args] = process.argv.slice(2);
+const main =
+  mode === '--serve'
+    ? serve(args[0], Number(args[1]))
+    : mode === '--client'
+      ? measureClient(args[0], Number(args[1]), Number(args[2]))
+      : mode === '--one-process'
+        ? measureOneProcess(args[0], Number(args[1]))
+        : run();
 main.then(
   () => {
-    if (mode !== '--cell') console.log(`\nnest.bench.mjs done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    if (mode === '--serve') return; // serves until killed
+    if (!mode) console.log(`\nnest.bench.mjs done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     process.exit(0);
   },
   (error) => {

@@ -20,6 +20,7 @@ export type { GearmanServerOptions } from './nest/server-gearman.js';
 export { ClientGearman } from './nest/client-gearman.js';
 export type { GearmanClientProxyOptions } from './nest/client-gearman.js';
 export { GearmanContext } from './nest/gearman.context.js';
+export { GearmanJobTimeout } from './nest/gearman-job-timeout.decorator.js';
 export { GearmanRecord, GearmanRecordBuilder } from './nest/gearman-record-builder.js';
 export type { GearmanRecordOptions } from './nest/gearman-record-builder.js';
 export { GEARMAN_TRANSPORT, GearmanEvents, GearmanStatus } from './nest/gearman-status.js';
@@ -35,6 +36,7 @@ export {
   GearmanJobExceptionError,
   GearmanJobFailedError,
   GearmanJobReleasedError,
+  GearmanJobTimeoutError,
   GearmanQueueFullError,
   GearmanServerError,
 } from './common/errors.js';
@@ -47,7 +49,7 @@ export type { ClientJob, ClientJobEvents } from './client/client-job.js';
 export type { JobPriority, SubmitOptions } from './client/submit-options.js';
 export type { JobStatus, UniqueJobStatus } from './client/job-status.js';
 export { GearmanWorker } from './worker/gearman-worker.js';
-export type { GearmanWorkerOptions, JobHandler } from './worker/gearman-worker.js';
+export type { GearmanWorkerOptions, JobHandler, RegisterOptions } from './worker/gearman-worker.js';
 export type { WorkerJob } from './worker/worker-job.js';
 // What clients, workers and the module share: where the job servers are and how to reach them.
 export type { GearmanPeerOptions } from './connection/peer-options.js';

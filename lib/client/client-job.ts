@@ -63,6 +63,8 @@ export class TrackedJob extends EventEmitter implements ClientJob {
   constructor(
     readonly functionName: string,
     readonly unique: string,
+    /** Called once when the job settles. */
+    private onSettled?: () => void,
   ) {
     super();
     this.created = quiet(
@@ -109,17 +111,23 @@ export class TrackedJob extends EventEmitter implements ClientJob {
   /** WORK_COMPLETE arrived. */
   complete(data: Buffer): void {
     if (this.settled) return;
-    this.settled = true;
-    this.detach = undefined;
+    this.settle();
     this.resolveResult(data);
   }
 
   /** The job ended without a result: failure, exception, server error, connection loss, release. */
   fail(error: Error): void {
     if (this.settled) return;
-    this.settled = true;
-    this.detach = undefined;
+    this.settle();
     if (this.currentHandle === undefined) this.rejectCreated(error);
     this.rejectResult(error);
+  }
+
+  private settle(): void {
+    this.settled = true;
+    this.detach = undefined;
+    const onSettled = this.onSettled;
+    this.onSettled = undefined;
+    onSettled?.();
   }
 }

@@ -244,7 +244,11 @@ export class ClientSession implements GearmanConnectionHandler {
 
   private jobLost(job: TrackedJob, cause: GearmanConnectionError): GearmanConnectionError {
     const which = job.handle ? `job ${job.handle} (${job.functionName})` : `a ${job.functionName} job`;
-    return new GearmanConnectionError(`${cause.message}; ${which} was in flight on it`, this.label, { cause });
+    // The socket's own error (ECONNRESET, ...) when there is one, with its code, as Nest's clients report it.
+    return new GearmanConnectionError(`${cause.message}; ${which} was in flight on it`, this.label, {
+      cause: cause.cause ?? cause,
+      code: cause.code,
+    });
   }
 
   private onJobCreated(handle: string): void {

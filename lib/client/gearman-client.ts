@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { awaitedJobEnded, awaitingJob } from '../common/awaited-jobs.js';
 import { connectAny } from '../connection/connect-any.js';
 import type { GearmanPeerOptions } from '../connection/peer-options.js';
 import { resolveServerAddresses } from '../connection/server-address.js';
@@ -32,13 +33,15 @@ export const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
  * A Gearman client: submits jobs and asks about them, over one connection per job server.
  * Events: 'connect' (server), 'disconnect' (server, error?), 'reconnecting' (server, delayMs),
  * 'drain' (after `needsDrain` was true, once it is false again), 'error' (Error; logged instead
- * when nobody listens).
+ * when nobody listens). Losing a job server and getting it back are also logged as warnings.
  */
 export class GearmanClient extends EventEmitter {
   private readonly sessions: ClientSession[];
   private readonly selector: ServerSelector<ClientSession>;
   private readonly logger: GearmanLogger;
   private closing: Promise<void> | undefined;
+  /** Servers lost since they were last connected: getting one back is logged. */
+  private readonly lost = new Set<string>();
 
   constructor(options: GearmanClientOptions = {}) {
     super();
@@ -54,14 +57,24 @@ export class GearmanClient extends EventEmitter {
       maxPacketSize: options.maxPacketSize,
     };
     const owner: ClientSessionOwner = {
-      sessionConnected: (session) => this.emit('connect', session.label),
+      sessionConnected: (session) => {
+        if (this.lost.delete(session.label)) this.logger.warn(`GearmanClient: reconnected to ${session.label}`);
+        this.emit('connect', session.label);
+      },
       sessionDrained: () => {
         if (!this.needsDrain) this.emit('drain');
       },
       sessionDisconnected: (session, error) => {
-        if (!this.closing) this.emit('disconnect', session.label, error);
+        if (this.closing) return;
+        this.lost.add(session.label);
+        const next = session.connection.isWanted ? '; reconnecting' : '';
+        this.logger.warn(`GearmanClient: lost the connection to ${session.label} (${error.code}: ${error.message})${next}`);
+        this.emit('disconnect', session.label, error);
       },
-      sessionReconnecting: (session, delayMs) => this.emit('reconnecting', session.label, delayMs),
+      sessionReconnecting: (session, delayMs) => {
+        this.logger.debug?.(`GearmanClient: reconnecting to ${session.label} in ${delayMs} ms`);
+        this.emit('reconnecting', session.label, delayMs);
+      },
       sessionError: (_session, error) => this.reportError(error),
     };
     this.sessions = resolveServerAddresses(options.servers, options.tls).map(
@@ -104,15 +117,18 @@ export class GearmanClient extends EventEmitter {
       job.fail(new TypeError(`unique must be a string, got ${typeof unique}`));
       return job;
     }
-    const job = new TrackedJob(functionName, unique);
     let packet: Buffer;
     try {
       if (options.runAt !== undefined) throw new TypeError('runAt (an epoch job) is for background jobs only: use submitBackgroundJob');
       packet = encodeRequest(submitPacketType(options.priority, false), checkFunctionName(functionName), unique, checkData(data));
     } catch (error) {
-      job.fail(error as Error);
-      return job;
+      const refused = new TrackedJob(functionName, unique);
+      refused.fail(error as Error);
+      return refused;
     }
+    // Counted while it runs: a worker of this process serving the function lends it a slot.
+    awaitingJob(functionName);
+    const job = new TrackedJob(functionName, unique, () => awaitedJobEnded(functionName));
     const session = this.closing ? undefined : this.selector.pick(unique, data);
     if (session) {
       session.submit(job, packet);

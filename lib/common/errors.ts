@@ -3,7 +3,11 @@
  * A GearmanServerError carries the job server's own code instead (`QUEUE_ERROR`, `JOB_NOT_FOUND`, ...).
  */
 export enum GearmanErrorCode {
-  /** A connection could not be made, timed out, dropped, or was closed by us. */
+  /**
+   * A connection failed for a reason that has no system error code: it was closed by us (client
+   * closed, worker stopped), the job server broke the protocol, or no job server is connected.
+   * A refused, reset or timed-out connection carries the system code instead (see GearmanConnectionError).
+   */
   CONNECTION_ERROR = 'CONNECTION_ERROR',
   /** The worker ended the job with WORK_FAIL. */
   JOB_FAILED = 'JOB_FAILED',
@@ -13,6 +17,8 @@ export enum GearmanErrorCode {
   JOB_RELEASED = 'JOB_RELEASED',
   /** The connection's socket is backed up and the requests held for it already fill `maxQueuedBytes`. */
   QUEUE_FULL = 'QUEUE_FULL',
+  /** The job ran longer than its timeout and was ended by the worker. */
+  JOB_TIMEOUT = 'JOB_TIMEOUT',
 }
 
 /** Base of every error the client and worker raise. */
@@ -28,7 +34,15 @@ export class GearmanError extends Error {
   }
 }
 
-/** Connecting failed or timed out, the connection dropped, or the client was closed. */
+/**
+ * Connecting failed or timed out, the connection dropped, or the client was closed.
+ *
+ * `code` is the system error code when the connection failed at the socket, as on the errors of
+ * Nest's TCP and Redis clients: `ECONNREFUSED` (nothing listens), `ECONNRESET` (the job server
+ * reset or closed the connection with requests in flight), `ETIMEDOUT` (the connect took longer
+ * than `connectTimeoutMs`), `ENOTFOUND`, `EHOSTUNREACH`, a TLS code, ... Otherwise it is
+ * `CONNECTION_ERROR`. `cause` is the error underneath (the socket's own error when there is one).
+ */
 export class GearmanConnectionError extends GearmanError {
   override readonly name = 'GearmanConnectionError';
 
@@ -36,10 +50,16 @@ export class GearmanConnectionError extends GearmanError {
     message: string,
     /** The server concerned as `host:port`, when there is one. */
     readonly server?: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; code?: string },
   ) {
-    super(GearmanErrorCode.CONNECTION_ERROR, message, options);
+    super(options?.code ?? GearmanErrorCode.CONNECTION_ERROR, message, options);
   }
+}
+
+/** The code a socket error carries (`ECONNREFUSED`, a TLS code, ...), if any. */
+export function socketErrorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && code.length > 0 ? code : undefined;
 }
 
 /** The job server answered a request with an ERROR packet; `code` is the server's code, e.g. `QUEUE_ERROR`. */
@@ -110,5 +130,22 @@ export class GearmanQueueFullError extends GearmanError {
       GearmanErrorCode.QUEUE_FULL,
       `The connection to ${server} is backed up and ${maxQueuedBytes} bytes of requests already wait for it`,
     );
+  }
+}
+
+/**
+ * The job ran longer than its timeout: the worker ended it (its handler may still be running; the
+ * job's `signal` was aborted) and freed its slot. `ClientGearman` callers get this error; other
+ * clients get the WORK_EXCEPTION it was sent as.
+ */
+export class GearmanJobTimeoutError extends GearmanError {
+  override readonly name = 'GearmanJobTimeoutError';
+
+  constructor(
+    readonly functionName: string,
+    readonly timeoutMs: number,
+    readonly handle?: string,
+  ) {
+    super(GearmanErrorCode.JOB_TIMEOUT, `Job ${handle === undefined ? '' : `${handle} `}(${functionName}) timed out after ${timeoutMs} ms`);
   }
 }

@@ -1,6 +1,6 @@
-import type { Socket } from 'node:net';
 import { DecoderOptions, Frame, PacketDecoder } from '../protocol/decoder.js';
 import { GearmanProtocolError } from '../protocol/protocol-error.js';
+import type { FrameTransport } from './frame-transport.js';
 
 export interface FramedSocketHandler {
   /** A complete packet or admin line arrived. */
@@ -22,7 +22,7 @@ export interface FramedSocketOptions extends DecoderOptions {
 const COALESCE_LIMIT = 64 * 1024;
 
 /**
- * A socket that speaks in Gearman frames: decodes what arrives, and batches what is written
+ * A socket (or any FrameTransport) that speaks in Gearman frames: decodes what arrives, and batches what is written
  * within one tick into a single socket write on the next tick. Packets are small and many, and
  * each stream write costs far more than copying a few bytes, so a batch is one buffer.
  *
@@ -41,7 +41,7 @@ export class FramedSocket {
   private readonly flushNow = () => this.flush();
 
   constructor(
-    readonly socket: Socket,
+    readonly socket: FrameTransport,
     options: FramedSocketOptions,
     private readonly handler: FramedSocketHandler,
   ) {

@@ -1,10 +1,12 @@
-import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as netConnect, isIP } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { GearmanConnectionError } from '../common/errors.js';
+import { GearmanConnectionError, socketErrorCode } from '../common/errors.js';
 import type { Frame, Packet } from '../protocol/decoder.js';
 import type { GearmanProtocolError } from '../protocol/protocol-error.js';
 import { Backoff, type ReconnectOptions } from './backoff.js';
+import type { FrameTransport } from './frame-transport.js';
 import { FramedSocket } from './framed-socket.js';
+import { connectInProcess } from './in-process-servers.js';
 import type { ResolvedServerAddress } from './server-address.js';
 
 export interface GearmanConnectionOptions {
@@ -34,6 +36,12 @@ export interface GearmanConnectionHandler {
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 export const DEFAULT_KEEPALIVE_MS = 60_000;
+
+/**
+ * The code of a connection the job server closed without a socket error (a FIN, not a reset):
+ * what Node's own HTTP client reports for a server that hangs up before answering.
+ */
+const CLOSED_BY_PEER = 'ECONNRESET';
 
 type State = 'idle' | 'connecting' | 'connected' | 'waiting-to-reconnect';
 
@@ -71,6 +79,9 @@ export class GearmanConnection {
   private wanted = false;
   private framed: FramedSocket | undefined;
   private attempt: Attempt | undefined;
+  /** whenConnected() callers, settled at the next connect or when the connection stops trying. */
+  private upWaiters: Omit<Attempt, 'promise'>[] = [];
+  private lastFailure: GearmanConnectionError | undefined;
   private connectTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   /** Why we are closing the socket ourselves, reported instead of the socket's own error. */
@@ -129,6 +140,21 @@ export class GearmanConnection {
     }
   }
 
+  /**
+   * Resolves once the connection is up, now or after its reconnect attempts; rejects with the last
+   * failure when it stops trying (halted, or its attempts used up). Does not open it.
+   */
+  whenConnected(): Promise<void> {
+    if (this.state === 'connected') return Promise.resolve();
+    if (!this.wanted) return Promise.reject(this.lastFailure ?? new GearmanConnectionError(`Not connected to ${this.label}`, this.label));
+    return new Promise<void>((resolve, reject) => this.upWaiters.push({ resolve, reject }));
+  }
+
+  /** Why the last attempt failed or the connection last dropped, if it ever did. */
+  get lastError(): GearmanConnectionError | undefined {
+    return this.lastFailure;
+  }
+
   /** Writes encoded packets (batched per tick). Returns false when the socket buffer is full or the connection is down. */
   write(bytes: Buffer): boolean {
     if (this.state !== 'connected') return false;
@@ -138,6 +164,7 @@ export class GearmanConnection {
   /** Drops the connection now and stops reconnecting; open() may bring it up again. */
   halt(reason?: GearmanConnectionError): void {
     this.wanted = false;
+    this.settleUpWaiters(reason ?? this.lastFailure ?? new GearmanConnectionError(`Connection to ${this.label} closed`, this.label));
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     if (this.state === 'waiting-to-reconnect') this.state = 'idle';
@@ -186,9 +213,10 @@ export class GearmanConnection {
     this.attempt = { promise, resolve, reject };
 
     const { host, port, tls } = this.address;
-    const socket: Socket = tls
+    // A job server of this process at that address is reached in memory; TLS always goes over TCP.
+    const socket: FrameTransport = tls
       ? tlsConnect({ ...tls, host, port, servername: tls.servername ?? (isIP(host) ? undefined : host) })
-      : netConnect({ host, port });
+      : (connectInProcess(host, port) ?? netConnect({ host, port }));
     const framed = new FramedSocket(
       socket,
       { accept: 'response', maxPacketSize: this.options.maxPacketSize, keepAliveMs: this.options.keepAliveMs ?? DEFAULT_KEEPALIVE_MS },
@@ -207,6 +235,9 @@ export class GearmanConnection {
       this.closingReason = new GearmanConnectionError(
         `Connecting to ${this.label} timed out after ${this.connectTimeoutMs} ms`,
         this.label,
+        {
+          code: 'ETIMEDOUT',
+        },
       );
       framed.destroy();
     }, this.connectTimeoutMs);
@@ -223,6 +254,17 @@ export class GearmanConnection {
     this.attempt = undefined;
     this.handler.onConnect();
     attempt.resolve();
+    this.settleUpWaiters();
+  }
+
+  private settleUpWaiters(error?: GearmanConnectionError): void {
+    const waiters = this.upWaiters;
+    if (waiters.length === 0) return;
+    this.upWaiters = [];
+    for (const waiter of waiters) {
+      if (error) waiter.reject(error);
+      else waiter.resolve();
+    }
   }
 
   private onFrame(framed: FramedSocket, frame: Frame): void {
@@ -254,17 +296,21 @@ export class GearmanConnection {
         reason ??
         new GearmanConnectionError(`Cannot connect to ${this.label}: ${socketError?.message ?? 'connection closed'}`, this.label, {
           cause: socketError,
+          code: socketErrorCode(socketError) ?? CLOSED_BY_PEER,
         });
       const attempt = this.attempt!;
       this.attempt = undefined;
+      this.lastFailure = error;
       attempt.reject(error);
       if (this.wanted) this.scheduleReconnect(error);
     } else {
       const error =
         reason ??
-        new GearmanConnectionError(`Connection to ${this.label} lost${socketError ? `: ${socketError.message}` : ''}`, this.label, {
+        new GearmanConnectionError(`Connection to ${this.label} lost: ${socketError?.message ?? 'closed by the job server'}`, this.label, {
           cause: socketError,
+          code: socketErrorCode(socketError) ?? CLOSED_BY_PEER,
         });
+      this.lastFailure = error;
       this.handler.onDisconnect(error);
       if (this.wanted) this.scheduleReconnect(error);
     }
@@ -277,15 +323,13 @@ export class GearmanConnection {
     const delay = this.backoff.next();
     if (delay === undefined) {
       this.wanted = false;
-      this.handler.onGiveUp(
-        new GearmanConnectionError(
-          `Gave up reconnecting to ${this.label} after ${this.backoff.attempt} attempts: ${lastError.message}`,
-          this.label,
-          {
-            cause: lastError,
-          },
-        ),
+      const error = new GearmanConnectionError(
+        `Gave up reconnecting to ${this.label} after ${this.backoff.attempt} attempts: ${lastError.message}`,
+        this.label,
+        { cause: lastError, code: lastError.code },
       );
+      this.settleUpWaiters(lastError);
+      this.handler.onGiveUp(error);
       return;
     }
     this.state = 'waiting-to-reconnect';

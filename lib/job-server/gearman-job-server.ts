@@ -1,7 +1,9 @@
-import { createServer, Server, Socket } from 'node:net';
+import { createServer, Server } from 'node:net';
 import { hostname } from 'node:os';
 import { DEFAULT_GEARMAN_HOST, DEFAULT_GEARMAN_PORT } from '../common/defaults.js';
 import { consoleLogger, silentLogger, type GearmanLogger } from '../common/logger.js';
+import type { FrameTransport } from '../connection/frame-transport.js';
+import { registerInProcessServer } from '../connection/in-process-servers.js';
 import { DEFAULT_MAX_PACKET_SIZE } from '../protocol/decoder.js';
 import { runAdminCommand } from './admin-commands.js';
 import { MAX_HANDLE_PREFIX_BYTES } from './gearmand-limits.js';
@@ -34,6 +36,13 @@ export interface GearmanJobServerOptions {
    * The CLI passes its --verbose.
    */
   verbose?: string;
+  /**
+   * Clients and workers of this same process that connect to this server's address get an
+   * in-memory channel instead of a loopback TCP connection: the same packets, framing and
+   * backpressure, listed by the `workers` admin command with the address `in-process`. Peers in
+   * other processes use TCP as ever. Default true; false makes every peer use TCP.
+   */
+  inProcess?: boolean;
 }
 
 /** gearmand's verbose levels, most severe first. */
@@ -53,12 +62,15 @@ export class GearmanJobServer {
   private readonly broker: JobBroker;
   private readonly connections = new Set<ServerConnection>();
   private server: Server | undefined;
+  private readonly inProcess: boolean;
+  private unregisterInProcess: (() => void) | undefined;
   private bound: { host: string; port: number } | undefined;
   private closing: Promise<void> | undefined;
   private nextConnectionId = 1;
 
   constructor(options: GearmanJobServerOptions = {}) {
     this.host = options.host ?? DEFAULT_GEARMAN_HOST;
+    this.inProcess = options.inProcess ?? true;
     this.port = options.port ?? DEFAULT_GEARMAN_PORT;
     if (!Number.isInteger(this.port) || this.port < 0 || this.port > 65535)
       throw new RangeError(`port must be 0-65535, got ${options.port}`);
@@ -117,6 +129,9 @@ export class GearmanJobServer {
       server.listen(this.port, this.host, () => {
         const address = server.address();
         if (address && typeof address === 'object') this.bound = { host: address.address, port: address.port };
+        if (this.inProcess && this.bound) {
+          this.unregisterInProcess = registerInProcessServer(this.bound.host, this.bound.port, (socket) => this.accept(socket));
+        }
         server.on('error', (error) => this.logger.error(`listening socket: ${error.message}`));
         this.logger.log(`listening on ${this.bound?.host}:${this.bound?.port}`);
         resolve();
@@ -138,6 +153,8 @@ export class GearmanJobServer {
 
   private async shutdown(): Promise<void> {
     const server = this.server;
+    this.unregisterInProcess?.();
+    this.unregisterInProcess = undefined;
     this.broker.close();
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     for (const con of this.connections) con.destroy();
@@ -146,7 +163,8 @@ export class GearmanJobServer {
     this.bound = undefined;
   }
 
-  private accept(socket: Socket): void {
+  /** A new connection: a TCP socket, or the job server's end of an in-memory channel. */
+  private accept(socket: FrameTransport): void {
     if (this.closing) {
       socket.destroy();
       return;

@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { FrameTransport } from '../connection/frame-transport.js';
 import { FramedSocket } from '../connection/framed-socket.js';
 // Imported from each file, not the protocol index: the CommonJS build turns every use of an
 // index re-export into a getter call, which showed in the server's hot path.
@@ -84,7 +84,7 @@ export class ServerConnection implements BrokerPeer {
 
   constructor(
     readonly id: number,
-    socket: Socket,
+    socket: FrameTransport,
     private readonly context: ServerConnectionContext,
   ) {
     this.exceptions = context.exceptions;

@@ -1,13 +1,14 @@
 import { Logger } from '@nestjs/common';
 import { ClientProxy, type Deserializer, type ReadPacket, type Serializer, type WritePacket } from '@nestjs/microservices';
-import type { Observer } from 'rxjs';
+import type { Observable, Observer } from 'rxjs';
 import type { ClientJob } from '../client/client-job.js';
 import { GearmanClient, type GearmanClientOptions } from '../client/gearman-client.js';
 import type { SubmitOptions } from '../client/submit-options.js';
-import { GearmanConnectionError, GearmanJobExceptionError } from '../common/errors.js';
+import { GearmanConnectionError, GearmanJobExceptionError, GearmanJobTimeoutError } from '../common/errors.js';
 import { GearmanRecord } from './gearman-record-builder.js';
 import { GearmanStatus, type GearmanEventsMap } from './gearman-status.js';
 import { decodePayload, encodePayload } from './payload-codec.js';
+import { isJobTimeoutBody } from './wire-errors.js';
 
 export interface GearmanClientProxyOptions extends GearmanClientOptions {
   /** Shapes each outgoing packet (`{ pattern, data, id? }`) before its `data` is encoded. */
@@ -97,17 +98,38 @@ export class ClientGearman extends ClientProxy<GearmanEventsMap> {
     return (await this.connectedClient().submitBackgroundJob(functionName, payload, options)) as T;
   }
 
+  /**
+   * As Nest's: submits at once, and the Observable emits the job handle once the job server queued
+   * the job. A job that could not be queued (no job server, a full queue) is also logged, so that
+   * the failure shows even when nobody subscribed.
+   */
+  override emit<TResult = string, TInput = unknown>(pattern: unknown, data: TInput): Observable<TResult> {
+    const queued = super.emit<TResult, TInput>(pattern, data);
+    queued.subscribe({
+      error: (error: unknown) => {
+        const reason = error instanceof Error ? `${error.message}${'code' in error ? ` (${String(error.code)})` : ''}` : String(error);
+        this.logger.error(`emit(${JSON.stringify(this.normalizePattern(pattern as string))}) could not queue its job: ${reason}`);
+      },
+    });
+    return queued;
+  }
+
   /** The client send() and emit() connected; gone only when close() ran in between. */
   private connectedClient(): GearmanClient {
     if (!this.client) throw new GearmanConnectionError('ClientGearman was closed before the message could be sent');
     return this.client;
   }
 
-  /** Every reply packet carries one value (Gearman has no job without a result), so each is a `next`. */
+  /**
+   * Every reply packet carries one value (Gearman has no job without a result), so each is a
+   * `next`; except the final packet of a job whose WORK_COMPLETE repeated the value already
+   * delivered as its last WORK_DATA, which only completes.
+   */
   protected override createObserver<T>(observer: Observer<T>): (packet: WritePacket) => void {
-    return ({ err, response, isDisposed }) => {
+    return (packet) => {
+      const { err, response, isDisposed } = packet;
       if (err !== undefined) return observer.error(this.serializeError(err));
-      observer.next(this.serializeResponse(response));
+      if ('response' in packet) observer.next(this.serializeResponse(response));
       if (isDisposed) observer.complete();
     };
   }
@@ -150,9 +172,17 @@ export class ClientGearman extends ClientProxy<GearmanEventsMap> {
       if (!(incoming instanceof Promise)) return callback(incoming);
       incoming.then(callback, (error: unknown) => callback({ err: error, isDisposed: true }));
     };
-    job.on('data', (data: Buffer) => deliver({ response: decodePayload(data) }));
+    let lastData: Buffer | undefined;
+    job.on('data', (data: Buffer) => {
+      lastData = data;
+      deliver({ response: decodePayload(data), isDisposed: false });
+    });
     job.result.then(
-      (data) => deliver({ response: decodePayload(data), isDisposed: true }),
+      // Bytes equal to the last WORK_DATA: ServerGearman repeated a value already delivered.
+      (data) =>
+        deliver(
+          lastData !== undefined && data.equals(lastData) ? { isDisposed: true } : { response: decodePayload(data), isDisposed: true },
+        ),
       (error: unknown) => deliver({ err: replyError(error), isDisposed: true }),
     );
   }
@@ -179,10 +209,13 @@ export class ClientGearman extends ClientProxy<GearmanEventsMap> {
 
 /**
  * What a failed job reports to the subscriber: for WORK_EXCEPTION the error body the worker sent
- * (decoded by the payload rules, e.g. `{ status: 'error', message }` from a Nest handler); for
- * anything else (WORK_FAIL, connection loss, a server ERROR) the Gearman error itself.
+ * (decoded by the payload rules, e.g. `{ status: 'error', message }` from a Nest handler), or a
+ * GearmanJobTimeoutError when ServerGearman ended the job at its timeout; for anything else
+ * (WORK_FAIL, connection loss, a server ERROR) the Gearman error itself.
  */
 function replyError(error: unknown): unknown {
   if (!(error instanceof GearmanJobExceptionError)) return error;
-  return decodePayload(error.data) ?? error;
+  const body = decodePayload(error.data);
+  if (isJobTimeoutBody(body)) return new GearmanJobTimeoutError(error.functionName, body.timeoutMs, error.handle);
+  return body ?? error;
 }

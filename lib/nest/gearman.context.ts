@@ -34,6 +34,15 @@ export class GearmanContext extends BaseRpcContext<GearmanContextArgs> {
     return this.args[0].unique;
   }
 
+  /**
+   * Aborted when the job ends without the handler: it ran past its timeout (reason:
+   * `GearmanJobTimeoutError`), its connection dropped, or the app stopped before it finished. Pass it
+   * to `fetch()` and other cancellable calls.
+   */
+  getSignal(): AbortSignal {
+    return this.args[0].signal;
+  }
+
   /** The low-level job, with the raw payload bytes in `data`. */
   getJob(): WorkerJob {
     return this.args[0];

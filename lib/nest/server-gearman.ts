@@ -10,14 +10,31 @@ import {
   type WritePacket,
 } from '@nestjs/microservices';
 import { isObservable, lastValueFrom, type Observable, type Subscription } from 'rxjs';
+import { GearmanJobTimeoutError } from '../common/errors.js';
 import { GearmanWorker, type GearmanWorkerOptions } from '../worker/gearman-worker.js';
 import type { WorkerJob } from '../worker/worker-job.js';
+import { checkJobTimeout, JOB_TIMEOUT_EXTRA } from './gearman-job-timeout.decorator.js';
 import { GearmanContext } from './gearman.context.js';
 import { GEARMAN_TRANSPORT, GearmanStatus, type GearmanEventsMap } from './gearman-status.js';
 import { decodePayload, encodePayload } from './payload-codec.js';
 import { INTERNAL_SERVER_ERROR, NO_MESSAGE_HANDLER, toWireError } from './wire-errors.js';
 
 export interface GearmanServerOptions extends GearmanWorkerOptions {
+  /**
+   * Jobs this app runs at once, over all its job-server connections; default 64, so that a slow
+   * or stuck handler never holds up the others (why 64: docs/nest-transport.md, Concurrency).
+   * Jobs a client of this same process waits for (a handler or an HTTP route calling a pattern this
+   * app serves) get a slot of their own on top. `concurrency: 1` is Gearman's classic flow: one
+   * job at a time, scaled by running more processes.
+   */
+  concurrency?: number;
+  /**
+   * Time limit of every job, in ms; default none (0). A job still running past it ends with a
+   * `GearmanJobTimeoutError` for its caller, its `AbortSignal` (`ctx.getSignal()`) is aborted, a
+   * warning is logged and its slot is free for the next job. One pattern sets its own with
+   * `@GearmanJobTimeout(ms)` or `@MessagePattern(pattern, { jobTimeoutMs })`.
+   */
+  jobTimeoutMs?: number;
   /** Shapes each outgoing reply packet (`{ response }` / `{ err }`) before it is encoded. */
   serializer?: Serializer;
   /** Shapes each incoming job (`{ pattern, data }`, data decoded by the payload rules) before routing. */
@@ -27,12 +44,22 @@ export interface GearmanServerOptions extends GearmanWorkerOptions {
 type PendingListener = { event: string; callback: (...args: any[]) => void };
 
 /**
+ * Jobs a `ServerGearman` runs at once unless told otherwise. Measured (docs/nest-transport.md,
+ * bench/concurrency.bench.mjs): the smallest limit at which an app serves 64 callers of an I/O-bound
+ * handler at once, while four apps still share a burst of jobs evenly.
+ */
+export const DEFAULT_SERVER_CONCURRENCY = 64;
+
+/**
  * The Gearman transport strategy. Every `@MessagePattern` / `@EventPattern` becomes a Gearman
  * function named by the normalised pattern; the jobs the job server hands out run the handlers, and
  * each job ends with the handler's outcome:
  *
- * - a value: WORK_COMPLETE with it; an Observable: WORK_DATA for every value but the last, which
- *   ends the job with WORK_COMPLETE (no value at all: an empty WORK_COMPLETE);
+ * - a value: WORK_COMPLETE with it; an Observable: its values as WORK_DATA, the last one as the
+ *   job's WORK_COMPLETE (no value at all: an empty WORK_COMPLETE). Values that follow each other
+ *   within one turn of the event loop leave together, the last held back for WORK_COMPLETE; a
+ *   value the stream emits and then waits after goes out at once as WORK_DATA, and WORK_COMPLETE
+ *   then repeats it (ClientGearman knows a repeat from its bytes, and does not emit it twice);
  * - an error: WORK_EXCEPTION with the error as Nest's exception filters shaped it (job servers turn it
  *   into WORK_FAIL for clients that did not ask for exceptions);
  * - an event handler: an empty WORK_COMPLETE once it finished, WORK_EXCEPTION when it failed.
@@ -49,6 +76,7 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
 
   constructor(private readonly options: GearmanServerOptions = {}) {
     super();
+    if (options.jobTimeoutMs !== undefined) checkJobTimeout(options.jobTimeoutMs, 'ServerGearman jobTimeoutMs');
     this.initializeSerializer(options);
     this.initializeDeserializer(options);
   }
@@ -56,8 +84,9 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
   async listen(callback: (error?: unknown) => void): Promise<void> {
     try {
       const worker = this.createWorker();
-      for (const functionName of this.messageHandlers.keys()) {
-        worker.register(functionName, (job) => this.handleJob(job));
+      for (const [functionName, handler] of this.messageHandlers) {
+        const timeoutMs = this.jobTimeoutOf(functionName, handler);
+        worker.register(functionName, (job) => this.handleJob(job, timeoutMs > 0), timeoutMs > 0 ? { timeoutMs } : {});
       }
       await worker.start();
     } catch (error) {
@@ -99,8 +128,8 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
   }
 
   private createWorker(): GearmanWorker {
-    const { serializer: _serializer, deserializer: _deserializer, ...workerOptions } = this.options;
-    const worker = new GearmanWorker({ logger: this.logger, ...workerOptions });
+    const { serializer: _serializer, deserializer: _deserializer, jobTimeoutMs: _jobTimeoutMs, ...workerOptions } = this.options;
+    const worker = new GearmanWorker({ logger: this.logger, concurrency: DEFAULT_SERVER_CONCURRENCY, ...workerOptions });
     worker.on('connect', () => this._status$.next(GearmanStatus.CONNECTED));
     worker.on('disconnect', () => this._status$.next(GearmanStatus.DISCONNECTED));
     worker.on('reconnecting', () => this._status$.next(GearmanStatus.RECONNECTING));
@@ -111,8 +140,18 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
     return worker;
   }
 
+  /** The pattern's own timeout (its extras), else the transport's; 0 when none. */
+  private jobTimeoutOf(functionName: string, handler: MessageHandler): number {
+    const own = (handler.extras as Record<string, unknown> | undefined)?.[JOB_TIMEOUT_EXTRA];
+    if (own === undefined) return this.options.jobTimeoutMs ?? 0;
+    checkJobTimeout(own, `The ${JOB_TIMEOUT_EXTRA} of ${functionName}`);
+    return own;
+  }
+
   /** Runs one job to its end; the worker counts it in flight until this settles. */
-  private async handleJob(job: WorkerJob): Promise<void> {
+  private async handleJob(job: WorkerJob, timed: boolean): Promise<void> {
+    // Past its timeout the worker aborts the signal: the job ends with the timeout error, Nest-shaped.
+    if (timed) job.signal.addEventListener('abort', () => this.onTimeout(job), { once: true });
     try {
       const deserialized = this.deserializer.deserialize(
         { pattern: job.functionName, data: decodePayload(job.data) },
@@ -128,15 +167,16 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
         return;
       }
       const context = new GearmanContext([job, pattern]);
-      await this.withProcessingHooks(context, () =>
-        handler.isEventHandler ? this.runEvent(handler, packet, context) : this.runRequest(handler, packet, context),
-      );
+      const run = () =>
+        handler.isEventHandler ? this.runEvent(handler, packet, context) : this.runRequest(handler, packet, context, timed);
+      // A job that timed out has ended, whether or not its handler ever returns: so has its processing.
+      await this.withProcessingHooks(context, timed ? () => Promise.race([run(), aborted(job.signal)]) : run);
     } catch (error) {
       this.endWithError(job, error);
     }
   }
 
-  private async runRequest(handler: MessageHandler, packet: ReadPacket, context: GearmanContext): Promise<void> {
+  private async runRequest(handler: MessageHandler, packet: ReadPacket, context: GearmanContext, timed: boolean): Promise<void> {
     const job = context.getJob();
     let result: unknown;
     try {
@@ -147,33 +187,67 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
     // A plain value (no interceptor turned it into a stream) is the whole reply.
     if (!isObservable(result)) return this.sendPacket(job, { response: result, isDisposed: true });
     const reply$: Observable<unknown> = result;
-    // The last value is held back until the stream ends, so that it (not an empty payload) is the
-    // job's result: a plain Gearman client calling a single-value handler gets that value.
     await new Promise<void>((resolve) => {
+      /** The newest value, not sent yet: it ends the job if the stream completes before the next turn of the event loop. */
       let held: { value: unknown } | undefined;
+      let sentAny = false;
       let settled = false;
+      let flushScheduled = false;
+      let subscribing = true;
       // Assigned after subscribe() returns: a stream that ends synchronously settles before that.
       let subscription: Subscription | undefined = undefined;
       const settle = () => {
+        if (settled) return;
         settled = true;
         if (subscription) this.replyStreams.delete(subscription);
         resolve();
       };
+      const sendHeld = () => {
+        if (!held) return;
+        const { value } = held;
+        held = undefined;
+        sentAny = true;
+        this.sendPacket(job, { response: value });
+      };
+      const flush = () => {
+        flushScheduled = false;
+        if (!settled) sendHeld();
+      };
       subscription = reply$.subscribe({
         next: (value) => {
-          if (held) this.sendPacket(job, { response: held.value });
+          sendHeld();
           held = { value };
+          // A stream that pauses after a value (a live feed) sends it now rather than at the next value.
+          if (!subscribing && !flushScheduled) {
+            flushScheduled = true;
+            setImmediate(flush);
+          }
         },
         error: (error: unknown) => {
           this.endWithError(job, error);
           settle();
         },
         complete: () => {
-          this.sendPacket(job, { response: held?.value, isDisposed: true });
+          if (held) this.sendPacket(job, { response: held.value, isDisposed: true });
+          else if (sentAny) this.repeatLastData(job);
+          else this.sendPacket(job, { response: undefined, isDisposed: true });
           settle();
         },
       });
-      if (!settled) this.replyStreams.set(subscription, settle);
+      subscribing = false;
+      if (settled) return;
+      this.replyStreams.set(subscription, settle);
+      if (held && !flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flush);
+      }
+      if (timed) {
+        const stream = subscription;
+        job.signal.addEventListener('abort', () => {
+          stream.unsubscribe();
+          settle();
+        });
+      }
     });
   }
 
@@ -189,24 +263,44 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
     if (!job.isDone) job.complete();
   }
 
-  /** Encodes one reply packet and sends it: WORK_DATA, or WORK_COMPLETE when it is the last. */
+  /**
+   * Encodes one reply packet and sends it: WORK_DATA, or WORK_COMPLETE when it is the last. A
+   * WORK_COMPLETE whose bytes equal the last WORK_DATA's would read as its repeat to ClientGearman:
+   * when it is a new value, it goes out as WORK_DATA first.
+   */
   private sendPacket(job: WorkerJob, packet: WritePacket): void {
     if (job.isDone) return;
     try {
       const payload = this.encodeReply(packet, 'response');
-      if (packet.isDisposed) job.complete(payload);
-      else job.sendData(payload);
+      if (!packet.isDisposed) return job.sendData(payload);
+      if (job.lastData !== undefined && payload.equals(Buffer.from(job.lastData))) job.sendData(payload);
+      job.complete(payload);
     } catch (error) {
       this.endWithError(job, error);
     }
   }
 
+  /** The stream's last value already went out as WORK_DATA: WORK_COMPLETE repeats it, so that plain clients get it as the result. */
+  private repeatLastData(job: WorkerJob): void {
+    if (!job.isDone) job.complete(job.lastData ?? '');
+  }
+
+  /** The worker gave up on a job past its timeout: it ends with the timeout error, as Nest's error shape. */
+  private onTimeout(job: WorkerJob): void {
+    const reason = job.abortedWith;
+    if (reason instanceof GearmanJobTimeoutError) this.endWithError(job, reason);
+  }
+
   private endWithError(job: WorkerJob, error: unknown): void {
     if (job.isDone) {
-      this.logger.error(`Gearman job ${job.handle} (${job.functionName}) failed after it ended: ${describeError(error)}`);
+      // After a timeout the handler may well fail on its own (it was aborted): the timeout was the news.
+      if (!(job.abortedWith instanceof GearmanJobTimeoutError)) {
+        this.logger.error(`Gearman job ${job.handle} (${job.functionName}) failed after it ended: ${describeError(error)}`);
+      }
       return;
     }
-    if (error instanceof Error) this.logger.error(error.message, error.stack);
+    // A timeout was logged by the worker already.
+    if (error instanceof Error && !(error instanceof GearmanJobTimeoutError)) this.logger.error(error.message, error.stack);
     let payload: Buffer;
     try {
       payload = this.encodeReply({ err: toWireError(error), isDisposed: true }, 'err');
@@ -243,6 +337,13 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
       else void run();
     });
   }
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
 }
 
 function describeError(error: unknown): string {

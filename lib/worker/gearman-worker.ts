@@ -1,17 +1,29 @@
 import { EventEmitter } from 'node:events';
+import { awaitedJobs, onAwaitedJobs } from '../common/awaited-jobs.js';
 import { connectAny } from '../connection/connect-any.js';
 import { resolveServerAddresses } from '../connection/server-address.js';
-import { GearmanConnectionError } from '../common/errors.js';
+import { GearmanConnectionError, GearmanJobTimeoutError } from '../common/errors.js';
 import type { GearmanPeerOptions } from '../connection/peer-options.js';
 import { defaultLogger, type GearmanLogger } from '../common/logger.js';
 import { WorkerJob } from './worker-job.js';
 import { WorkerSession, type RegisteredFunction, type WorkerSessionOwner } from './worker-session.js';
 
 export interface GearmanWorkerOptions extends GearmanPeerOptions {
-  /** Jobs in flight per server connection; default 1. */
+  /**
+   * Jobs this worker runs at once, over all its job-server connections; default 1, Gearman's
+   * classic one job per worker. Each foreground job of one of its functions that a client of this
+   * same process waits for adds a slot while it runs (see `awaited-jobs`), so a handler may call
+   * its own worker through Gearman without deadlocking.
+   */
   concurrency?: number;
   /** How long stop() waits for in-flight jobs before closing anyway (the server then requeues them); default 30 000 ms. */
   stopTimeoutMs?: number;
+  /**
+   * How long start() keeps trying to reach a job server, with the reconnect back-off, before it
+   * rejects (a worker started before its job server, as in a rolling deploy); default 30 000 ms.
+   * 0 gives each server one attempt.
+   */
+  startTimeoutMs?: number;
   /**
    * How a throwing handler ends its job. true (default): WORK_EXCEPTION with the error message.
    * false: WORK_WARNING with the message, then WORK_FAIL, which every client understands. Use false
@@ -24,9 +36,22 @@ export interface GearmanWorkerOptions extends GearmanPeerOptions {
 /** Runs one job. Its result completes the job unless the handler already ended it (see GearmanWorker). */
 export type JobHandler = (job: WorkerJob) => unknown | Promise<unknown>;
 
+export interface RegisterOptions {
+  /**
+   * The job's time limit in ms. Past it the worker ends the job with WORK_EXCEPTION (a
+   * GearmanJobTimeoutError message), aborts `job.signal`, logs a warning and frees the slot; the
+   * handler may still be running, and what it sends afterwards is dropped. The worker also
+   * registers CAN_DO_TIMEOUT with a second more, so that a job server that enforces it (ours,
+   * gearmand 2.0) requeues the job if this worker is too stuck to end it.
+   */
+  timeoutMs?: number;
+}
+
 interface Registration extends RegisteredFunction {
   readonly handler: JobHandler;
 }
+
+export const DEFAULT_START_TIMEOUT_MS = 30_000;
 
 type WorkerState = 'created' | 'started' | 'stopping' | 'stopped';
 
@@ -40,26 +65,38 @@ type WorkerState = 'created' | 'started' | 'stopping' | 'stopped';
  * WORK_EXCEPTION saying so.
  *
  * Events: 'connect' (server), 'disconnect' (server, error?), 'reconnecting' (server, delayMs),
- * 'error' (Error; logged instead when nobody listens), 'job' (WorkerJob).
+ * 'error' (Error; logged instead when nobody listens), 'job' (WorkerJob). Losing a job server and
+ * getting it back are also logged as warnings.
  */
 export class GearmanWorker extends EventEmitter {
   private readonly registrations = new Map<string, Registration>();
   private readonly sessions: WorkerSession[];
   private readonly logger: GearmanLogger;
   private readonly stopTimeoutMs: number;
+  private readonly startTimeoutMs: number;
   private readonly exceptions: boolean;
+  private readonly concurrency: number;
+  /** Slots lent to jobs of this worker's functions that clients of this process wait for. */
+  private lent = 0;
+  private stopListening: (() => void) | undefined;
+  /** Which session gets the first chance at a freed slot: turns go round, so every server is served. */
+  private nextSession = 0;
+  /** Servers not connected now that were lost, or never reached yet: getting one is logged. */
+  private readonly down = new Map<string, 'lost' | 'not reached'>();
   private state: WorkerState = 'created';
   private stopping: Promise<void> | undefined;
   private idleWaiters: (() => void)[] = [];
 
   constructor(options: GearmanWorkerOptions = {}) {
     super();
-    const concurrency = options.concurrency ?? 1;
-    if (!Number.isInteger(concurrency) || concurrency < 1)
-      throw new TypeError(`concurrency must be a positive integer, got ${concurrency}`);
+    this.concurrency = options.concurrency ?? 1;
+    if (!Number.isInteger(this.concurrency) || this.concurrency < 1)
+      throw new TypeError(`concurrency must be a positive integer, got ${options.concurrency}`);
     this.logger = options.logger ?? defaultLogger;
     this.stopTimeoutMs = options.stopTimeoutMs ?? 30_000;
     if (!(this.stopTimeoutMs >= 0)) throw new TypeError(`stopTimeoutMs must be a number ≥ 0, got ${options.stopTimeoutMs}`);
+    this.startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+    if (!(this.startTimeoutMs >= 0)) throw new TypeError(`startTimeoutMs must be a number ≥ 0, got ${options.startTimeoutMs}`);
     this.exceptions = options.exceptions ?? true;
     const connectionOptions = {
       connectTimeoutMs: options.connectTimeoutMs,
@@ -69,15 +106,26 @@ export class GearmanWorker extends EventEmitter {
     };
     const owner: WorkerSessionOwner = {
       functions: this.registrations,
-      concurrency,
       clientId: options.clientId,
+      capacity: () => this.capacity,
+      freeSlots: () => this.freeSlots(),
       isStopping: () => this.state === 'stopping' || this.state === 'stopped',
       runJob: (job) => this.runJob(job),
-      sessionConnected: (session) => this.emit('connect', session.label),
-      sessionDisconnected: (session, error) => {
-        if (this.state === 'started') this.emit('disconnect', session.label, error);
+      jobEnded: () => this.grabEverywhere(),
+      sessionConnected: (session) => {
+        const was = this.down.get(session.label);
+        this.down.delete(session.label);
+        if (was) this.logger.warn(`GearmanWorker: ${was === 'lost' ? 'reconnected' : 'connected'} to ${session.label}`);
+        this.emit('connect', session.label);
       },
-      sessionReconnecting: (session, delayMs) => this.emit('reconnecting', session.label, delayMs),
+      sessionDisconnected: (session, error) => {
+        if (this.state !== 'started') return;
+        this.down.set(session.label, 'lost');
+        const next = session.connection.isWanted ? '; reconnecting' : '';
+        this.logger.warn(`GearmanWorker: lost the connection to ${session.label} (${error.code}: ${error.message})${next}`);
+        this.emit('disconnect', session.label, error);
+      },
+      sessionReconnecting: (session, delayMs) => this.onReconnecting(session, delayMs),
       sessionError: (_session, error) => this.reportError(error),
       sessionIdle: () => this.checkIdle(),
     };
@@ -87,7 +135,7 @@ export class GearmanWorker extends EventEmitter {
   }
 
   /** Registers a handler (CAN_DO, or CAN_DO_TIMEOUT with timeoutMs); before or after start(). Replaces an earlier one. */
-  register(functionName: string, handler: JobHandler, options: { timeoutMs?: number } = {}): void {
+  register(functionName: string, handler: JobHandler, options: RegisterOptions = {}): void {
     if (typeof functionName !== 'string' || functionName.length === 0) throw new TypeError('A function name must be a non-empty string');
     if (typeof handler !== 'function') throw new TypeError(`The handler of ${functionName} must be a function`);
     const { timeoutMs } = options;
@@ -95,6 +143,7 @@ export class GearmanWorker extends EventEmitter {
       throw new TypeError(`timeoutMs of ${functionName} must be a positive integer, got ${timeoutMs}`);
     }
     const registration: Registration = { handler, timeoutMs };
+    if (!this.registrations.has(functionName) && this.stopListening) this.lent += awaitedJobs(functionName);
     this.registrations.set(functionName, registration);
     for (const session of this.sessions) session.announce(functionName, registration);
   }
@@ -102,20 +151,29 @@ export class GearmanWorker extends EventEmitter {
   /** Stops taking jobs of a function (CANT_DO). */
   unregister(functionName: string): void {
     if (!this.registrations.delete(functionName)) return;
+    if (this.stopListening) this.lent -= awaitedJobs(functionName);
     for (const session of this.sessions) if (session.connection.isConnected) session.withdraw(functionName);
   }
 
   /**
    * Connects to every server, registers and starts grabbing. Resolves when at least one server is
-   * connected (the others keep trying); rejects with GearmanConnectionError when none can be reached.
+   * connected (the others keep trying); while none is, keeps trying with the reconnect back-off
+   * for up to `startTimeoutMs`, then rejects with GearmanConnectionError (`code` ECONNREFUSED, ...).
    */
   async start(): Promise<void> {
     if (this.state === 'stopping' || this.state === 'stopped') throw new GearmanConnectionError('Worker stopped');
     this.state = 'started';
+    this.listenToAwaitedJobs();
     try {
-      await connectAny(this.sessions.map((session) => session.connection));
+      await connectAny(
+        this.sessions.map((session) => session.connection),
+        this.startTimeoutMs,
+      );
     } catch (error) {
-      if (this.state === 'started') this.state = 'created';
+      if (this.state === 'started') {
+        this.state = 'created';
+        this.stopListeningToAwaitedJobs();
+      }
       throw error;
     }
   }
@@ -136,6 +194,55 @@ export class GearmanWorker extends EventEmitter {
     return this.sessions.reduce((sum, session) => sum + session.jobsInFlight, 0);
   }
 
+  /** Jobs it may run at once now: `concurrency`, plus the slots lent to jobs of its functions that this process waits for. */
+  get capacity(): number {
+    return this.concurrency + this.lent;
+  }
+
+  private freeSlots(): number {
+    let used = 0;
+    for (const session of this.sessions) used += session.jobsInFlight + session.pendingGrabs;
+    return this.capacity - used;
+  }
+
+  /** A slot freed (or was lent): every connection may take a job, the first chance going round. */
+  private grabEverywhere(): void {
+    const count = this.sessions.length;
+    if (count === 1) return this.sessions[0].grab();
+    const first = this.nextSession;
+    this.nextSession = (first + 1) % count;
+    for (let i = 0; i < count; i++) this.sessions[(first + i) % count].grab();
+  }
+
+  private listenToAwaitedJobs(): void {
+    if (this.stopListening) return;
+    this.lent = 0;
+    for (const name of this.registrations.keys()) this.lent += awaitedJobs(name);
+    this.stopListening = onAwaitedJobs((functionName, change) => {
+      if (!this.registrations.has(functionName)) return;
+      this.lent += change;
+      if (change > 0) this.grabEverywhere();
+    });
+  }
+
+  private stopListeningToAwaitedJobs(): void {
+    this.stopListening?.();
+    this.stopListening = undefined;
+    this.lent = 0;
+  }
+
+  private onReconnecting(session: WorkerSession, delayMs: number): void {
+    const error = session.connection.lastError;
+    // The first failed attempt of a server never connected yet (started before its job server) is worth a warning.
+    if (this.state === 'started' && !this.down.has(session.label) && error) {
+      this.down.set(session.label, 'not reached');
+      this.logger.warn(`GearmanWorker: cannot reach ${session.label} yet (${error.code}: ${error.message}); retrying`);
+    } else {
+      this.logger.debug?.(`GearmanWorker: reconnecting to ${session.label} in ${delayMs} ms`);
+    }
+    this.emit('reconnecting', session.label, delayMs);
+  }
+
   private async drainAndClose(): Promise<void> {
     this.state = 'stopping';
     await new Promise<void>((resolve) => {
@@ -147,6 +254,7 @@ export class GearmanWorker extends EventEmitter {
       this.checkIdle();
     });
     this.state = 'stopped';
+    this.stopListeningToAwaitedJobs();
     const reason = new GearmanConnectionError('Worker stopped');
     await Promise.all(this.sessions.map((session) => session.connection.end(reason)));
   }
@@ -164,6 +272,12 @@ export class GearmanWorker extends EventEmitter {
       this.logger.warn(`GearmanWorker: got job ${job.handle} of ${job.functionName}, which is not registered; failing it`);
       job.fail();
       return;
+    }
+    const { timeoutMs } = registration;
+    let timer: NodeJS.Timeout | undefined;
+    if (timeoutMs !== undefined) {
+      timer = setTimeout(() => this.expire(job, timeoutMs), timeoutMs);
+      job.onEnd(() => clearTimeout(timer));
     }
     let result: unknown;
     try {
@@ -183,6 +297,15 @@ export class GearmanWorker extends EventEmitter {
     }
   }
 
+  /** The job ran past its timeout: abort its signal (whose listeners may end it their way), else end it with the timeout error. */
+  private expire(job: WorkerJob, timeoutMs: number): void {
+    if (job.isDone) return;
+    const error = new GearmanJobTimeoutError(job.functionName, timeoutMs, job.handle);
+    this.logger.warn(`GearmanWorker: ${error.message}; the job ends and its slot is free (the handler may still be running)`);
+    job.abort(error);
+    if (!job.isDone) this.endWithException(job, error.message);
+  }
+
   private finishWithResult(job: WorkerJob, value: unknown): void {
     if (job.isDone) return;
     if (value === undefined || value === null) job.complete();
@@ -198,10 +321,17 @@ export class GearmanWorker extends EventEmitter {
   private finishWithError(job: WorkerJob, error: unknown): void {
     const message = error instanceof Error ? error.message : String(error);
     if (job.isDone) {
-      this.logger.error(`GearmanWorker: the handler of ${job.functionName} threw after job ${job.handle} ended: ${message}`);
+      // A timed-out job's handler failing later is the expected end of the story.
+      if (!(job.abortedWith instanceof GearmanJobTimeoutError))
+        this.logger.error(`GearmanWorker: the handler of ${job.functionName} threw after job ${job.handle} ended: ${message}`);
       return;
     }
     this.logger.warn(`GearmanWorker: job ${job.handle} (${job.functionName}) threw: ${message}`);
+    this.endWithException(job, message);
+  }
+
+  /** WORK_EXCEPTION with the message, or with exceptions off WORK_WARNING with it then WORK_FAIL. */
+  private endWithException(job: WorkerJob, message: string): void {
     if (this.exceptions) {
       job.exception(message);
     } else {

@@ -18,6 +18,11 @@ export class WorkerJob {
   private done = false;
   /** The connection dropped while the job ran: calls are accepted and dropped. */
   private abandoned = false;
+  /** Made on first use of `signal`: most jobs never need one. */
+  private abortController: AbortController | undefined;
+  private abortReason: Error | undefined;
+  private lastDataSent: Buffer | string | undefined;
+  private ended: (() => void) | undefined;
 
   constructor(
     private readonly channel: WorkerJobChannel,
@@ -31,9 +36,38 @@ export class WorkerJob {
     return this.done;
   }
 
+  /**
+   * Aborted when the worker gives up on the job while its handler may still run: the job timed out
+   * (reason: GearmanJobTimeoutError), its connection dropped (the job server requeues it), or the
+   * worker stopped before it ended. Pass it to `fetch()` and the like so their work stops too.
+   */
+  get signal(): AbortSignal {
+    if (!this.abortController) {
+      this.abortController = new AbortController();
+      if (this.abortReason) this.abortController.abort(this.abortReason);
+    }
+    return this.abortController.signal;
+  }
+
+  /** @internal Why the worker gave up on the job (the reason `signal` was or will be aborted with), if it did. */
+  get abortedWith(): Error | undefined {
+    return this.abortReason;
+  }
+
+  /** @internal Called once when the job ends or is abandoned. */
+  onEnd(callback: () => void): void {
+    this.ended = callback;
+  }
+
+  /** @internal The payload of the last WORK_DATA sent for this job, if any. */
+  get lastData(): Buffer | string | undefined {
+    return this.lastDataSent;
+  }
+
   /** WORK_DATA: a partial result, passed on to the clients waiting. */
   sendData(data: Buffer | string): void {
     this.sendUpdate('sendData', PacketType.WORK_DATA, data);
+    if (!this.abandoned) this.lastDataSent = data;
   }
 
   /** WORK_WARNING. */
@@ -66,9 +100,18 @@ export class WorkerJob {
   }
 
   /** @internal The connection dropped: the server has requeued the job, nothing more is sent for it. */
-  abandon(): void {
+  abandon(reason: Error): void {
     this.abandoned = true;
     this.done = true;
+    this.runEnded();
+    this.abort(reason);
+  }
+
+  /** @internal The worker gives up on the job: aborts `signal` (its listeners run now). */
+  abort(reason: Error): void {
+    if (this.abortReason) return;
+    this.abortReason = reason;
+    this.abortController?.abort(reason);
   }
 
   private sendUpdate(method: string, type: PacketType, data: Buffer | string): void {
@@ -79,8 +122,15 @@ export class WorkerJob {
   private end(method: string, packet: Buffer): void {
     if (!this.isRunning(method)) return;
     this.done = true;
+    this.runEnded();
     this.channel.send(packet);
     this.channel.jobEnded(this);
+  }
+
+  private runEnded(): void {
+    const ended = this.ended;
+    this.ended = undefined;
+    ended?.();
   }
 
   /** False when the job was abandoned; throws when it already ended. */

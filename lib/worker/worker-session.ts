@@ -14,11 +14,16 @@ export interface RegisteredFunction {
 /** What a session needs from the worker that owns it. */
 export interface WorkerSessionOwner {
   readonly functions: ReadonlyMap<string, RegisteredFunction>;
-  readonly concurrency: number;
   readonly clientId: string | undefined;
+  /** Jobs the worker may start now, over all its connections: its capacity less the jobs running and the grabs awaiting an answer. */
+  freeSlots(): number;
+  /** Jobs the worker may run at once now: the largest burst of grabs worth sending. */
+  capacity(): number;
   /** Whether the worker stopped grabbing (stopping or stopped). */
   isStopping(): boolean;
   runJob(job: WorkerJob): void;
+  /** A job of this session ended: its slot is free for any connection. */
+  jobEnded(session: WorkerSession): void;
   sessionConnected(session: WorkerSession): void;
   sessionDisconnected(session: WorkerSession, error: GearmanConnectionError): void;
   sessionReconnecting(session: WorkerSession, delayMs: number): void;
@@ -30,15 +35,22 @@ export interface WorkerSessionOwner {
 const GRAB_JOB_UNIQ = encodeRequest(PacketType.GRAB_JOB_UNIQ);
 const PRE_SLEEP = encodeRequest(PacketType.PRE_SLEEP);
 
+/**
+ * How much later than the worker the job server's CAN_DO_TIMEOUT fires: it is the backstop for a
+ * worker too stuck to end the job itself (a blocked event loop), never the first to act.
+ */
+export const SERVER_TIMEOUT_GRACE_MS = 1000;
+
 /** CAN_DO, or CAN_DO_TIMEOUT when the function has a timeout. */
 function canDoPacket(name: string, fn: RegisteredFunction): Buffer {
   return fn.timeoutMs === undefined
     ? encodeRequest(PacketType.CAN_DO, name)
-    : encodeRequest(PacketType.CAN_DO_TIMEOUT, name, String(fn.timeoutMs));
+    : encodeRequest(PacketType.CAN_DO_TIMEOUT, name, String(fn.timeoutMs + SERVER_TIMEOUT_GRACE_MS));
 }
 
 /**
- * The worker's side of one job-server connection: keeps up to `concurrency` jobs in flight.
+ * The worker's side of one job-server connection: takes jobs while the worker has free slots (its
+ * concurrency is shared by all its connections), never more than it can start at once.
  * Each wake-up sends a burst of GRAB_JOB_UNIQ followed by PRE_SLEEP in one write; the server
  * answers the grabs, then either sends NOOP at once (more jobs wait) or sends it when the next job
  * arrives. Between that PRE_SLEEP and its NOOP the session sends no grab, so an idle worker is
@@ -63,7 +75,7 @@ export class WorkerSession implements GearmanConnectionHandler, WorkerJobChannel
     private readonly owner: WorkerSessionOwner,
   ) {
     this.connection = new GearmanConnection(address, options, this);
-    this.burst = owner.concurrency;
+    this.burst = owner.capacity();
   }
 
   get label(): string {
@@ -77,6 +89,11 @@ export class WorkerSession implements GearmanConnectionHandler, WorkerJobChannel
 
   get jobsInFlight(): number {
     return this.running.size;
+  }
+
+  /** Grabs sent whose JOB_ASSIGN or NO_JOB has not arrived yet: slots promised to this connection. */
+  get pendingGrabs(): number {
+    return this.grabsOutstanding;
   }
 
   /** Registers a function on a live connection; wakes the session, since queued jobs of it wake nobody. */
@@ -96,16 +113,21 @@ export class WorkerSession implements GearmanConnectionHandler, WorkerJobChannel
    * more is asked. Not while results are still queued for a slow server.
    */
   grab(): void {
-    const { concurrency, functions } = this.owner;
-    if (this.owner.isStopping() || this.sleeping || functions.size === 0 || !this.connection.isConnected || this.connection.isBackedUp)
+    if (
+      this.owner.isStopping() ||
+      this.sleeping ||
+      this.owner.functions.size === 0 ||
+      !this.connection.isConnected ||
+      this.connection.isBackedUp
+    )
       return;
-    const free = concurrency - this.running.size - this.grabsOutstanding;
+    const free = this.owner.freeSlots();
     if (free <= 0) return;
     // Every answer to the last burst is in (the NOOP that woke us came after them): size the next one.
     if (this.burstSent > 0) {
       this.burst =
         this.burstAssigned >= this.burstSent
-          ? Math.min(concurrency, Math.max(this.burst, this.burstSent * 2))
+          ? Math.min(this.owner.capacity(), Math.max(this.burst, this.burstSent * 2))
           : Math.max(1, this.burstAssigned);
     }
     const count = Math.min(free, this.burst);
@@ -123,7 +145,7 @@ export class WorkerSession implements GearmanConnectionHandler, WorkerJobChannel
 
   jobEnded(job: WorkerJob): void {
     if (!this.running.delete(job)) return;
-    this.grab();
+    this.owner.jobEnded(this);
     if (this.isIdle) this.owner.sessionIdle(this);
   }
 
@@ -168,7 +190,7 @@ export class WorkerSession implements GearmanConnectionHandler, WorkerJobChannel
 
   onDisconnect(error: GearmanConnectionError): void {
     // The server requeues whatever this connection held; the handlers still running are cut loose.
-    for (const job of this.running) job.abandon();
+    for (const job of this.running) job.abandon(error);
     this.running.clear();
     this.grabsOutstanding = 0;
     this.sleeping = false;

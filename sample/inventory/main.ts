@@ -6,7 +6,7 @@ import { describeServers, reportReady } from '../shared/ready.js';
 import { InventoryModule } from './inventory.module.js';
 
 const app = await NestFactory.createMicroservice(InventoryModule, {
-  ...GearmanModule.microservice({ concurrency: 4 }),
+  ...GearmanModule.microservice(),
   logger: process.env.SAMPLE_QUIET ? ['error', 'warn'] : undefined,
 });
 app.enableShutdownHooks();

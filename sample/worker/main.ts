@@ -6,9 +6,9 @@ import { describeServers, reportReady } from '../shared/ready.js';
 import { WorkerModule } from './worker.module.js';
 
 // A pure microservice: GearmanModule.microservice() gives it a ServerGearman that connects where the
-// module's client does. Eight jobs at a time, so slow jobs do not hold up the others.
+// module's client does, with the transport's defaults (many jobs at once, so slow jobs do not hold up the others).
 const app = await NestFactory.createMicroservice(WorkerModule, {
-  ...GearmanModule.microservice({ concurrency: 8 }),
+  ...GearmanModule.microservice(),
   logger: process.env.SAMPLE_QUIET ? ['error', 'warn'] : undefined,
 });
 app.enableShutdownHooks();

@@ -8,7 +8,7 @@ import {
 } from '../../lib/common/errors.js';
 import type { WorkerJob } from '../../lib/worker/worker-job.js';
 import { describeWithPeers } from '../support/gearmand.js';
-import { useJobServer } from './support/harness.js';
+import { quietLogger, useJobServer } from './support/harness.js';
 import { JOB_SERVER_KINDS } from './support/job-servers.js';
 import { deferred, waitFor } from './support/wait.js';
 
@@ -368,12 +368,15 @@ for (const kind of JOB_SERVER_KINDS) {
       const error = await job.result.catch((e: unknown) => e);
       expect(error).toBeInstanceOf(GearmanConnectionError);
       expect((error as GearmanConnectionError).message).toContain(handle);
-      expect((error as GearmanConnectionError).code).toBe('CONNECTION_ERROR');
+      // The job server went away with the job in flight: reported as Node reports a peer that hangs up.
+      expect((error as GearmanConnectionError).code).toBe('ECONNRESET');
       await disconnected;
     });
 
-    test('after the server restarts, the client reconnects and the worker registers again', async () => {
-      const options = { reconnect: { initialDelayMs: 20, maxDelayMs: 200 } };
+    test('after the server restarts, the client reconnects and the worker registers again; both log it as warnings', async () => {
+      const warnings: string[] = [];
+      const logger = { ...quietLogger, warn: (message: unknown) => warnings.push(String(message)) };
+      const options = { reconnect: { initialDelayMs: 20, maxDelayMs: 200 }, logger };
       const worker = t.worker(options);
       worker.register('reverse', reverse);
       const workerConnects: string[] = [];
@@ -389,6 +392,11 @@ for (const kind of JOB_SERVER_KINDS) {
       await waitFor(() => workerConnects.length === 2, 'the worker to reconnect');
       expect((await client.submitJob('reverse', 'after').result).toString()).toBe('retfa');
       expect(workerConnects).toEqual([t.server.address, t.server.address]);
+      const lost = (who: string) => new RegExp(`^${who}: lost the connection to ${t.server.address} \\(ECONNRESET: .*\\); reconnecting$`);
+      expect(warnings).toContainEqual(expect.stringMatching(lost('GearmanWorker')));
+      expect(warnings).toContainEqual(expect.stringMatching(lost('GearmanClient')));
+      expect(warnings).toContain(`GearmanWorker: reconnected to ${t.server.address}`);
+      expect(warnings).toContain(`GearmanClient: reconnected to ${t.server.address}`);
       // The exceptions option was asked for again on the new connection.
       worker.register('explode', () => {
         throw new Error('after restart');

@@ -1,5 +1,6 @@
 import { describeWithPeers } from '../support/gearmand.js';
 import { CountingProxy } from './support/counting-proxy.js';
+import { submitFromOutside } from './support/outside-client.js';
 import { useJobServer } from './support/harness.js';
 import { JOB_SERVER_KINDS } from './support/job-servers.js';
 import { waitFor } from './support/wait.js';
@@ -49,13 +50,14 @@ for (const kind of JOB_SERVER_KINDS) {
       await waitFor(() => proxy.packetsToServer().includes('PRE_SLEEP'), 'PRE_SLEEP');
       expect(proxy.packetsToServer()).toEqual(['SET_CLIENT_ID', 'CAN_DO', 'CAN_DO_TIMEOUT', 'GRAB_JOB_UNIQ', 'PRE_SLEEP']);
 
-      await t.client().submitJob('plain', 'x').result;
+      // Submitted as from another process: a job a client of this process waits for would lend the worker a slot.
+      await submitFromOutside(t.server.port, 'plain', ['x']);
       await waitFor(() => proxy.packetsToServer().includes('WORK_COMPLETE'), 'WORK_COMPLETE');
       // Asleep again since the PRE_SLEEP that followed the grab: the next job's NOOP will wake it.
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(proxy.packetsToServer().slice(5)).toEqual(['GRAB_JOB_UNIQ', 'PRE_SLEEP', 'WORK_COMPLETE']);
 
-      await t.client().submitJob('plain', 'y').result;
+      await submitFromOutside(t.server.port, 'plain', ['y']);
       await waitFor(() => proxy.packetsToServer().length === 11, 'the second job');
       expect(proxy.packetsToServer().slice(8)).toEqual(['GRAB_JOB_UNIQ', 'PRE_SLEEP', 'WORK_COMPLETE']);
     });

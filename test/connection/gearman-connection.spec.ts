@@ -151,6 +151,80 @@ describe('GearmanConnection', () => {
   });
 });
 
+describe('connection errors carry the system code, as Nest’s own clients report it', () => {
+  async function closedPort(): Promise<number> {
+    const server = await rawServer(() => undefined);
+    await server.close();
+    return server.port;
+  }
+
+  test('refused: ECONNREFUSED, the socket error as cause', async () => {
+    const port = await closedPort();
+    const { handler } = recordingHandler();
+    const connection = new GearmanConnection(resolveServerAddress(`127.0.0.1:${port}`), { reconnect: { maxAttempts: 0 } }, handler);
+    const error = (await connection.open().catch((e: unknown) => e)) as GearmanConnectionError;
+    expect(error).toBeInstanceOf(GearmanConnectionError);
+    expect(error.code).toBe('ECONNREFUSED');
+    expect(error.server).toBe(`127.0.0.1:${port}`);
+    expect((error.cause as NodeJS.ErrnoException).code).toBe('ECONNREFUSED');
+    expect((error.cause as NodeJS.ErrnoException).syscall).toBe('connect');
+  });
+
+  test('a connect that times out: ETIMEDOUT', async () => {
+    const silent = await rawServer(() => undefined);
+    try {
+      const { handler } = recordingHandler();
+      const address = resolveServerAddress(`127.0.0.1:${silent.port}`, true); // a TLS handshake nobody answers
+      const connection = new GearmanConnection(address, { connectTimeoutMs: 100, reconnect: { maxAttempts: 0 } }, handler);
+      const error = (await connection.open().catch((e: unknown) => e)) as GearmanConnectionError;
+      expect(error).toBeInstanceOf(GearmanConnectionError);
+      expect(error.code).toBe('ETIMEDOUT');
+    } finally {
+      await silent.close();
+    }
+  });
+
+  test('reset by the peer: ECONNRESET with the socket error; closed by the peer: ECONNRESET too; closed by us: CONNECTION_ERROR', async () => {
+    let accepted = 0;
+    const server = await rawServer((socket) => {
+      accepted++;
+      if (accepted === 1) setTimeout(() => socket.resetAndDestroy(), 20);
+      else if (accepted === 2) setTimeout(() => socket.end(), 20);
+    });
+    try {
+      const { errors, handler } = recordingHandler();
+      const connection = new GearmanConnection(
+        resolveServerAddress(`127.0.0.1:${server.port}`),
+        { reconnect: { initialDelayMs: 5 } },
+        handler,
+      );
+      await connection.open();
+      await waitFor(() => errors.length === 2, 'a reset, then a close');
+      await waitFor(() => connection.isConnected, 'the third connection');
+      connection.halt();
+      await waitFor(() => errors.length === 3, 'the close by us');
+      expect(errors.map((error) => error.code)).toEqual(['ECONNRESET', 'ECONNRESET', 'CONNECTION_ERROR']);
+      expect((errors[0].cause as NodeJS.ErrnoException).code).toBe('ECONNRESET');
+      expect(errors[1].cause).toBeUndefined();
+      expect(errors[1].message).toMatch(/closed by the job server/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('no server of several reachable: the first one’s code, each failure in an AggregateError cause', async () => {
+    const ports = [await closedPort(), await closedPort()];
+    const client = new GearmanClient({ servers: ports.map((port) => `127.0.0.1:${port}`), logger: quietLogger });
+    const error = (await client.connect().catch((e: unknown) => e)) as GearmanConnectionError;
+    await client.close();
+    expect(error).toBeInstanceOf(GearmanConnectionError);
+    expect(error.code).toBe('ECONNREFUSED');
+    expect((error.cause as AggregateError).errors.map((failure: GearmanConnectionError) => failure.server)).toEqual(
+      ports.map((port) => `127.0.0.1:${port}`),
+    );
+  });
+});
+
 describe('connection options', () => {
   test.each([
     [{ connectTimeoutMs: 0 }, /connectTimeoutMs/],

@@ -7,26 +7,31 @@ export interface JobServerUnderTest {
   stop(): Promise<void>;
 }
 
-export type JobServerKind = 'GearmanJobServer' | 'gearmand';
+/**
+ * `GearmanJobServer` runs in the test's process, so the transport reaches it over the in-memory
+ * channel; `GearmanJobServer over TCP` is the same server with that channel off (`inProcess: false`).
+ */
+export type JobServerKind = 'GearmanJobServer' | 'GearmanJobServer over TCP' | 'gearmand';
 
 export async function startJobServer(kind: JobServerKind): Promise<JobServerUnderTest> {
   if (kind === 'gearmand') {
     const gearmand = await startGearmand();
     return { servers: [`${gearmand.host}:${gearmand.port}`], stop: () => gearmand.stop() };
   }
-  const server = new GearmanJobServer({ port: 0, logger: false });
+  const server = new GearmanJobServer({ port: 0, logger: false, inProcess: kind === 'GearmanJobServer' });
   await server.listen();
   const { host, port } = server.address();
   return { servers: [`${host}:${port}`], stop: () => server.close() };
 }
 
 /**
- * Runs `body` once against our GearmanJobServer and once against Debian's gearmand (skipped, saying
- * why, when gearmand is not installed). `body` gets the kind; the job server itself is started by
+ * Runs `body` against our GearmanJobServer over the in-memory channel and over TCP, and against
+ * Debian's gearmand (skipped, saying why, when gearmand is not installed). `body` gets the kind; the job server itself is started by
  * the caller's hooks through `startJobServer(kind)`.
  */
 export function describeOnJobServers(title: string, body: (kind: JobServerKind) => void): void {
   describe(`${title} (GearmanJobServer)`, () => body('GearmanJobServer'));
+  describe(`${title} (GearmanJobServer over TCP)`, () => body('GearmanJobServer over TCP'));
   describeWithPeers(['gearmand'], `${title} (gearmand)`, () => body('gearmand'));
 }
 

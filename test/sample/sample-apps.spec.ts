@@ -24,12 +24,12 @@ describe('the sample system, end to end', () => {
   let inventory: INestMicroservice;
   let baseUrl: string;
 
-  async function startMicroservice(module: Type, config: SampleConfig, concurrency: number): Promise<INestMicroservice> {
+  async function startMicroservice(module: Type, config: SampleConfig): Promise<INestMicroservice> {
     const moduleRef = await Test.createTestingModule({ imports: [module] })
       .overrideProvider(SampleConfig)
       .useValue(config)
       .compile();
-    const app = moduleRef.createNestMicroservice(GearmanModule.microservice({ concurrency }));
+    const app = moduleRef.createNestMicroservice(GearmanModule.microservice());
     app.useLogger(false);
     await app.listen();
     return app;
@@ -47,8 +47,8 @@ describe('the sample system, end to end', () => {
     baseUrl = await gateway.getUrl();
     const { port } = gateway.get<GearmanJobServer>(GEARMAN_JOB_SERVER).address();
     const microserviceConfig = new SampleConfig([`127.0.0.1:${port}`], 0, 0, outboxFile);
-    worker = await startMicroservice(WorkerModule, microserviceConfig, 8);
-    inventory = await startMicroservice(InventoryModule, microserviceConfig, 4);
+    worker = await startMicroservice(WorkerModule, microserviceConfig);
+    inventory = await startMicroservice(InventoryModule, microserviceConfig);
   });
 
   afterAll(async () => {

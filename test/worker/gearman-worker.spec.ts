@@ -1,10 +1,17 @@
-import { GearmanJobExceptionError, GearmanJobFailedError } from '../../lib/common/errors.js';
+import {
+  GearmanConnectionError,
+  GearmanJobExceptionError,
+  GearmanJobFailedError,
+  GearmanJobTimeoutError,
+} from '../../lib/common/errors.js';
+import { GearmanJobServer } from '../../lib/job-server/gearman-job-server.js';
 import { GearmanWorker } from '../../lib/worker/gearman-worker.js';
 import { type WorkerJob } from '../../lib/worker/worker-job.js';
 import { adminCommand } from '../client/support/admin.js';
 import { CountingProxy } from '../client/support/counting-proxy.js';
 import { quietLogger, useJobServer } from '../client/support/harness.js';
 import { JOB_SERVER_KINDS } from '../client/support/job-servers.js';
+import { submitFromOutside } from '../client/support/outside-client.js';
 import { deferred, sleep, waitFor } from '../client/support/wait.js';
 import { describeWithPeers, freePort } from '../support/gearmand.js';
 
@@ -12,7 +19,7 @@ for (const kind of JOB_SERVER_KINDS) {
   describeWithPeers(kind.peers, `GearmanWorker on ${kind.name}`, () => {
     const t = useJobServer(kind);
 
-    test('keeps up to `concurrency` jobs in flight on its connection and grabs again as a slot frees', async () => {
+    test('keeps up to `concurrency` jobs in flight and grabs again as a slot frees', async () => {
       let running = 0;
       let mostAtOnce = 0;
       const worker = t.worker({ concurrency: 4 });
@@ -24,10 +31,45 @@ for (const kind of JOB_SERVER_KINDS) {
         return job.data;
       });
       await worker.start();
-      const client = t.client();
-      const jobs = Array.from({ length: 20 }, (_, i) => client.submitJob('busy', String(i)));
-      expect((await Promise.all(jobs.map((job) => job.result))).map(String)).toEqual(jobs.map((_, i) => String(i)));
+      const payloads = Array.from({ length: 20 }, (_, i) => String(i));
+      expect(await submitFromOutside(t.server.port, 'busy', payloads)).toEqual(payloads);
       expect(mostAtOnce).toBe(4);
+    });
+
+    test('concurrency is shared by all its job servers', async () => {
+      const other = await kind.launch();
+      t.defer(() => other.stop());
+      let running = 0;
+      let mostAtOnce = 0;
+      const worker = t.worker({ servers: [t.server.address, other.address], concurrency: 3 });
+      worker.register('busy', async (job) => {
+        running++;
+        mostAtOnce = Math.max(mostAtOnce, running);
+        await sleep(20);
+        running--;
+        return job.data;
+      });
+      await worker.start();
+      await waitFor(() => worker.connectedServers.length === 2, 'both servers');
+      const payloads = Array.from({ length: 12 }, (_, i) => String(i));
+      const results = await Promise.all([
+        submitFromOutside(t.server.port, 'busy', payloads),
+        submitFromOutside(other.port, 'busy', payloads),
+      ]);
+      expect(results).toEqual([payloads, payloads]);
+      expect(mostAtOnce).toBe(3);
+    });
+
+    test('a job this process waits for brings its own slot: a handler may call its own function at concurrency 1', async () => {
+      const worker = t.worker({ concurrency: 1 });
+      const client = t.client();
+      worker.register('outer', async (job) => `outer(${(await client.submitJob('inner', job.data).result).toString()})`);
+      worker.register('inner', (job) => `inner(${job.data.toString()})`);
+      await worker.start();
+      expect((await client.submitJob('outer', 'x').result).toString()).toBe('outer(inner(x))');
+      // Called from outside, the outer job holds the only slot; the inner job it waits for still runs.
+      expect(await submitFromOutside(t.server.port, 'outer', ['y', 'z'])).toEqual(['outer(inner(y))', 'outer(inner(z))']);
+      expect(worker.capacity).toBe(1);
     });
 
     test('large results from several jobs at once all arrive whole', async () => {
@@ -179,6 +221,62 @@ for (const kind of JOB_SERVER_KINDS) {
       expect(await line()).toMatch(/worker-under-test : .*second/);
     });
 
+    test('a job past its timeout ends with an exception, its signal aborts, a warning is logged and its slot frees', async () => {
+      const warnings: string[] = [];
+      const worker = t.worker({ concurrency: 1, logger: { ...quietLogger, warn: (message: unknown) => warnings.push(String(message)) } });
+      const aborted: unknown[] = [];
+      let lateResult: unknown = 'none';
+      worker.register(
+        'hang',
+        async (job) => {
+          job.signal.addEventListener('abort', () => aborted.push(job.signal.reason));
+          await sleep(400);
+          lateResult = job.isDone;
+          return 'too late';
+        },
+        { timeoutMs: 150 },
+      );
+      worker.register('quick', (job) => `quick ${job.data}`);
+      await worker.start();
+      const failure = await t
+        .client()
+        .submitJob('hang', 'x')
+        .result.catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(GearmanJobExceptionError);
+      const handle = (failure as GearmanJobExceptionError).handle;
+      expect((failure as GearmanJobExceptionError).data.toString()).toBe(`Job ${handle} (hang) timed out after 150 ms`);
+      expect(aborted).toHaveLength(1);
+      expect(aborted[0]).toBeInstanceOf(GearmanJobTimeoutError);
+      expect(aborted[0]).toMatchObject({ code: 'JOB_TIMEOUT', functionName: 'hang', timeoutMs: 150, handle });
+      expect(warnings).toContainEqual(expect.stringContaining(`Job ${handle} (hang) timed out after 150 ms`));
+      // The handler still runs, but its slot is free: with concurrency 1 the next job runs at once.
+      expect(worker.jobsInFlight).toBe(0);
+      expect(await submitFromOutside(t.server.port, 'quick', ['next'])).toEqual(['quick next']);
+      await waitFor(() => lateResult !== 'none', 'the late handler');
+      expect(lateResult).toBe(true); // it found its job already ended; its result was dropped
+    });
+
+    test('with exceptions off a timed-out job ends with WORK_WARNING and WORK_FAIL', async () => {
+      const worker = t.worker({ exceptions: false });
+      worker.register('hang', () => new Promise(() => undefined), { timeoutMs: 100 });
+      await worker.start();
+      const job = t.client().submitJob('hang', 'x');
+      const warnings: string[] = [];
+      job.on('warning', (warning: Buffer) => warnings.push(warning.toString()));
+      await expect(job.result).rejects.toBeInstanceOf(GearmanJobFailedError);
+      expect(warnings).toEqual([`Job ${job.handle} (hang) timed out after 100 ms`]);
+    });
+
+    test("the timeout is registered with CAN_DO_TIMEOUT a second later, as the job server's backstop", async () => {
+      const proxy = await CountingProxy.start(t.server.port);
+      t.defer(() => proxy.close());
+      const worker = t.worker({ servers: [proxy.address] });
+      worker.register('timed', (job) => job.data, { timeoutMs: 2500 });
+      await worker.start();
+      await waitFor(() => proxy.packetsToServer().includes('PRE_SLEEP'), 'the registration');
+      expect(proxy.requestsToServer()[0]).toEqual({ type: 'CAN_DO_TIMEOUT', args: ['timed', '3500'] });
+    });
+
     test('a function registered with a timeout (CAN_DO_TIMEOUT) is listed and runs', async () => {
       const worker = t.worker({ clientId: 'timed-worker' });
       worker.register('timed', (job) => `timed ${job.data}`, { timeoutMs: 5000 });
@@ -222,10 +320,48 @@ for (const kind of JOB_SERVER_KINDS) {
 }
 
 describe('GearmanWorker without a server', () => {
-  test('start() against a closed port rejects with GearmanConnectionError', async () => {
+  test('started before its job server, start() keeps trying and resolves once it is up; both are logged as warnings', async () => {
     const port = await freePort();
-    const worker = new GearmanWorker({ servers: [`127.0.0.1:${port}`], logger: quietLogger });
-    await expect(worker.start()).rejects.toMatchObject({ name: 'GearmanConnectionError', code: 'CONNECTION_ERROR' });
+    const warnings: string[] = [];
+    const logger = { ...quietLogger, warn: (message: unknown) => warnings.push(String(message)) };
+    const worker = new GearmanWorker({ servers: [`127.0.0.1:${port}`], logger, reconnect: { initialDelayMs: 20, maxDelayMs: 50 } });
+    worker.register('late', (job) => job.data);
+    let started = false;
+    const starting = worker.start().then(() => (started = true));
+    await waitFor(() => warnings.length > 0, 'the first failed attempt');
+    expect(started).toBe(false);
+    const server = new GearmanJobServer({ port, logger: false });
+    await server.listen();
+    try {
+      await starting;
+      expect(worker.connectedServers).toEqual([`127.0.0.1:${port}`]);
+      expect(warnings[0]).toMatch(new RegExp(`cannot reach 127.0.0.1:${port} yet \\(ECONNREFUSED`));
+      expect(warnings[warnings.length - 1]).toBe(`GearmanWorker: connected to 127.0.0.1:${port}`);
+    } finally {
+      await worker.stop();
+      await server.close();
+    }
+  });
+
+  test('start() against a closed port rejects with ECONNREFUSED after startTimeoutMs', async () => {
+    const port = await freePort();
+    const worker = new GearmanWorker({
+      servers: [`127.0.0.1:${port}`],
+      logger: quietLogger,
+      startTimeoutMs: 200,
+      reconnect: { initialDelayMs: 20 },
+    });
+    const error = await worker.start().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GearmanConnectionError);
+    expect(error).toMatchObject({ code: 'ECONNREFUSED', server: `127.0.0.1:${port}`, cause: { code: 'ECONNREFUSED' } });
+    expect((error as Error).message).toMatch(/kept trying for up to 200 ms/);
+    await worker.stop();
+  });
+
+  test('startTimeoutMs: 0 gives one attempt', async () => {
+    const port = await freePort();
+    const worker = new GearmanWorker({ servers: [`127.0.0.1:${port}`], logger: quietLogger, startTimeoutMs: 0 });
+    await expect(worker.start()).rejects.toMatchObject({ code: 'ECONNREFUSED', message: expect.not.stringMatching(/kept trying/) });
     await worker.stop();
   });
 

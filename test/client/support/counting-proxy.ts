@@ -21,10 +21,15 @@ export class CountingProxy extends TcpProxy {
 
   /** The names of the packets sent toward the server so far, over every connection, in order. */
   packetsToServer(): string[] {
-    const names: string[] = [];
+    return this.requestsToServer().map((request) => request.type);
+  }
+
+  /** The packets sent toward the server so far: type names and arguments as text. */
+  requestsToServer(): { type: string; args: string[] }[] {
+    const requests: { type: string; args: string[] }[] = [];
     new PacketDecoder({ accept: 'request' }).feed(Buffer.concat(this.sentToServer), (frame) => {
-      if (frame.kind === 'packet') names.push(PacketType[frame.type]);
+      if (frame.kind === 'packet') requests.push({ type: PacketType[frame.type], args: frame.args.map((arg) => arg.toString('latin1')) });
     });
-    return names;
+    return requests;
   }
 }

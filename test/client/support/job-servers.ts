@@ -61,29 +61,37 @@ export const gearmandKind: JobServerKind = {
   },
 };
 
-/** Our own GearmanJobServer, in process. */
-export const ourServerKind: JobServerKind = {
-  name: 'GearmanJobServer',
-  peers: [],
-  async launch() {
-    let server: GearmanJobServer | undefined = new GearmanJobServer({ port: 0, logger: false });
-    await server.listen();
-    const port = server.address().port;
-    return {
-      port,
-      address: `127.0.0.1:${port}`,
-      async stop() {
-        const current = server;
-        server = undefined;
-        await current?.close();
-      },
-      async start() {
-        if (server) return;
-        server = new GearmanJobServer({ port, logger: false });
-        await server.listen();
-      },
-    };
-  },
-};
+/**
+ * Our own GearmanJobServer, in this process: the clients and workers of the test reach it over the
+ * in-memory channel (`inProcess`), or over TCP as peers in other processes do.
+ */
+function ourServer(name: string, inProcess: boolean): JobServerKind {
+  return {
+    name,
+    peers: [],
+    async launch() {
+      let server: GearmanJobServer | undefined = new GearmanJobServer({ port: 0, logger: false, inProcess });
+      await server.listen();
+      const port = server.address().port;
+      return {
+        port,
+        address: `127.0.0.1:${port}`,
+        async stop() {
+          const current = server;
+          server = undefined;
+          await current?.close();
+        },
+        async start() {
+          if (server) return;
+          server = new GearmanJobServer({ port, logger: false, inProcess });
+          await server.listen();
+        },
+      };
+    },
+  };
+}
 
-export const JOB_SERVER_KINDS: JobServerKind[] = [gearmandKind, ourServerKind];
+export const ourServerKind = ourServer('GearmanJobServer', true);
+export const ourServerOverTcpKind = ourServer('GearmanJobServer over TCP', false);
+
+export const JOB_SERVER_KINDS: JobServerKind[] = [gearmandKind, ourServerKind, ourServerOverTcpKind];

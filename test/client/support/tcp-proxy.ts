@@ -44,6 +44,11 @@ export abstract class TcpProxy {
     return `127.0.0.1:${(this.server.address() as { port: number }).port}`;
   }
 
+  /** Resets every connection to a proxied peer (a TCP RST, as a crashed host or a middlebox sends). */
+  reset(): void {
+    for (const peer of this.peers) peer.resetAndDestroy();
+  }
+
   /** Cuts every connection, as a crashed job server would. */
   cut(): void {
     for (const socket of this.sockets) socket.destroy();
