@@ -1,0 +1,89 @@
+/**
+ * Where background jobs are kept so that they outlive the process: the seam between the broker and
+ * a persistent queue. Only background jobs are stored (foreground callers wait on their connection
+ * and lose their job with it, as on gearmand). Strings are byte strings (latin1, one character a
+ * byte), as the broker holds them, so ids and payloads go to disk byte for byte.
+ */
+
+/** A stored background job: gearmand's row (`gearman_queue`), plus the counter of its handle. */
+export interface StoredJob {
+  /** The unique id, a byte string; never empty (clients give background jobs a generated one). */
+  readonly unique: string;
+  /** The function name, a byte string. */
+  readonly functionName: string;
+  /** 0 high, 1 normal, 2 low (gearmand's numbers). */
+  readonly priority: number;
+  /** The payload, a byte string. */
+  readonly data: string;
+  /** Epoch seconds to run at; 0 = at once (gearmand's `when_to_run`). */
+  readonly whenToRun: number;
+  /**
+   * The counter in the job's handle (`<prefix>:<id>`). Stored as the row's rowid, so a replayed job
+   * keeps its handle; a row gearmand wrote has the rowid gearmand gave it.
+   */
+  readonly id: number;
+}
+
+/** Called once a write is durable (error undefined) or has failed. */
+export type CommitCallback = (error?: Error) => void;
+
+export interface QueueStore {
+  /** 'memory' keeps nothing; 'sqlite' writes gearmand's table. */
+  readonly type: QueueStoreType;
+  /** What is written where, for logs (`sqlite /var/lib/gearman/queue.db`). */
+  readonly description: string;
+
+  /**
+   * Visits the stored jobs in the order they should queue again: priority, then submission order
+   * (rowid). Runs once, at start, before any other call.
+   */
+  replay(visit: (job: StoredJob) => void): void;
+
+  /**
+   * Stores a job. `committed` runs once it is durable (or failed): the submitter's JOB_CREATED
+   * must wait for it. Writes made in one event-loop turn share one transaction (group commit).
+   */
+  add(job: StoredJob, committed: CommitCallback): void;
+
+  /** Forgets a job (completed, failed, cancelled). Durable with the next commit; errors are reported to `committed` if given. */
+  remove(unique: string, functionName: string, committed?: CommitCallback): void;
+
+  /**
+   * At a clean shutdown: every background job still queued, for stores that write only then
+   * (`--store-queue-on-shutdown`). Other stores ignore it.
+   */
+  storeOnShutdown(jobs: Iterable<StoredJob>): void;
+
+  /** Commits what is pending and releases the file. Safe twice. */
+  close(): void;
+}
+
+export type QueueStoreType = 'memory' | 'sqlite';
+
+/** How `GearmanJobServer` keeps background jobs: the option `queue`. */
+export type QueueStoreOptions = MemoryQueueOptions | SqliteQueueOptions;
+
+export interface MemoryQueueOptions {
+  readonly type: 'memory';
+}
+
+export interface SqliteQueueOptions {
+  readonly type: 'sqlite';
+  /** The database file, created when missing; gearmand's `--libsqlite3-db`. */
+  readonly file: string;
+  /** The table; default `gearman_queue`, gearmand's `--libsqlite3-table`. */
+  readonly table?: string;
+  /**
+   * Write the queue only at a clean shutdown (gearmand's `--store-queue-on-shutdown`): fast, but a
+   * crash loses every job. Default false: each job is stored before its JOB_CREATED.
+   */
+  readonly storeOnShutdown?: boolean;
+  /**
+   * SQLite's `synchronous` setting in WAL mode: 'full' (default) syncs the log at every commit and
+   * survives power loss; 'normal' syncs only at checkpoints and survives a crash of the process but
+   * may lose the last commits on power loss.
+   */
+  readonly synchronous?: 'full' | 'normal';
+  /** How long to wait for a lock held by another process before refusing to start, ms; default 2000. */
+  readonly busyTimeoutMs?: number;
+}
