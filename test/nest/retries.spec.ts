@@ -1,0 +1,154 @@
+import 'reflect-metadata';
+import { Controller, Module, type INestMicroservice } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Ctx, EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
+import { lastValueFrom } from 'rxjs';
+import { GearmanClient } from '../../lib/client/index.js';
+import { ClientGearman, GearmanContext, GearmanRecordBuilder, ServerGearman } from '../../lib/nest/index.js';
+import { adminCommand } from '../client/support/admin.js';
+import { describeOnJobServers, eventually, startJobServer, type JobServerUnderTest } from './job-servers.js';
+
+interface Run {
+  data: unknown;
+  attempt: number;
+  unique: string;
+  handle: string;
+  origin: { unique: string; handle: string };
+}
+const runs: Run[] = [];
+/** The handler of `flaky` throws until this attempt. */
+let succeedAt = Infinity;
+const record = (data: unknown, ctx: GearmanContext) =>
+  runs.push({ data, attempt: ctx.getAttempt(), unique: ctx.getUnique(), handle: ctx.getHandle(), origin: ctx.getOrigin() });
+
+@Controller()
+class RetryController {
+  @EventPattern<string>('retry.flaky')
+  flaky(@Payload() data: unknown, @Ctx() ctx: GearmanContext) {
+    record(data, ctx);
+    if (ctx.getAttempt() < succeedAt) throw new Error(`attempt ${ctx.getAttempt()} failed`);
+  }
+
+  @EventPattern<string>('retry.pattern', { retry: { attempts: 2 } })
+  pattern(@Payload() data: unknown, @Ctx() ctx: GearmanContext) {
+    record(data, ctx);
+    throw new Error('always fails');
+  }
+}
+
+@Module({ controllers: [RetryController] })
+class RetryModule {}
+
+@Controller()
+class BadRetryController {
+  @MessagePattern('retry.request', { retry: { attempts: 2 } })
+  request() {
+    return 'never served';
+  }
+}
+@Module({ controllers: [BadRetryController] })
+class BadRetryModule {}
+
+const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined };
+
+/** Jobs of `fn` the server holds (admin `status`: queued and running). */
+async function jobsHeld(servers: string[], fn: string): Promise<number> {
+  const port = Number(servers[0].split(':')[1]);
+  const line = (await adminCommand(port, 'status')).find((row) => row.split('\t')[0] === fn);
+  return line ? Number(line.split('\t')[1]) : 0;
+}
+
+describeOnJobServers('Retries of failed background jobs', (kind) => {
+  let jobServer: JobServerUnderTest;
+  let client: ClientGearman;
+  let app: INestMicroservice | undefined;
+
+  beforeEach(async () => {
+    jobServer = await startJobServer(kind);
+    client = new ClientGearman({ servers: jobServer.servers, logger: quiet });
+    runs.length = 0;
+    succeedAt = Infinity;
+    const strategy = new ServerGearman({ servers: jobServer.servers, logger: quiet });
+    app = await NestFactory.createMicroservice(RetryModule, { strategy, logger: false });
+    await app.listen();
+  });
+
+  afterEach(async () => {
+    await client.close();
+    await app?.close();
+    await jobServer.stop();
+  });
+
+  test('per call: a handler that throws runs again until it succeeds; the attempt number and the first job are visible', async () => {
+    succeedAt = 3;
+    const handle = await lastValueFrom(client.emit('retry.flaky', new GearmanRecordBuilder({ n: 1 }).setRetry({ attempts: 5 }).build()));
+    await eventually(() => runs.length === 3, 'three attempts');
+    await eventually(async () => (await jobsHeld(jobServer.servers, 'retry.flaky')) === 0, 'no job left');
+    expect(runs.map((run) => run.attempt)).toEqual([1, 2, 3]);
+    expect(runs.map((run) => run.data)).toEqual([{ n: 1 }, { n: 1 }, { n: 1 }]);
+    const first = runs[0];
+    expect(first.handle).toBe(handle);
+    expect(runs.map((run) => run.unique)).toEqual([first.unique, `${first.unique}#2`, `${first.unique}#3`]);
+    for (const run of runs) expect(run.origin).toEqual({ unique: first.unique, handle });
+  });
+
+  test('per call: out of attempts, the job ends failed after exactly that many runs', async () => {
+    await lastValueFrom(client.emit('retry.flaky', new GearmanRecordBuilder('x').setRetry({ attempts: 2 }).build()));
+    await eventually(() => runs.length === 2, 'two attempts');
+    await eventually(async () => (await jobsHeld(jobServer.servers, 'retry.flaky')) === 0, 'no job left');
+    // A later event runs as its own first attempt: nothing of the first job was still pending before it.
+    await lastValueFrom(client.emit('retry.flaky', 'after'));
+    await eventually(() => runs.length === 3, 'the later event');
+    expect(runs.map((run) => [run.data, run.attempt])).toEqual([
+      ['x', 1],
+      ['x', 2],
+      ['after', 1],
+    ]);
+  });
+
+  test('per pattern: @EventPattern extras retry a plain Gearman client’s job, whose payload reaches every attempt untouched', async () => {
+    const plain = new GearmanClient({ servers: jobServer.servers, logger: quiet });
+    try {
+      await plain.submitBackgroundJob('retry.pattern', 'plain bytes');
+    } finally {
+      await plain.close();
+    }
+    await eventually(() => runs.length === 2, 'two attempts');
+    await eventually(async () => (await jobsHeld(jobServer.servers, 'retry.pattern')) === 0, 'no job left');
+    expect(runs.map((run) => [run.data, run.attempt])).toEqual([
+      ['plain bytes', 1],
+      ['plain bytes', 2],
+    ]);
+  });
+
+  test('a back-off makes the retry an epoch job, which runs when due (on gearmand 1.1 too: the worker that queued it asks for it then)', async () => {
+    succeedAt = 2;
+    await lastValueFrom(
+      client.emit(
+        'retry.flaky',
+        new GearmanRecordBuilder('later').setRetry({ attempts: 2, backoff: { type: 'fixed', delayMs: 500, jitter: 0.5 } }).build(),
+      ),
+    );
+    await eventually(() => runs.length === 2, 'the delayed attempt', 15_000);
+    expect(runs.map((run) => run.attempt)).toEqual([1, 2]);
+  });
+
+  test('retry on send() (a foreground job) is refused before anything is sent', async () => {
+    await expect(
+      lastValueFrom(client.send('retry.flaky', new GearmanRecordBuilder('x').setRetry({ attempts: 2 }).build())),
+    ).rejects.toThrow('retry is for background jobs');
+    expect(runs).toEqual([]);
+  });
+});
+
+test('retry in @MessagePattern extras stops listen() with a clear error', async () => {
+  const jobServer = await startJobServer('GearmanJobServer');
+  const strategy = new ServerGearman({ servers: jobServer.servers, logger: quiet });
+  const bad = await NestFactory.createMicroservice(BadRetryModule, { strategy, logger: false });
+  try {
+    await expect(bad.listen()).rejects.toThrow('Pattern retry.request: retry is for @EventPattern handlers');
+  } finally {
+    await bad.close();
+    await jobServer.stop();
+  }
+});
