@@ -1,5 +1,5 @@
-import { GearmanClient } from '../../lib/client/index.js';
-import { GearmanWorker } from '../../lib/worker/index.js';
+import { GearmanClient } from '../../lib/client/gearman-client.js';
+import { GearmanWorker } from '../../lib/worker/gearman-worker.js';
 import { describeWithPeers, startGearmand, type RunningGearmand } from '../support/gearmand.js';
 import { tempQueueDir } from '../support/queue-files.js';
 import { adminCommand } from './support/admin.js';

@@ -1,6 +1,6 @@
 import { lastValueFrom } from 'rxjs';
-import { GearmanWorker } from '../../lib/worker/index.js';
-import { ClientGearman } from '../../lib/nest/index.js';
+import { GearmanWorker } from '../../lib/worker/gearman-worker.js';
+import { ClientGearman } from '../../lib/nest/client-gearman.js';
 import { describeWithPeers, startGearmand, type RunningGearmand } from '../support/gearmand.js';
 import { tempQueueDir } from '../support/queue-files.js';
 import { eventually } from './job-servers.js';

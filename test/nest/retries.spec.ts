@@ -3,8 +3,11 @@ import { Controller, Module, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
-import { GearmanClient } from '../../lib/client/index.js';
-import { ClientGearman, GearmanContext, GearmanRecordBuilder, ServerGearman } from '../../lib/nest/index.js';
+import { GearmanClient } from '../../lib/client/gearman-client.js';
+import { ClientGearman } from '../../lib/nest/client-gearman.js';
+import { GearmanContext } from '../../lib/nest/gearman.context.js';
+import { GearmanRecordBuilder } from '../../lib/nest/gearman-record-builder.js';
+import { ServerGearman } from '../../lib/nest/server-gearman.js';
 import { adminCommand } from '../client/support/admin.js';
 import { describeOnJobServers, eventually, startJobServer, type JobServerUnderTest } from './job-servers.js';
 
