@@ -9,6 +9,8 @@ import { GearmanContext } from '../../lib/nest/gearman.context.js';
 import { GearmanRecordBuilder } from '../../lib/nest/gearman-record-builder.js';
 import { ServerGearman } from '../../lib/nest/server-gearman.js';
 import { adminCommand } from '../client/support/admin.js';
+import { describeWithPeers, startGearmand } from '../support/gearmand.js';
+import { tempQueueDir } from '../support/queue-files.js';
 import { describeOnJobServers, eventually, startJobServer, type JobServerUnderTest } from './job-servers.js';
 
 interface Run {
@@ -154,4 +156,52 @@ test('retry in @MessagePattern extras stops listen() with a clear error', async 
     await bad.close();
     await jobServer.stop();
   }
+});
+
+describeWithPeers(['gearmand'], 'Retries on gearmand -q libsqlite3', () => {
+  const files = tempQueueDir();
+  afterAll(() => files.remove());
+
+  test('a pending retry survives a SIGKILL of gearmand: the restarted server runs attempt 2 under the first job’s name', async () => {
+    runs.length = 0;
+    succeedAt = 2;
+    const queueFlags = ['-q', 'libsqlite3', `--libsqlite3-db=${files.file('retries.db')}`];
+    let gearmand = await startGearmand(queueFlags);
+    const servers = [`127.0.0.1:${gearmand.port}`];
+    const client = new ClientGearman({ servers, logger: quiet });
+    let app = await NestFactory.createMicroservice(RetryModule, { strategy: new ServerGearman({ servers, logger: quiet }), logger: false });
+    try {
+      await app.listen();
+      const record = new GearmanRecordBuilder('keep me').setRetry({ attempts: 3, backoff: { type: 'fixed', delayMs: 1000 } }).build();
+      const handle = await lastValueFrom(client.emit('retry.flaky', record));
+      await eventually(() => runs.length === 1, 'the first attempt');
+      // The first attempt is over and only the queued retry is left.
+      await eventually(async () => (await adminCommand(gearmand.port, 'status')).includes('retry.flaky\t1\t0\t1'), 'the queued retry');
+      await app.close();
+      await client.close();
+      gearmand.process.kill('SIGKILL');
+      await gearmand.stop();
+
+      gearmand = await startGearmand(queueFlags);
+      // Due by now (its wait was one second), so the new worker's first grab finds it.
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      const restarted = [`127.0.0.1:${gearmand.port}`];
+      app = await NestFactory.createMicroservice(RetryModule, {
+        strategy: new ServerGearman({ servers: restarted, logger: quiet }),
+        logger: false,
+      });
+      await app.listen();
+      await eventually(() => runs.length === 2, 'attempt 2 after the restart', 15_000);
+      expect(runs.map((run) => [run.data, run.attempt])).toEqual([
+        ['keep me', 1],
+        ['keep me', 2],
+      ]);
+      expect(runs[1].origin).toEqual({ unique: runs[0].unique, handle });
+      expect(runs[1].unique).toBe(`${runs[0].unique}#2`);
+    } finally {
+      await app.close();
+      await client.close();
+      await gearmand.stop();
+    }
+  }, 60_000);
 });
