@@ -5,23 +5,16 @@
  * byte), as the broker holds them, so ids and payloads go to disk byte for byte.
  */
 
-/** A stored background job: gearmand's row (`gearman_queue`), plus the counter of its handle. */
+/** A stored background job: a row of gearmand's table (`gearman_queue`). Strings are byte strings (latin1). */
 export interface StoredJob {
-  /** The unique id, a byte string; never empty (clients give background jobs a generated one). */
-  readonly unique: string;
-  /** The function name, a byte string. */
   readonly functionName: string;
-  /** 0 high, 1 normal, 2 low (gearmand's numbers). */
-  readonly priority: number;
-  /** The payload, a byte string. */
+  /** Never empty in practice: clients give background jobs a generated one. */
+  readonly unique: string;
   readonly data: string;
-  /** Epoch seconds to run at; 0 = at once (gearmand's `when_to_run`). */
-  readonly whenToRun: number;
-  /**
-   * The counter in the job's handle (`<prefix>:<id>`). Stored as the row's rowid, so a replayed job
-   * keeps its handle; a row gearmand wrote has the rowid gearmand gave it.
-   */
-  readonly id: number;
+  /** 0 high, 1 normal, 2 low (gearmand's numbers, and the broker's). */
+  readonly priority: number;
+  /** Epoch time in ms to run at; absent or 0: at once. Stored in whole seconds, as gearmand's `when_to_run`. */
+  readonly runAt?: number;
 }
 
 /** Called once a write is durable (error undefined) or has failed. */
@@ -34,8 +27,8 @@ export interface QueueStore {
   readonly description: string;
 
   /**
-   * Visits the stored jobs in the order they should queue again: priority, then submission order
-   * (rowid). Runs once, at start, before any other call.
+   * Visits the stored jobs in submission order (the order rows were written), for the broker to
+   * queue again. Runs once, at start, before any other call.
    */
   replay(visit: (job: StoredJob) => void): void;
 

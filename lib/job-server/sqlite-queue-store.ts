@@ -42,7 +42,8 @@ interface PendingWrite {
 
 /**
  * gearmand's `-q libsqlite3` queue, compatible both ways: the same table and columns, so a file
- * written by gearmand 1.1.20 is replayed here and the reverse. Unlike gearmand (one transaction and
+ * written by gearmand 1.1.20 is replayed here and the reverse (handles are not kept: like gearmand,
+ * the table has no column for them, and a restarted server hands out new ones). Unlike gearmand (one transaction and
  * one sync per job, rollback journal), it runs in WAL mode and writes everything asked for in one
  * event-loop turn in one transaction (group commit): a burst of submits costs one sync. The file is
  * locked for this process alone (`locking_mode=EXCLUSIVE`): a second server on it refuses to start
@@ -102,8 +103,9 @@ export class SqliteQueueStore implements QueueStore {
       const missing = COLUMNS.filter((name) => !columns.includes(name));
       if (missing.length > 0) throw new Error(`table ${this.table} is not gearmand's queue table: it lacks ${missing.join(', ')}`);
       // The key as bytes: CAST(blob AS TEXT) keeps them as they are, and gearmand binds them as text too.
+      // SQLite gives each row the next rowid: rowid order is submission order, as with gearmand's rows.
       this.insert = db.prepare(
-        `INSERT OR REPLACE INTO ${this.table} (rowid, unique_key, function_name, priority, data, when_to_run) VALUES (?, CAST(? AS TEXT), CAST(? AS TEXT), ?, ?, ?)`,
+        `INSERT OR REPLACE INTO ${this.table} (unique_key, function_name, priority, data, when_to_run) VALUES (CAST(? AS TEXT), CAST(? AS TEXT), ?, ?, ?)`,
       );
       this.delete = db.prepare(`DELETE FROM ${this.table} WHERE unique_key = CAST(? AS TEXT) AND function_name = CAST(? AS TEXT)`);
     } catch (error) {
@@ -117,18 +119,18 @@ export class SqliteQueueStore implements QueueStore {
     // Submission order is rowid order; the broker's per-priority queues restore the priority order.
     const rows = this.db
       .prepare(
-        `SELECT rowid, CAST(unique_key AS BLOB), CAST(function_name AS BLOB), priority, data, when_to_run FROM ${this.table} ORDER BY rowid`,
+        `SELECT CAST(unique_key AS BLOB), CAST(function_name AS BLOB), priority, data, when_to_run FROM ${this.table} ORDER BY rowid`,
       )
       .raw(true);
     try {
-      for (const [id, unique, functionName, priority, data, whenToRun] of rows.iterate()) {
+      for (const [unique, functionName, priority, data, whenToRun] of rows.iterate()) {
+        const seconds = Math.max(0, Number(whenToRun) || 0);
         visit({
-          id: Number(id),
-          unique: byteString(unique),
           functionName: byteString(functionName),
-          priority: clampPriority(priority),
+          unique: byteString(unique),
           data: byteString(data),
-          whenToRun: Math.max(0, Number(whenToRun) || 0),
+          priority: clampPriority(priority),
+          ...(seconds > 0 ? { runAt: seconds * 1000 } : {}),
         });
       }
       // Written at the next clean shutdown; a crash before then must not replay this old copy.
@@ -213,12 +215,12 @@ export class SqliteQueueStore implements QueueStore {
 
   private write(job: StoredJob): void {
     this.insert.run(
-      job.id,
       bytesParameter(job.unique),
       bytesParameter(job.functionName),
       job.priority,
       Buffer.from(job.data, 'latin1'),
-      job.whenToRun,
+      // gearmand's when_to_run: whole seconds, 0 = at once.
+      job.runAt ? Math.floor(job.runAt / 1000) : 0,
     );
   }
 
