@@ -10,6 +10,7 @@ import { GearmanRecordBuilder } from '../../lib/nest/gearman-record-builder.js';
 import { ServerGearman } from '../../lib/nest/server-gearman.js';
 import { adminCommand } from '../client/support/admin.js';
 import { describeWithPeers, startGearmand } from '../support/gearmand.js';
+import { requireBuild, startCliServer } from '../support/processes.js';
 import { tempQueueDir } from '../support/queue-files.js';
 import { describeOnJobServers, eventually, startJobServer, type JobServerUnderTest } from './job-servers.js';
 
@@ -158,16 +159,23 @@ test('retry in @MessagePattern extras stops listen() with a clear error', async 
   }
 });
 
-describeWithPeers(['gearmand'], 'Retries on gearmand -q libsqlite3', () => {
+interface KillableServer {
+  readonly port: number;
+  /** SIGKILL, then waits for the exit. */
+  kill(): Promise<void>;
+}
+
+/** A pending retry survives a crash of a job server with a persistent queue: gearmand's, and ours. */
+function retrySurvivesCrash(title: string, startServer: (file: string) => Promise<KillableServer>): void {
   const files = tempQueueDir();
   afterAll(() => files.remove());
 
-  test('a pending retry survives a SIGKILL of gearmand: the restarted server runs attempt 2 under the first job’s name', async () => {
+  test(`${title}: a pending retry survives a SIGKILL; the restarted server runs attempt 2 under the first job’s name`, async () => {
     runs.length = 0;
     succeedAt = 2;
-    const queueFlags = ['-q', 'libsqlite3', `--libsqlite3-db=${files.file('retries.db')}`];
-    let gearmand = await startGearmand(queueFlags);
-    const servers = [`127.0.0.1:${gearmand.port}`];
+    const file = files.file('retries.db');
+    let server = await startServer(file);
+    const servers = [`127.0.0.1:${server.port}`];
     const client = new ClientGearman({ servers, logger: quiet });
     let app = await NestFactory.createMicroservice(RetryModule, { strategy: new ServerGearman({ servers, logger: quiet }), logger: false });
     try {
@@ -176,16 +184,15 @@ describeWithPeers(['gearmand'], 'Retries on gearmand -q libsqlite3', () => {
       const handle = await lastValueFrom(client.emit('retry.flaky', record));
       await eventually(() => runs.length === 1, 'the first attempt');
       // The first attempt is over and only the queued retry is left.
-      await eventually(async () => (await adminCommand(gearmand.port, 'status')).includes('retry.flaky\t1\t0\t1'), 'the queued retry');
+      await eventually(async () => (await adminCommand(server.port, 'status')).includes('retry.flaky\t1\t0\t1'), 'the queued retry');
       await app.close();
       await client.close();
-      gearmand.process.kill('SIGKILL');
-      await gearmand.stop();
+      await server.kill();
 
-      gearmand = await startGearmand(queueFlags);
+      server = await startServer(file);
       // Due by now (its wait was one second), so the new worker's first grab finds it.
       await new Promise((resolve) => setTimeout(resolve, 2000));
-      const restarted = [`127.0.0.1:${gearmand.port}`];
+      const restarted = [`127.0.0.1:${server.port}`];
       app = await NestFactory.createMicroservice(RetryModule, {
         strategy: new ServerGearman({ servers: restarted, logger: quiet }),
         logger: false,
@@ -201,7 +208,25 @@ describeWithPeers(['gearmand'], 'Retries on gearmand -q libsqlite3', () => {
     } finally {
       await app.close();
       await client.close();
-      await gearmand.stop();
+      await server.kill();
     }
   }, 60_000);
+}
+
+describeWithPeers(['gearmand'], 'Retries on gearmand -q libsqlite3', () => {
+  retrySurvivesCrash('gearmand', async (file) => {
+    const gearmand = await startGearmand(['-q', 'libsqlite3', `--libsqlite3-db=${file}`]);
+    return {
+      port: gearmand.port,
+      async kill() {
+        if (gearmand.process.exitCode === null && gearmand.process.signalCode === null) gearmand.process.kill('SIGKILL');
+        await gearmand.stop();
+      },
+    };
+  });
+});
+
+describe('Retries on the standalone server with the sqlite queue', () => {
+  beforeAll(() => requireBuild());
+  retrySurvivesCrash('nestjs-gearman server', (file) => startCliServer(['-q', 'libsqlite3', '--libsqlite3-db', file]));
 });
