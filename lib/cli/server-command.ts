@@ -26,6 +26,8 @@ Options (gearmand's names where gearmand has them):
       --libsqlite3-db FILE     the SQLite file of -q libsqlite3 (created when missing)
       --libsqlite3-table NAME  its table (default gearman_queue)
       --store-queue-on-shutdown  write the queue only at a clean shutdown (a crash loses it)
+      --sqlite-synchronous MODE  normal (default: survives a crash of the process) or full
+                               (also survives power loss: one fsync per batch of submits)
   -V, --version                print the version and exit
   -h, --help                   show this help
 
@@ -97,6 +99,7 @@ export function parseServerArguments(args: string[]): ServerCommand | 'help' | '
         'libsqlite3-db': { type: 'string' },
         'libsqlite3-table': { type: 'string' },
         'store-queue-on-shutdown': { type: 'boolean' },
+        'sqlite-synchronous': { type: 'string' },
         version: { type: 'boolean', short: 'V' },
         help: { type: 'boolean', short: 'h' },
         threads: { type: 'string', short: 't' },
@@ -155,9 +158,15 @@ function queueOptions(values: Record<string, string | boolean | undefined>): Que
   const file = values['libsqlite3-db'] as string | undefined;
   const table = values['libsqlite3-table'] as string | undefined;
   const onShutdown = values['store-queue-on-shutdown'] === true;
+  const synchronous = (values['sqlite-synchronous'] as string | undefined)?.toLowerCase();
   if (type === undefined || type === 'builtin') {
-    const stray =
-      file !== undefined ? '--libsqlite3-db' : table !== undefined ? '--libsqlite3-table' : onShutdown ? '--store-queue-on-shutdown' : '';
+    const given: [string, boolean][] = [
+      ['--libsqlite3-db', file !== undefined],
+      ['--libsqlite3-table', table !== undefined],
+      ['--store-queue-on-shutdown', onShutdown],
+      ['--sqlite-synchronous', synchronous !== undefined],
+    ];
+    const stray = given.find(([, present]) => present)?.[0];
     if (stray) throw new UsageError(`${stray} needs -q libsqlite3`);
     return undefined;
   }
@@ -165,7 +174,16 @@ function queueOptions(values: Record<string, string | boolean | undefined>): Que
     throw new UsageError(`--queue-type ${String(values['queue-type'])}: this server has builtin (in memory) and libsqlite3`);
   }
   if (file === undefined || file === '') throw new UsageError('-q libsqlite3 needs --libsqlite3-db FILE');
-  return { type: 'sqlite', file, ...(table !== undefined ? { table } : {}), ...(onShutdown ? { storeOnShutdown: true } : {}) };
+  if (synchronous !== undefined && synchronous !== 'normal' && synchronous !== 'full') {
+    throw new UsageError(`--sqlite-synchronous takes normal or full, got ${JSON.stringify(values['sqlite-synchronous'])}`);
+  }
+  return {
+    type: 'sqlite',
+    file,
+    ...(table !== undefined ? { table } : {}),
+    ...(onShutdown ? { storeOnShutdown: true } : {}),
+    ...(synchronous !== undefined ? { synchronous } : {}),
+  };
 }
 
 /** A logger writing lines at or above the verbose level to stderr, a file, or nowhere. */

@@ -72,9 +72,12 @@ export interface SqliteQueueOptions {
    */
   readonly storeOnShutdown?: boolean;
   /**
-   * SQLite's `synchronous` setting in WAL mode: 'full' (default) syncs the log at every commit and
-   * survives power loss; 'normal' syncs only at checkpoints and survives a crash of the process but
-   * may lose the last commits on power loss.
+   * How far a stored job is durable before its JOB_CREATED. 'normal' (default; SQLite's advice for
+   * WAL mode): the commit is in the operating system's hands, so a crash or SIGKILL of the process
+   * loses nothing, but a power loss or an OS crash may lose the last commits. 'full': each commit
+   * that stores jobs also syncs the log to the disk (one fsync per event-loop turn), which survives
+   * power loss at the cost of the disk's sync latency; commits that only delete jobs never sync (a
+   * lost delete only runs a job again).
    */
   readonly synchronous?: 'full' | 'normal';
   /** How long to wait for a lock held by another process before refusing to start, ms; default 2000. */

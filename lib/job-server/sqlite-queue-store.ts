@@ -21,6 +21,9 @@ export const SQLITE_PEER = { name: 'better-sqlite3', range: '^12.0.0' } as const
 export const DEFAULT_QUEUE_TABLE = 'gearman_queue';
 const DEFAULT_BUSY_TIMEOUT_MS = 2000;
 const COLUMNS = ['unique_key', 'function_name', 'priority', 'data', 'when_to_run'];
+/** How long deletes alone wait to share a transaction, and how many may wait. */
+const DELETE_DELAY_MS = 2;
+const MAX_DELAYED_DELETES = 1024;
 
 /** Opens (creating when missing) gearmand's SQLite queue table in `options.file`. Loads better-sqlite3 first. */
 export async function openSqliteQueueStore(
@@ -61,8 +64,12 @@ export class SqliteQueueStore implements QueueStore {
   private pending: PendingWrite[] = [];
   /** Adds not yet written, by job key, so that a job ending in the same turn cancels its own write. */
   private readonly pendingAdds = new Map<string, PendingWrite>();
-  private flushScheduled = false;
+  private immediate: NodeJS.Immediate | undefined;
+  private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** 'full': commits that store jobs sync the log; commits that only delete do not (see flush). */
+  private readonly syncAdds: boolean = false;
+  private syncing = false;
 
   constructor(
     Database: SqliteDatabaseConstructor,
@@ -75,7 +82,7 @@ export class SqliteQueueStore implements QueueStore {
     if (!/^[A-Za-z_][A-Za-z0-9_]{0,255}$/.test(this.table)) {
       throw new TypeError(`Queue table name must be letters, digits and _ (not starting with a digit), got ${JSON.stringify(this.table)}`);
     }
-    const synchronous = options.synchronous ?? 'full';
+    const synchronous = options.synchronous ?? 'normal';
     if (synchronous !== 'full' && synchronous !== 'normal') {
       throw new TypeError(`synchronous must be 'full' or 'normal', got ${JSON.stringify(synchronous)}`);
     }
@@ -89,6 +96,7 @@ export class SqliteQueueStore implements QueueStore {
       const mode = db.pragma('journal_mode = WAL', { simple: true });
       if (mode !== 'wal') throw new Error(`SQLite kept journal mode ${String(mode)} instead of WAL`);
       db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
+      this.syncAdds = synchronous === 'full';
       // Takes the exclusive lock now (held until close), so a locked file is refused at start.
       db.exec('BEGIN EXCLUSIVE; COMMIT');
       const problems = db.pragma('quick_check', { simple: false }) as { quick_check: string }[];
@@ -146,7 +154,7 @@ export class SqliteQueueStore implements QueueStore {
     const write: PendingWrite = { add: job, unique: job.unique, functionName: job.functionName, cancelled: false, committed };
     this.pending.push(write);
     this.pendingAdds.set(keyOf(job.unique, job.functionName), write);
-    this.scheduleFlush();
+    this.scheduleFlush(true);
   }
 
   remove(unique: string, functionName: string, committed?: CommitCallback): void {
@@ -161,7 +169,7 @@ export class SqliteQueueStore implements QueueStore {
     } else {
       this.pending.push({ add: undefined, unique, functionName, cancelled: false, committed });
     }
-    this.scheduleFlush();
+    this.scheduleFlush(false);
   }
 
   storeOnShutdown(jobs: Iterable<StoredJob>): void {
@@ -191,13 +199,25 @@ export class SqliteQueueStore implements QueueStore {
 
   /** Commits every write of this turn now (also run by close()). */
   flush(): void {
-    this.flushScheduled = false;
+    if (this.immediate) clearImmediate(this.immediate);
+    if (this.timer) clearTimeout(this.timer);
+    this.immediate = undefined;
+    this.timer = undefined;
     const batch = this.pending;
     if (batch.length === 0) return;
     this.pending = [];
     this.pendingAdds.clear();
     let failure: GearmanQueueStoreError | undefined;
     try {
+      if (this.syncAdds) {
+        // A lost delete only runs a job again, so a commit of deletes alone skips the sync; the
+        // next sync of the log (the next stored job, or a checkpoint) makes it durable as well.
+        const syncNow = batch.some((write) => write.add !== undefined && !write.cancelled);
+        if (syncNow !== this.syncing) {
+          this.db.pragma(`synchronous = ${syncNow ? 'FULL' : 'NORMAL'}`);
+          this.syncing = syncNow;
+        }
+      }
       this.db.exec('BEGIN');
       for (const write of batch) {
         if (write.cancelled) continue;
@@ -224,11 +244,19 @@ export class SqliteQueueStore implements QueueStore {
     );
   }
 
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    // After this turn's I/O callbacks: every packet read in this turn joins the transaction.
-    setImmediate(() => this.flush());
+  /**
+   * Stored jobs wait for their commit (their JOB_CREATED does), so they commit after this turn's I/O
+   * callbacks: every packet read in this turn joins the transaction. Deletes alone wait up to
+   * DELETE_DELAY_MS for company (or the next stored job), so that a drain does not pay one
+   * transaction per completed job; a crash in between only runs those jobs again.
+   */
+  private scheduleFlush(urgent: boolean): void {
+    if (urgent || this.pending.length >= MAX_DELAYED_DELETES) {
+      if (this.immediate) return;
+      this.immediate = setImmediate(() => this.flush());
+    } else if (!this.immediate && !this.timer) {
+      this.timer = setTimeout(() => this.flush(), DELETE_DELAY_MS);
+    }
   }
 
   private rollback(): void {

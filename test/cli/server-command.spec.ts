@@ -19,6 +19,18 @@ describe('server flags for the persistent queue (gearmand’s names)', () => {
     });
   });
 
+  test('--sqlite-synchronous normal|full (ours, not gearmand’s)', () => {
+    expect(queueOf(['-q', 'libsqlite3', '--libsqlite3-db=/q.db', '--sqlite-synchronous', 'full'])).toEqual({
+      type: 'sqlite',
+      file: '/q.db',
+      synchronous: 'full',
+    });
+    expect(() => parseServerArguments(['-q', 'libsqlite3', '--libsqlite3-db=/q.db', '--sqlite-synchronous=off'])).toThrow(
+      '--sqlite-synchronous takes normal or full, got "off"',
+    );
+    expect(() => parseServerArguments(['--sqlite-synchronous', 'full'])).toThrow('--sqlite-synchronous needs -q libsqlite3');
+  });
+
   test('builtin, or no -q at all, is the memory queue', () => {
     expect(queueOf([])).toBeUndefined();
     expect(queueOf(['-q', 'builtin'])).toBeUndefined();

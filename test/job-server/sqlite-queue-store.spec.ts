@@ -102,6 +102,28 @@ describe('SqliteQueueStore', () => {
     expect(commits.length - before).toBe(1);
     await Promise.all([committed(store, job('later'))]);
     expect(commits.length - before).toBe(2);
+    // Deletes alone wait a moment for company; an add meanwhile takes them along in its commit.
+    const deleted = new Promise<void>((resolve) => store.remove('u-4', 'fn', () => resolve()));
+    store.remove('u-5', 'fn');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(commits.length - before).toBe(2);
+    await committed(store, job('carrier'));
+    await deleted;
+    expect(commits.length - before).toBe(3);
+    // And without one they commit on their own.
+    await new Promise<void>((resolve, reject) => store.remove('u-6', 'fn', (error) => (error ? reject(error) : resolve())));
+    expect(commits.length - before).toBe(4);
+  });
+
+  test("synchronous 'full' stores and replays the same; a bad value is refused", async () => {
+    const file = newFile();
+    const store = open(file, { synchronous: 'full' });
+    await committed(store, job('synced'));
+    store.remove('synced', 'fn');
+    await committed(store, job('kept'));
+    closeAll();
+    expect(replayed(open(file)).map((stored) => stored.unique)).toEqual(['kept']);
+    expect(() => open(newFile(), { synchronous: 'always' as 'full' })).toThrow("synchronous must be 'full' or 'normal'");
   });
 
   test('a job stored and ended in the same turn writes nothing, and its submitter still hears of the commit', async () => {
