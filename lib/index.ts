@@ -63,3 +63,4 @@ export type { GearmanLogger } from './common/logger.js';
 // The job server (also run by the `nestjs-gearman server` command).
 export { GearmanJobServer } from './job-server/gearman-job-server.js';
 export type { GearmanJobServerOptions } from './job-server/gearman-job-server.js';
+export type { MemoryQueueOptions, QueueStoreOptions, SqliteQueueOptions } from './job-server/queue-store.js';

@@ -5,17 +5,13 @@
  * byte), as the broker holds them, so ids and payloads go to disk byte for byte.
  */
 
-/** A stored background job: a row of gearmand's table (`gearman_queue`). Strings are byte strings (latin1). */
-export interface StoredJob {
-  readonly functionName: string;
-  /** Never empty in practice: clients give background jobs a generated one. */
-  readonly unique: string;
-  readonly data: string;
-  /** 0 high, 1 normal, 2 low (gearmand's numbers, and the broker's). */
-  readonly priority: number;
-  /** Epoch time in ms to run at; absent or 0: at once. Stored in whole seconds, as gearmand's `when_to_run`. */
-  readonly runAt?: number;
-}
+import type { StoredJob } from './job-broker.js';
+
+/**
+ * A stored background job is the broker's StoredJob (what JobBroker.restore takes): a row of
+ * gearmand's table (`gearman_queue`), `runAt` kept in whole seconds as its `when_to_run`.
+ */
+export type { StoredJob };
 
 /** Called once a write is durable (error undefined) or has failed. */
 export type CommitCallback = (error?: Error) => void;

@@ -1,5 +1,6 @@
 import { GearmanQueueStoreError } from '../common/errors.js';
 import { loadOptionalPeer } from '../common/optional-peer.js';
+import { Priority } from './job.js';
 import type { CommitCallback, QueueStore, SqliteQueueOptions, StoredJob } from './queue-store.js';
 
 /** The part of better-sqlite3 12.x this store uses (its own types are not a dependency). */
@@ -299,7 +300,7 @@ function byteString(value: unknown): string {
   return Buffer.from(String(value), 'utf8').toString('latin1');
 }
 
-function clampPriority(value: unknown): number {
+function clampPriority(value: unknown): Priority {
   const priority = Number(value);
-  return priority === 0 || priority === 2 ? priority : 1;
+  return priority === Priority.HIGH || priority === Priority.LOW ? priority : Priority.NORMAL;
 }
