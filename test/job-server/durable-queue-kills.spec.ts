@@ -42,7 +42,7 @@ describe('the standalone server with the sqlite queue, SIGKILLed', () => {
     return started;
   }
 
-  test(`${JOBS} jobs, killed while workers drain: every job completes, only jobs running at the kill run twice`, async () => {
+  test(`${JOBS} jobs, killed while workers drain: every job completes, only jobs started just before the kill run twice`, async () => {
     const file = files.file('drain.db');
     const port = await freePort();
     let broker = await server(file, port);
