@@ -21,6 +21,7 @@ export { ClientGearman } from './nest/client-gearman.js';
 export type { GearmanClientProxyOptions } from './nest/client-gearman.js';
 export { GearmanContext } from './nest/gearman.context.js';
 export { GearmanJobTimeout } from './nest/gearman-job-timeout.decorator.js';
+export { GearmanRetry } from './nest/gearman-retry.decorator.js';
 export { GearmanRecord, GearmanRecordBuilder } from './nest/gearman-record-builder.js';
 export type { GearmanRecordOptions } from './nest/gearman-record-builder.js';
 export type { GearmanBackoff, GearmanRetryOptions } from './nest/retry-policy.js';

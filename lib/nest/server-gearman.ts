@@ -16,6 +16,7 @@ import { openEnvelope, sealEnvelope, type EnvelopeMetadata } from '../protocol/e
 import { GearmanWorker, type GearmanWorkerOptions } from '../worker/gearman-worker.js';
 import type { WorkerJob } from '../worker/worker-job.js';
 import { checkJobTimeout, JOB_TIMEOUT_EXTRA } from './gearman-job-timeout.decorator.js';
+import { RETRY_EXTRA } from './gearman-retry.decorator.js';
 import { GearmanContext } from './gearman.context.js';
 import { GEARMAN_TRANSPORT, GearmanStatus, type GearmanEventsMap } from './gearman-status.js';
 import { decodePayload, encodePayload } from './payload-codec.js';
@@ -169,7 +170,7 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
   private readPatternRetries(): void {
     this.patternRetries.clear();
     for (const [pattern, handler] of this.messageHandlers) {
-      const retry = (handler.extras as { retry?: GearmanRetryOptions } | undefined)?.retry;
+      const retry = (handler.extras as Record<string, unknown> | undefined)?.[RETRY_EXTRA] as GearmanRetryOptions | undefined;
       if (retry === undefined) continue;
       if (!handler.isEventHandler) {
         throw new TypeError(`Pattern ${pattern}: retry is for @EventPattern handlers (background jobs), not @MessagePattern`);

@@ -7,6 +7,7 @@ import { GearmanClient } from '../../lib/client/gearman-client.js';
 import { ClientGearman } from '../../lib/nest/client-gearman.js';
 import { GearmanContext } from '../../lib/nest/gearman.context.js';
 import { GearmanRecordBuilder } from '../../lib/nest/gearman-record-builder.js';
+import { GearmanRetry } from '../../lib/nest/gearman-retry.decorator.js';
 import { ServerGearman } from '../../lib/nest/server-gearman.js';
 import { adminCommand } from '../client/support/admin.js';
 import { describeWithPeers, startGearmand } from '../support/gearmand.js';
@@ -37,6 +38,13 @@ class RetryController {
 
   @EventPattern<string>('retry.pattern', { retry: { attempts: 2 } })
   pattern(@Payload() data: unknown, @Ctx() ctx: GearmanContext) {
+    record(data, ctx);
+    throw new Error('always fails');
+  }
+
+  @GearmanRetry({ attempts: 3 })
+  @EventPattern<string>('retry.decorated')
+  decorated(@Payload() data: unknown, @Ctx() ctx: GearmanContext) {
     record(data, ctx);
     throw new Error('always fails');
   }
@@ -125,6 +133,18 @@ describeOnJobServers('Retries of failed background jobs', (kind) => {
       ['plain bytes', 1],
       ['plain bytes', 2],
     ]);
+  });
+
+  test('per pattern with @GearmanRetry: the same as the extras', async () => {
+    await lastValueFrom(client.emit('retry.decorated', 'decorated'));
+    await eventually(() => runs.length === 3, 'three attempts');
+    await eventually(async () => (await jobsHeld(jobServer.servers, 'retry.decorated')) === 0, 'no job left');
+    expect(runs.map((run) => [run.data, run.attempt])).toEqual([
+      ['decorated', 1],
+      ['decorated', 2],
+      ['decorated', 3],
+    ]);
+    expect(() => GearmanRetry({ attempts: 0 })).toThrow('GearmanRetry(): retry attempts must be a whole number from 1 to 1000, got 0');
   });
 
   test('a back-off makes the retry an epoch job, which runs when due (on gearmand 1.1 too: the worker that queued it asks for it then)', async () => {
