@@ -21,8 +21,10 @@ export { ClientGearman } from './nest/client-gearman.js';
 export type { GearmanClientProxyOptions } from './nest/client-gearman.js';
 export { GearmanContext } from './nest/gearman.context.js';
 export { GearmanJobTimeout } from './nest/gearman-job-timeout.decorator.js';
+export { GearmanRetry } from './nest/gearman-retry.decorator.js';
 export { GearmanRecord, GearmanRecordBuilder } from './nest/gearman-record-builder.js';
 export type { GearmanRecordOptions } from './nest/gearman-record-builder.js';
+export type { GearmanBackoff, GearmanRetryOptions } from './nest/retry-policy.js';
 export { GEARMAN_TRANSPORT, GearmanEvents, GearmanStatus } from './nest/gearman-status.js';
 export type { GearmanEventsMap } from './nest/gearman-status.js';
 // The JSON payload rules of the transport, for code that works with raw job bytes beside Nest.
@@ -37,14 +39,16 @@ export {
   GearmanJobFailedError,
   GearmanJobReleasedError,
   GearmanJobTimeoutError,
+  GearmanMissingPeerError,
   GearmanQueueFullError,
+  GearmanQueueStoreError,
   GearmanServerError,
 } from './common/errors.js';
 export { GearmanProtocolError, ProtocolErrorCode } from './protocol/protocol-error.js';
 
 // Low-level clients and workers, without Nest.
 export { GearmanClient } from './client/gearman-client.js';
-export type { GearmanClientOptions } from './client/gearman-client.js';
+export type { BackgroundJob, GearmanClientOptions } from './client/gearman-client.js';
 export type { ClientJob, ClientJobEvents } from './client/client-job.js';
 export type { JobPriority, SubmitOptions } from './client/submit-options.js';
 export type { JobStatus, UniqueJobStatus } from './client/job-status.js';
@@ -60,3 +64,4 @@ export type { GearmanLogger } from './common/logger.js';
 // The job server (also run by the `nestjs-gearman server` command).
 export { GearmanJobServer } from './job-server/gearman-job-server.js';
 export type { GearmanJobServerOptions } from './job-server/gearman-job-server.js';
+export type { MemoryQueueOptions, QueueStoreOptions, SqliteQueueOptions } from './job-server/queue-store.js';

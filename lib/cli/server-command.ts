@@ -3,10 +3,12 @@ import { parseArgs } from 'node:util';
 import { GearmanJobServer, JOB_SERVER_VERSION, VERBOSE_LEVELS, type GearmanJobServerOptions } from '../job-server/gearman-job-server.js';
 import type { GearmanLogger } from '../common/logger.js';
 import { DEFAULT_GEARMAN_PORT } from '../common/defaults.js';
+import type { QueueStoreOptions } from '../job-server/queue-store.js';
 
 export const SERVER_USAGE = `Usage: nestjs-gearman server [options]
 
-Starts a gearmand-compatible Gearman job server (in-memory queue).
+Starts a gearmand-compatible Gearman job server: an in-memory queue, or background jobs kept in a
+SQLite file that gearmand's -q libsqlite3 reads and writes too.
 
 Options (gearmand's names where gearmand has them):
   -L, --listen HOST            address to listen on (default 127.0.0.1)
@@ -20,7 +22,12 @@ Options (gearmand's names where gearmand has them):
   -l, --log-file FILE          where warnings and errors go: stderr (default), none, or a file
       --verbose LEVEL          FATAL ... ERROR (default), WARNING, NOTICE, INFO, DEBUG
   -P, --pid-file FILE          write the process id to FILE (removed on exit)
-  -q, --queue-type builtin     the in-memory queue, the only one there is
+  -q, --queue-type TYPE        builtin (in memory, the default) or libsqlite3
+      --libsqlite3-db FILE     the SQLite file of -q libsqlite3 (created when missing)
+      --libsqlite3-table NAME  its table (default gearman_queue)
+      --store-queue-on-shutdown  write the queue only at a clean shutdown (a crash loses it)
+      --sqlite-synchronous MODE  normal (default: survives a crash of the process) or full
+                               (also survives power loss: one fsync per batch of submits)
   -V, --version                print the version and exit
   -h, --help                   show this help
 
@@ -89,6 +96,10 @@ export function parseServerArguments(args: string[]): ServerCommand | 'help' | '
         verbose: { type: 'string' },
         'pid-file': { type: 'string', short: 'P' },
         'queue-type': { type: 'string', short: 'q' },
+        'libsqlite3-db': { type: 'string' },
+        'libsqlite3-table': { type: 'string' },
+        'store-queue-on-shutdown': { type: 'boolean' },
+        'sqlite-synchronous': { type: 'string' },
         version: { type: 'boolean', short: 'V' },
         help: { type: 'boolean', short: 'h' },
         threads: { type: 'string', short: 't' },
@@ -117,10 +128,7 @@ export function parseServerArguments(args: string[]): ServerCommand | 'help' | '
   if (values.version) return 'version';
   const unsupported = UNSUPPORTED_FLAGS.find((flag) => values[flag] !== undefined);
   if (unsupported) throw new UsageError(`--${unsupported} is not supported by this server`);
-  const queueType = values['queue-type'] as string | undefined;
-  if (queueType !== undefined && queueType.toLowerCase() !== 'builtin') {
-    throw new UsageError(`--queue-type ${queueType}: only the in-memory queue (builtin) exists here`);
-  }
+  const queue = queueOptions(values);
   // gearmand's default level.
   const verbose = ((values.verbose as string | undefined) ?? 'ERROR').toUpperCase();
   if (!VERBOSE_LEVELS.includes(verbose))
@@ -135,11 +143,46 @@ export function parseServerArguments(args: string[]): ServerCommand | 'help' | '
       keepalive: idleSeconds !== undefined ? idleSeconds * 1000 : values.keepalive === true,
       jobHandlePrefix: values['job-handle-prefix'] as string | undefined,
       maxPacketSize: wholeNumber('--max-packet-size', values['max-packet-size'] as string | undefined, 1, 0xffffffff),
+      queue,
     },
     logFile: (values['log-file'] as string | undefined) ?? 'stderr',
     verbose,
     pidFile: values['pid-file'] as string | undefined,
     ignored: IGNORED_FLAGS.filter((flag) => values[flag] !== undefined),
+  };
+}
+
+/** gearmand's queue flags: `-q builtin` (the default) or `-q libsqlite3 --libsqlite3-db FILE`. */
+function queueOptions(values: Record<string, string | boolean | undefined>): QueueStoreOptions | undefined {
+  const type = (values['queue-type'] as string | undefined)?.toLowerCase();
+  const file = values['libsqlite3-db'] as string | undefined;
+  const table = values['libsqlite3-table'] as string | undefined;
+  const onShutdown = values['store-queue-on-shutdown'] === true;
+  const synchronous = (values['sqlite-synchronous'] as string | undefined)?.toLowerCase();
+  if (type === undefined || type === 'builtin') {
+    const given: [string, boolean][] = [
+      ['--libsqlite3-db', file !== undefined],
+      ['--libsqlite3-table', table !== undefined],
+      ['--store-queue-on-shutdown', onShutdown],
+      ['--sqlite-synchronous', synchronous !== undefined],
+    ];
+    const stray = given.find(([, present]) => present)?.[0];
+    if (stray) throw new UsageError(`${stray} needs -q libsqlite3`);
+    return undefined;
+  }
+  if (type !== 'libsqlite3') {
+    throw new UsageError(`--queue-type ${String(values['queue-type'])}: this server has builtin (in memory) and libsqlite3`);
+  }
+  if (file === undefined || file === '') throw new UsageError('-q libsqlite3 needs --libsqlite3-db FILE');
+  if (synchronous !== undefined && synchronous !== 'normal' && synchronous !== 'full') {
+    throw new UsageError(`--sqlite-synchronous takes normal or full, got ${JSON.stringify(values['sqlite-synchronous'])}`);
+  }
+  return {
+    type: 'sqlite',
+    file,
+    ...(table !== undefined ? { table } : {}),
+    ...(onShutdown ? { storeOnShutdown: true } : {}),
+    ...(synchronous !== undefined ? { synchronous } : {}),
   };
 }
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { awaitedJobEnded, awaitingJob } from '../common/awaited-jobs.js';
 import { connectAny } from '../connection/connect-any.js';
@@ -28,6 +29,14 @@ export interface GearmanClientOptions extends GearmanPeerOptions {
 }
 
 export const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+
+/** A background job the server has queued. */
+export interface BackgroundJob {
+  /** The handle from JOB_CREATED (a server's counter: a restarted server hands out new ones). */
+  readonly handle: string;
+  /** The unique id it was queued under: the caller's, or the generated one. Stable across server restarts. */
+  readonly unique: string;
+}
 
 /**
  * A Gearman client: submits jobs and asks about them, over one connection per job server.
@@ -143,13 +152,20 @@ export class GearmanClient extends EventEmitter {
 
   /**
    * Submits a background job; resolves with its handle once the server has queued it (JOB_CREATED).
-   * On a connected client the request is made at once, so `needsDrain` right after reflects it.
+   * Without a unique id the job gets a generated one (see `SubmitOptions.unique`); `submitBackground`
+   * tells which. On a connected client the request is made at once, so `needsDrain` right after reflects it.
    */
   submitBackgroundJob(functionName: string, data: Buffer | string, options: SubmitOptions = {}): Promise<string> {
+    return this.submitBackground(functionName, data, options).then((created) => created.handle);
+  }
+
+  /** `submitBackgroundJob`, resolving with the handle and the unique id the job was queued under (generated or given). */
+  submitBackground(functionName: string, data: Buffer | string, options: SubmitOptions = {}): Promise<BackgroundJob> {
     let packet: Buffer;
-    const unique = options.unique ?? '';
+    const given = options.unique ?? '';
+    if (typeof given !== 'string') return Promise.reject(new TypeError(`unique must be a string, got ${typeof given}`));
+    const unique = given === '' ? randomUUID() : given;
     try {
-      if (typeof unique !== 'string') throw new TypeError(`unique must be a string, got ${typeof unique}`);
       if (options.runAt !== undefined) {
         if ((options.priority ?? 'normal') !== 'normal') throw new TypeError('An epoch job (runAt) always runs at normal priority');
         packet = encodeRequest(
@@ -165,11 +181,13 @@ export class GearmanClient extends EventEmitter {
     } catch (error) {
       return Promise.reject(error);
     }
-    const session = this.closing ? undefined : this.selector.pick(unique, data);
+    // A generated id coalesces with nothing, so it does not steer the job: round-robin as before.
+    const routing = given;
+    const session = this.closing ? undefined : this.selector.pick(routing, data);
     const reply = session
       ? session.request(packet, PacketType.JOB_CREATED)
-      : this.whenConnected(() => this.selector.pick(unique, data)).then((picked) => picked.request(packet, PacketType.JOB_CREATED));
-    return reply.then(([handle]) => handle.toString('utf8'));
+      : this.whenConnected(() => this.selector.pick(routing, data)).then((picked) => picked.request(packet, PacketType.JOB_CREATED));
+    return reply.then(([handle]) => ({ handle: handle.toString('utf8'), unique }));
   }
 
   /**

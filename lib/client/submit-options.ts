@@ -5,7 +5,12 @@ export type JobPriority = 'high' | 'normal' | 'low';
 export interface SubmitOptions {
   /** Default 'normal'. */
   priority?: JobPriority;
-  /** Default '' (never coalesces); '-' coalesces on the payload bytes. At most 64 bytes. */
+  /**
+   * Jobs with the same function and unique id coalesce into one; '-' coalesces on the payload bytes.
+   * At most 64 bytes. A foreground job without one never coalesces; a background job without one
+   * (or with '') gets a generated random UUID, as libgearman gives it, so that persistent queues
+   * keyed on (unique, function) keep every job.
+   */
   unique?: string;
   /** Run the job at this time (SUBMIT_JOB_EPOCH); a number is seconds since the epoch. Background jobs only, normal priority. */
   runAt?: Date | number;

@@ -19,6 +19,10 @@ export enum GearmanErrorCode {
   QUEUE_FULL = 'QUEUE_FULL',
   /** The job ran longer than its timeout and was ended by the worker. */
   JOB_TIMEOUT = 'JOB_TIMEOUT',
+  /** A persistent job queue file cannot be used: missing driver, corrupt, locked, or a failed write. */
+  QUEUE_STORE_ERROR = 'QUEUE_STORE_ERROR',
+  /** An optional peer dependency a chosen feature needs is not installed. */
+  MISSING_PEER_DEPENDENCY = 'MISSING_PEER_DEPENDENCY',
 }
 
 /** Base of every error the client and worker raise. */
@@ -147,5 +151,37 @@ export class GearmanJobTimeoutError extends GearmanError {
     readonly handle?: string,
   ) {
     super(GearmanErrorCode.JOB_TIMEOUT, `Job ${handle === undefined ? '' : `${handle} `}(${functionName}) timed out after ${timeoutMs} ms`);
+  }
+}
+
+/**
+ * A persistent job queue cannot be used: the file is corrupt, locked by another process, not
+ * gearmand's table layout, or a write failed. The message names the file; the server does not start
+ * (or, for a failed write, refuses the job) rather than lose jobs silently.
+ */
+export class GearmanQueueStoreError extends GearmanError {
+  override readonly name = 'GearmanQueueStoreError';
+
+  constructor(
+    /** The queue file concerned. */
+    readonly file: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(GearmanErrorCode.QUEUE_STORE_ERROR, message, options);
+  }
+}
+
+/** A feature was asked for whose optional peer dependency is not installed; the message says what to install. */
+export class GearmanMissingPeerError extends GearmanError {
+  override readonly name = 'GearmanMissingPeerError';
+
+  constructor(
+    /** The npm package to install. */
+    readonly packageName: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(GearmanErrorCode.MISSING_PEER_DEPENDENCY, message, options);
   }
 }

@@ -9,6 +9,9 @@ import { runAdminCommand } from './admin-commands.js';
 import { MAX_HANDLE_PREFIX_BYTES } from './gearmand-limits.js';
 import { JobBroker } from './job-broker.js';
 import { ServerConnection, type ServerConnectionContext } from './server-connection.js';
+import { DurableQueue } from './durable-queue.js';
+import { openQueueStore } from './open-queue-store.js';
+import type { QueueStoreOptions } from './queue-store.js';
 
 /** Reported by the admin `version` command. */
 export const JOB_SERVER_VERSION = '0.1.0';
@@ -43,6 +46,13 @@ export interface GearmanJobServerOptions {
    * other processes use TCP as ever. Default true; false makes every peer use TCP.
    */
   inProcess?: boolean;
+  /**
+   * Where background jobs are kept: `{ type: 'memory' }` (default; lost with the process) or
+   * `{ type: 'sqlite', file }`: each background job stored before its JOB_CREATED and deleted when it
+   * ends, the queue replayed at start, in gearmand's `-q libsqlite3` file format (needs the
+   * optional package better-sqlite3). See docs/durable-jobs.md.
+   */
+  queue?: QueueStoreOptions;
 }
 
 /** gearmand's verbose levels, most severe first. */
@@ -67,6 +77,10 @@ export class GearmanJobServer {
   private bound: { host: string; port: number } | undefined;
   private closing: Promise<void> | undefined;
   private nextConnectionId = 1;
+  private readonly queueOptions: QueueStoreOptions | undefined;
+  /** Stores background jobs; none with the memory queue, which keeps the broker free of lifecycle calls. */
+  private readonly durable: DurableQueue | undefined;
+  private opening = false;
 
   constructor(options: GearmanJobServerOptions = {}) {
     this.host = options.host ?? DEFAULT_GEARMAN_HOST;
@@ -97,10 +111,19 @@ export class GearmanJobServer {
           ? options.keepalive
           : undefined;
 
+    const queueType = options.queue?.type ?? 'memory';
+    if (queueType !== 'memory' && queueType !== 'sqlite') {
+      throw new TypeError(`queue.type must be 'memory' or 'sqlite', got ${JSON.stringify(queueType)}`);
+    }
+    if (options.queue?.type === 'sqlite') {
+      this.queueOptions = options.queue;
+      this.durable = new DurableQueue(options.queue.storeOnShutdown === true);
+    }
     this.broker = new JobBroker({
       handlePrefix: Buffer.from(handlePrefix, 'utf8').toString('latin1'),
       jobRetries,
       warn: (message) => this.logger.warn(message),
+      lifecycle: this.durable,
     });
     const adminContext = { broker: this.broker, version: JOB_SERVER_VERSION, verbose };
     this.context = {
@@ -115,10 +138,47 @@ export class GearmanJobServer {
     };
   }
 
-  /** Starts accepting connections; resolves once the port is bound. */
-  listen(): Promise<void> {
-    if (this.server) return Promise.reject(new Error('GearmanJobServer is already listening'));
-    if (this.closing) return Promise.reject(new Error('GearmanJobServer is closed'));
+  /**
+   * Opens the queue store and puts its jobs back (a persistent queue), then starts accepting
+   * connections; resolves once the port is bound. Rejects with GearmanQueueStoreError when the
+   * queue file cannot be used (the server then does not start), GearmanMissingPeerError when the
+   * store's package is not installed.
+   */
+  async listen(): Promise<void> {
+    if (this.server || this.opening) throw new Error('GearmanJobServer is already listening');
+    if (this.closing) throw new Error('GearmanJobServer is closed');
+    if (this.durable) {
+      this.opening = true;
+      try {
+        const store = await openQueueStore(this.queueOptions, (error) => this.logger.error(error.message));
+        if (this.closing) {
+          store.close();
+          throw new Error('GearmanJobServer is closed');
+        }
+        let restored = 0;
+        try {
+          this.durable.attach(store, (job) => {
+            this.broker.restore(job);
+            restored++;
+          });
+        } catch (error) {
+          store.close();
+          throw error;
+        }
+        this.logger.log(`job queue ${store.description}: ${restored} background job(s) restored`);
+      } finally {
+        this.opening = false;
+      }
+    }
+    try {
+      await this.bind();
+    } catch (error) {
+      this.durable?.close();
+      throw error;
+    }
+  }
+
+  private bind(): Promise<void> {
     const server = createServer((socket) => this.accept(socket));
     this.server = server;
     return new Promise((resolve, reject) => {
@@ -145,7 +205,10 @@ export class GearmanJobServer {
     return { ...this.bound };
   }
 
-  /** Stops accepting, closes every connection and releases the port. Queued jobs are dropped. Safe to call twice. */
+  /**
+   * Stops accepting, closes every connection and releases the port. Queued jobs are dropped from
+   * memory; a persistent queue keeps its background jobs for the next start. Safe to call twice.
+   */
   close(): Promise<void> {
     this.closing ??= this.shutdown();
     return this.closing;
@@ -161,6 +224,8 @@ export class GearmanJobServer {
     this.connections.clear();
     await closed;
     this.bound = undefined;
+    // After the broker stopped: commits what is pending, writes the queue for --store-queue-on-shutdown.
+    this.durable?.close();
   }
 
   /** A new connection: a TCP socket, or the job server's end of an in-memory channel. */

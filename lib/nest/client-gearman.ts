@@ -5,6 +5,7 @@ import type { ClientJob } from '../client/client-job.js';
 import { GearmanClient, type GearmanClientOptions } from '../client/gearman-client.js';
 import type { SubmitOptions } from '../client/submit-options.js';
 import { GearmanConnectionError, GearmanJobExceptionError, GearmanJobTimeoutError } from '../common/errors.js';
+import { sealEnvelope } from '../protocol/envelope.js';
 import { GearmanRecord } from './gearman-record-builder.js';
 import { GearmanStatus, type GearmanEventsMap } from './gearman-status.js';
 import { decodePayload, encodePayload } from './payload-codec.js';
@@ -94,7 +95,7 @@ export class ClientGearman extends ClientProxy<GearmanEventsMap> {
   }
 
   protected async dispatchEvent<T = string>(packet: ReadPacket): Promise<T> {
-    const { functionName, payload, options } = this.prepare(packet);
+    const { functionName, payload, options } = this.prepare(packet, true);
     return (await this.connectedClient().submitBackgroundJob(functionName, payload, options)) as T;
   }
 
@@ -187,23 +188,24 @@ export class ClientGearman extends ClientProxy<GearmanEventsMap> {
     );
   }
 
-  /** Unwraps a GearmanRecord, runs the serializer, and encodes the payload. */
-  private prepare(packet: ReadPacket) {
+  /** Unwraps a GearmanRecord, runs the serializer, and encodes the payload. `emitted`: from emit(), always background. */
+  private prepare(packet: ReadPacket, emitted = false) {
     const record = packet.data instanceof GearmanRecord ? packet.data : undefined;
     const data = record ? record.data : packet.data;
     const serialized = this.serializer.serialize({ ...packet, data });
-    const payload =
+    let payload =
       Buffer.isBuffer(serialized) || typeof serialized === 'string'
         ? Buffer.from(serialized)
         : encodePayload((serialized as ReadPacket).data);
-    const { priority, unique, runAt } = record?.options ?? {};
+    const { priority, unique, runAt, retry } = record?.options ?? {};
+    const background = emitted || (record?.isBackground ?? false);
+    if (retry) {
+      // Retries resubmit in the background; a caller waiting on a foreground job would see only the first attempt.
+      if (!background) throw new TypeError('retry is for background jobs: use emit(), or setBackground() with send()');
+      payload = sealEnvelope({ retry: { ...retry, attempt: 1 } }, payload);
+    }
     const options: SubmitOptions = { priority, unique, runAt };
-    return {
-      functionName: this.normalizePattern(packet.pattern),
-      payload,
-      options,
-      background: record?.isBackground ?? false,
-    };
+    return { functionName: this.normalizePattern(packet.pattern), payload, options, background };
   }
 }
 

@@ -1,5 +1,5 @@
 /** Nest's metadata key for a pattern's extras (the third argument of `@MessagePattern`), the same in Nest 11 and 12. */
-const PATTERN_EXTRAS_METADATA = 'microservices:pattern_extras';
+export const PATTERN_EXTRAS_METADATA = 'microservices:pattern_extras';
 
 /** The extras key `ServerGearman` reads a pattern's job timeout from. */
 export const JOB_TIMEOUT_EXTRA = 'jobTimeoutMs';

@@ -1,4 +1,5 @@
 import type { JobPriority } from '../client/submit-options.js';
+import { checkRetryOptions, type GearmanRetryOptions } from './retry-policy.js';
 
 /** Per-message Gearman options, honoured by `ClientGearman.send()` and `emit()` alike. */
 export interface GearmanRecordOptions {
@@ -10,6 +11,11 @@ export interface GearmanRecordOptions {
   runAt?: Date | number;
   /** Submit as a background job even from `send()`: the reply is then the job handle. */
   background?: boolean;
+  /**
+   * Retry the job when its handler throws (background jobs only; overrides the pattern's own
+   * `retry`). Travels in the job envelope, so it reaches Nest workers only.
+   */
+  retry?: GearmanRetryOptions;
 }
 
 /** The data of one message together with its Gearman options; built by `GearmanRecordBuilder`. */
@@ -57,6 +63,12 @@ export class GearmanRecordBuilder<TData = unknown> {
       throw new TypeError(`Gearman runAt must be a valid Date or epoch seconds, got ${String(runAt)}`);
     }
     this.options = { ...this.options, runAt };
+    return this;
+  }
+
+  /** Retries when the handler throws: `{ attempts, backoff: { type: 'fixed' | 'exponential', delayMs, jitter? } }`. */
+  setRetry(retry: GearmanRetryOptions): this {
+    this.options = { ...this.options, retry: checkRetryOptions(retry, 'GearmanRecordBuilder.setRetry') };
     return this;
   }
 

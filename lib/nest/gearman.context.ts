@@ -1,9 +1,11 @@
 import { BaseRpcContext } from '@nestjs/microservices';
+import type { EnvelopeMetadata } from '../protocol/envelope.js';
 import type { WorkerJob } from '../worker/worker-job.js';
 import { encodePayload } from './payload-codec.js';
+import { readRetryEnvelope } from './retry-policy.js';
 
-/** The job being handled and the pattern it was routed by. */
-export type GearmanContextArgs = [job: WorkerJob, pattern: string];
+/** The job being handled, the pattern it was routed by, and the metadata of its envelope (none for a plain Gearman client's job). */
+export type GearmanContextArgs = [job: WorkerJob, pattern: string, metadata?: EnvelopeMetadata];
 
 /**
  * What `@Ctx()` gives a Gearman handler: the job's identity, and ways to report from inside the
@@ -43,7 +45,27 @@ export class GearmanContext extends BaseRpcContext<GearmanContextArgs> {
     return this.args[0].signal;
   }
 
-  /** The low-level job, with the raw payload bytes in `data`. */
+  /**
+   * Which run of the job this is: 1 for the first, 2 for the first retry (see `GearmanRetryOptions`).
+   * A retry is a new Gearman job: its handle and unique id differ from the first attempt's, which
+   * `getOrigin()` gives.
+   */
+  getAttempt(): number {
+    return readRetryEnvelope(this.args[2]?.retry)?.attempt ?? 1;
+  }
+
+  /** The first attempt's unique id and handle, for a retry; for a first attempt, this job's own. */
+  getOrigin(): { unique: string; handle: string } {
+    const origin = readRetryEnvelope(this.args[2]?.retry)?.origin;
+    return origin ? { ...origin } : { unique: this.getUnique(), handle: this.getHandle() };
+  }
+
+  /** The metadata the job's envelope carried (empty for a plain Gearman client's job). */
+  getMetadata(): Readonly<EnvelopeMetadata> {
+    return this.args[2] ?? {};
+  }
+
+  /** The low-level job, with the payload bytes as they came in `data` (the envelope included, when there is one). */
   getJob(): WorkerJob {
     return this.args[0];
   }

@@ -11,12 +11,16 @@ import {
 } from '@nestjs/microservices';
 import { isObservable, lastValueFrom, type Observable, type Subscription } from 'rxjs';
 import { GearmanJobTimeoutError } from '../common/errors.js';
+import { GearmanClient } from '../client/gearman-client.js';
+import { openEnvelope, sealEnvelope, type EnvelopeMetadata } from '../protocol/envelope.js';
 import { GearmanWorker, type GearmanWorkerOptions } from '../worker/gearman-worker.js';
 import type { WorkerJob } from '../worker/worker-job.js';
 import { checkJobTimeout, JOB_TIMEOUT_EXTRA } from './gearman-job-timeout.decorator.js';
+import { RETRY_EXTRA } from './gearman-retry.decorator.js';
 import { GearmanContext } from './gearman.context.js';
 import { GEARMAN_TRANSPORT, GearmanStatus, type GearmanEventsMap } from './gearman-status.js';
 import { decodePayload, encodePayload } from './payload-codec.js';
+import { checkRetryOptions, readRetryEnvelope, retryDelayMs, retryUnique, type GearmanRetryOptions } from './retry-policy.js';
 import { INTERNAL_SERVER_ERROR, NO_MESSAGE_HANDLER, toWireError } from './wire-errors.js';
 
 export interface GearmanServerOptions extends GearmanWorkerOptions {
@@ -62,7 +66,9 @@ export const DEFAULT_SERVER_CONCURRENCY = 64;
  *   then repeats it (ClientGearman knows a repeat from its bytes, and does not emit it twice);
  * - an error: WORK_EXCEPTION with the error as Nest's exception filters shaped it (job servers turn it
  *   into WORK_FAIL for clients that did not ask for exceptions);
- * - an event handler: an empty WORK_COMPLETE once it finished, WORK_EXCEPTION when it failed.
+ * - an event handler: an empty WORK_COMPLETE once it finished, WORK_EXCEPTION when it failed —
+ *   unless a retry policy (`@EventPattern(name, { retry })`, or the caller's `setRetry`) has attempts
+ *   left: the next attempt is queued first, then this one ends with WORK_FAIL (see retry-policy.ts).
  */
 export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> implements CustomTransportStrategy {
   override transportId: Transport | symbol = GEARMAN_TRANSPORT;
@@ -73,6 +79,12 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
   private pendingListeners: PendingListener[] = [];
   /** Reply streams still running (with what settles their job), ended by close() once the worker gave up on them. */
   private readonly replyStreams = new Map<Subscription, () => void>();
+  /** Retry policies of event patterns, from `@EventPattern(name, { retry })`. */
+  private readonly patternRetries = new Map<MessageHandler, GearmanRetryOptions>();
+  /** Submits retries; made at the first one. */
+  private retryClient: GearmanClient | undefined;
+  /** Wake-ups of this worker when a delayed retry it queued falls due (gearmand 1.1 wakes nobody for it). */
+  private readonly retryWakeups = new Set<NodeJS.Timeout>();
 
   constructor(private readonly options: GearmanServerOptions = {}) {
     super();
@@ -83,6 +95,7 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
 
   async listen(callback: (error?: unknown) => void): Promise<void> {
     try {
+      this.readPatternRetries();
       const worker = this.createWorker();
       for (const [functionName, handler] of this.messageHandlers) {
         const timeoutMs = this.jobTimeoutOf(functionName, handler);
@@ -111,6 +124,11 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
       subscription.unsubscribe();
       settle();
     }
+    for (const timer of this.retryWakeups) clearTimeout(timer);
+    this.retryWakeups.clear();
+    const retryClient = this.retryClient;
+    this.retryClient = undefined;
+    await retryClient?.close();
     this._status$.next(GearmanStatus.DISCONNECTED);
   }
 
@@ -148,13 +166,29 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
     return own;
   }
 
+  /** Checks `retry` in each handler's extras, once, so that a bad policy stops listen() instead of a job. */
+  private readPatternRetries(): void {
+    this.patternRetries.clear();
+    for (const [pattern, handler] of this.messageHandlers) {
+      const retry = (handler.extras as Record<string, unknown> | undefined)?.[RETRY_EXTRA] as GearmanRetryOptions | undefined;
+      if (retry === undefined) continue;
+      if (!handler.isEventHandler) {
+        throw new TypeError(`Pattern ${pattern}: retry is for @EventPattern handlers (background jobs), not @MessagePattern`);
+      }
+      this.patternRetries.set(handler, checkRetryOptions(retry, `Pattern ${pattern}`));
+    }
+  }
+
   /** Runs one job to its end; the worker counts it in flight until this settles. */
   private async handleJob(job: WorkerJob, timed: boolean): Promise<void> {
     // Past its timeout the worker aborts the signal: the job ends with the timeout error, Nest-shaped.
     if (timed) job.signal.addEventListener('abort', () => this.onTimeout(job), { once: true });
     try {
+      // Nest clients may wrap the payload in an envelope (retry policy, trace context); plain clients never do.
+      const envelope = openEnvelope(job.data);
+      const body = envelope?.payload ?? job.data;
       const deserialized = this.deserializer.deserialize(
-        { pattern: job.functionName, data: decodePayload(job.data) },
+        { pattern: job.functionName, data: decodePayload(body) },
         { channel: job.functionName },
       );
       const packet: ReadPacket = deserialized instanceof Promise ? await deserialized : deserialized;
@@ -166,9 +200,9 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
         job.exception(encodePayload({ status: 'error', err: NO_MESSAGE_HANDLER }));
         return;
       }
-      const context = new GearmanContext([job, pattern]);
+      const context = new GearmanContext([job, pattern, envelope?.metadata]);
       const run = () =>
-        handler.isEventHandler ? this.runEvent(handler, packet, context) : this.runRequest(handler, packet, context, timed);
+        handler.isEventHandler ? this.runEvent(handler, packet, context, body) : this.runRequest(handler, packet, context, timed);
       // A job that timed out has ended, whether or not its handler ever returns: so has its processing.
       await this.withProcessingHooks(context, timed ? () => Promise.race([run(), aborted(job.signal)]) : run);
     } catch (error) {
@@ -251,16 +285,87 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
     });
   }
 
-  private async runEvent(handler: MessageHandler, packet: ReadPacket, context: GearmanContext): Promise<void> {
+  private async runEvent(handler: MessageHandler, packet: ReadPacket, context: GearmanContext, body: Buffer): Promise<void> {
     const job = context.getJob();
     try {
       const result = await handler(packet.data, context);
       if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
     } catch (error) {
+      if (await this.retryLater(handler, context, body, error)) return;
       this.logger.error(`Event handler for ${context.getPattern()} failed (job ${job.handle}): ${describeError(error)}`);
       return this.endWithError(job, error);
     }
     if (!job.isDone) job.complete();
+  }
+
+  /**
+   * When the job's retry policy (the caller's, else the pattern's) has attempts left: queues the
+   * next attempt, and only once the job server has it (JOB_CREATED: stored, with a persistent
+   * queue) ends this one with WORK_FAIL. False when there is no retry to make or it could not be
+   * queued; the job then fails for good.
+   */
+  private async retryLater(handler: MessageHandler, context: GearmanContext, body: Buffer, error: unknown): Promise<boolean> {
+    const job = context.getJob();
+    if (job.isDone) return false;
+    const metadata: EnvelopeMetadata = context.getMetadata();
+    const carried = readRetryEnvelope(metadata.retry);
+    const policy = carried ?? this.patternRetries.get(handler);
+    if (!policy) return false;
+    const attempt = carried?.attempt ?? 1;
+    if (attempt >= policy.attempts) {
+      this.logger.error(`Job ${job.handle} (${job.functionName}) failed its last attempt (${attempt} of ${policy.attempts})`);
+      return false;
+    }
+    const origin = carried?.origin ?? { unique: job.unique || job.handle, handle: job.handle };
+    const next = attempt + 1;
+    const delayMs = retryDelayMs(policy.backoff, attempt);
+    const retry = { attempts: policy.attempts, ...(policy.backoff ? { backoff: policy.backoff } : {}), attempt: next, origin };
+    const unique = retryUnique(origin.unique, next);
+    try {
+      const payload = sealEnvelope({ ...metadata, retry }, body);
+      // Job servers schedule in whole seconds: a wait rounds up, none at all queues at once.
+      const runAt = delayMs > 0 ? Math.ceil((Date.now() + delayMs) / 1000) : undefined;
+      await this.getRetryClient().submitBackgroundJob(job.functionName, payload, { unique, runAt });
+      if (runAt !== undefined) this.wakeAt(runAt * 1000);
+    } catch (submitError) {
+      this.logger.error(`Job ${job.handle} (${job.functionName}): attempt ${next} could not be queued: ${describeError(submitError)}`);
+      return false;
+    }
+    this.logger.warn(
+      `Job ${job.handle} (${job.functionName}) attempt ${attempt} of ${policy.attempts} failed: ${describeError(error)}; attempt ${next} queued as ${unique}${delayMs > 0 ? ` to run in ${delayMs} ms` : ''}`,
+    );
+    if (!job.isDone) job.fail();
+    return true;
+  }
+
+  private wakeAt(epochMs: number): void {
+    const timer = setTimeout(
+      () => {
+        this.retryWakeups.delete(timer);
+        this.worker?.wake();
+      },
+      Math.max(0, epochMs - Date.now()) + RETRY_WAKE_MARGIN_MS,
+    );
+    timer.unref();
+    this.retryWakeups.add(timer);
+  }
+
+  private getRetryClient(): GearmanClient {
+    if (!this.retryClient) {
+      const { servers, connectTimeoutMs, reconnect, keepAliveMs, tls, clientId, maxPacketSize } = this.options;
+      this.retryClient = new GearmanClient({
+        servers,
+        connectTimeoutMs,
+        reconnect,
+        keepAliveMs,
+        tls,
+        clientId,
+        maxPacketSize,
+        logger: this.logger,
+      });
+      this.retryClient.on('error', (error: Error) => this.logger.error(error.message, error.stack));
+    }
+    return this.retryClient;
   }
 
   /**
@@ -345,6 +450,9 @@ function aborted(signal: AbortSignal): Promise<void> {
     else signal.addEventListener('abort', () => resolve(), { once: true });
   });
 }
+
+/** Past a retry's due second, so that the job server sees it due when asked. */
+const RETRY_WAKE_MARGIN_MS = 50;
 
 function describeError(error: unknown): string {
   if (error instanceof Error) return error.message;

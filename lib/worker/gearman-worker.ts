@@ -178,6 +178,14 @@ export class GearmanWorker extends EventEmitter {
     }
   }
 
+  /**
+   * Asks every server for jobs now, as if it had sent NOOP. For epoch jobs on gearmand 1.1, which
+   * wakes no sleeping worker when one falls due (only when a job of the function arrives).
+   */
+  wake(): void {
+    for (const session of this.sessions) session.wake();
+  }
+
   /** Graceful: stops grabbing, lets in-flight jobs finish (up to stopTimeoutMs), then closes. Safe twice. */
   stop(): Promise<void> {
     this.stopping ??= this.drainAndClose();

@@ -104,6 +104,12 @@ export class WorkerSession implements GearmanConnectionHandler, WorkerJobChannel
     this.grab();
   }
 
+  /** Grabs again now, as a NOOP would. */
+  wake(): void {
+    this.sleeping = false;
+    this.grab();
+  }
+
   withdraw(name: string): void {
     this.connection.write(encodeRequest(PacketType.CANT_DO, name));
   }

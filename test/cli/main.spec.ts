@@ -129,7 +129,7 @@ describe('nestjs-gearman CLI', () => {
     expect(daemon.stderr).toContain('--daemon is not supported by this server');
     const queue = await launch(['server', '--queue-type', 'mysql']).finished;
     expect(queue.code).toBe(2);
-    expect(queue.stderr).toContain('only the in-memory queue (builtin) exists here');
+    expect(queue.stderr).toContain('--queue-type mysql: this server has builtin (in memory) and libsqlite3');
   });
 
   test('-V prints the version', async () => {

@@ -51,6 +51,26 @@ for (const kind of JOB_SERVER_KINDS) {
       expect(await ran.promise).toBe('in the background');
     });
 
+    test('a background job without a unique id is queued under a generated UUID; a given one is kept', async () => {
+      const seen: string[] = [];
+      const worker = t.worker();
+      worker.register('uniques', (job) => {
+        seen.push(job.unique);
+      });
+      await worker.start();
+      const client = t.client();
+      const generated = await client.submitBackground('uniques', 'a');
+      const emptyGiven = await client.submitBackground('uniques', 'b', { unique: '' });
+      const epoch = await client.submitBackground('uniques', 'c', { runAt: 0 });
+      const given = await client.submitBackground('uniques', 'd', { unique: 'order-42' });
+      const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+      for (const job of [generated, emptyGiven, epoch]) expect(job.unique).toMatch(uuid);
+      expect(new Set([generated.unique, emptyGiven.unique, epoch.unique]).size).toBe(3);
+      expect(given.unique).toBe('order-42');
+      await waitFor(() => seen.length === 4, 'four jobs');
+      expect(seen.sort()).toEqual([generated.unique, emptyGiven.unique, epoch.unique, 'order-42'].sort());
+    });
+
     test('queued jobs run high, then normal, then low priority', async () => {
       const client = t.client();
       await client.submitBackgroundJob('order', 'low', { priority: 'low' });

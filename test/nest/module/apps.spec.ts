@@ -13,6 +13,7 @@ import {
   ServerGearman,
 } from '../../../lib/index.js';
 import { describeWithPeers, startGearmand, type RunningGearmand } from '../../support/gearmand.js';
+import { tempQueueDir } from '../../support/queue-files.js';
 import { appModule, GreetingService, startHybridApp, startMicroservice } from './apps.js';
 
 /** Records what event handlers received, for the test to read. */
@@ -116,6 +117,26 @@ describe('GearmanModule in Nest apps', () => {
     const feature = app.get(FeatureService);
     expect(feature.client).toBe(app.get(ClientGearman));
     expect(await lastValueFrom(feature.client.send('module.greet', 'global'))).toBe('hello global');
+  });
+
+  it("keeps the embedded server's background jobs in a SQLite file: events emitted before a restart reach the handler after it", async () => {
+    const files = tempQueueDir('module-queue-');
+    try {
+      const embeddedServer = { port: 0, logger: false as const, queue: { type: 'sqlite' as const, file: files.file('queue.db') } };
+      // An app without workers: its events wait in the queue when it stops.
+      const producer = await NestFactory.create(appModule(GearmanModule.forRoot({ embeddedServer })), { logger: false });
+      await producer.init();
+      for (const note of ['one', 'two', 'three']) await lastValueFrom(producer.get(ClientGearman).emit('module.noted', note));
+      await producer.close();
+
+      received.length = 0;
+      const worker = await startMicroservice(appModule(GearmanModule.forRoot({ embeddedServer }), { controllers: [Handlers] }));
+      opened.push(worker);
+      await until(() => received.length === 3, 'the three stored events');
+      expect(received).toEqual(['one', 'two', 'three']);
+    } finally {
+      files.remove();
+    }
   });
 });
 
