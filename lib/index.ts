@@ -55,6 +55,17 @@ export type { JobStatus, UniqueJobStatus } from './client/job-status.js';
 export { GearmanWorker } from './worker/gearman-worker.js';
 export type { GearmanWorkerOptions, JobHandler, RegisterOptions } from './worker/gearman-worker.js';
 export type { WorkerJob } from './worker/worker-job.js';
+// Reading a job server (gearmand or ours) over its admin protocol, as health checks and `nestjs-gearman status` do.
+export { GearmanAdminClient } from './client/admin-client.js';
+export type { GearmanAdminClientOptions } from './client/admin-client.js';
+export { inspectJobServer } from './client/job-server-snapshot.js';
+export type {
+  FunctionSnapshot,
+  InspectOptions,
+  JobServerSnapshot,
+  RunningJobSnapshot,
+  WorkerSnapshot,
+} from './client/job-server-snapshot.js';
 // What clients, workers and the module share: where the job servers are and how to reach them.
 export type { GearmanPeerOptions } from './connection/peer-options.js';
 export type { ServerAddress } from './connection/server-address.js';
