@@ -4,6 +4,7 @@ import { GearmanJobServer, JOB_SERVER_VERSION, VERBOSE_LEVELS, type GearmanJobSe
 import type { GearmanLogger } from '../common/logger.js';
 import { DEFAULT_GEARMAN_PORT } from '../common/defaults.js';
 import type { QueueStoreOptions } from '../job-server/queue-store.js';
+import { UsageError } from './usage-error.js';
 
 export const SERVER_USAGE = `Usage: nestjs-gearman server [options]
 
@@ -38,11 +39,6 @@ Accepted for gearmand compatibility, without effect here: -t/--threads, -b/--bac
 
 Prints "listening on HOST:PORT" once accepting; SIGTERM or SIGINT closes it cleanly.
 `;
-
-/** A bad command line: the message is shown with the usage, exit status 2. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
 
 export interface ServerCommand {
   readonly options: GearmanJobServerOptions;
