@@ -14,6 +14,14 @@ export type {
   GearmanOptionsFactory,
 } from './nest/module/gearman-module-options.js';
 export { GearmanStrategyFactory } from './nest/module/gearman-strategy.factory.js';
+export { GearmanHealthIndicator } from './nest/module/gearman-health.indicator.js';
+export type {
+  GearmanHealthCheckOptions,
+  GearmanHealthDetails,
+  GearmanHealthResult,
+  GearmanServerHealth,
+  GearmanWorkerHealth,
+} from './nest/module/gearman-health.indicator.js';
 export { GEARMAN_CLIENT, GEARMAN_JOB_SERVER, GEARMAN_MODULE_OPTIONS, GEARMAN_SERVERS } from './nest/module/gearman.constants.js';
 export { ServerGearman } from './nest/server-gearman.js';
 export type { GearmanServerOptions } from './nest/server-gearman.js';

@@ -197,6 +197,11 @@ export class GearmanWorker extends EventEmitter {
     return this.sessions.filter((session) => session.connection.isConnected).map((session) => session.label);
   }
 
+  /** The functions registered, in registration order. */
+  get functions(): string[] {
+    return [...this.registrations.keys()];
+  }
+
   /** Jobs running now, over every connection. */
   get jobsInFlight(): number {
     return this.sessions.reduce((sum, session) => sum + session.jobsInFlight, 0);

@@ -11,6 +11,8 @@ import type { GearmanModuleOptions } from './gearman-module-options.js';
  */
 @Injectable()
 export class GearmanStrategyFactory {
+  private readonly made = new Set<ServerGearman>();
+
   constructor(
     @Inject(GEARMAN_SERVERS) private readonly servers: ServerAddress[],
     @Inject(GEARMAN_MODULE_OPTIONS) private readonly options: GearmanModuleOptions,
@@ -18,6 +20,18 @@ export class GearmanStrategyFactory {
 
   /** A new strategy; `options` override the module's `worker` defaults (and, if given, its servers). */
   create(options: GearmanServerOptions = {}): ServerGearman {
-    return new ServerGearman({ servers: this.servers, ...this.options.worker, ...options });
+    const strategy = new ServerGearman({ servers: this.servers, ...this.options.worker, ...options });
+    this.made.add(strategy);
+    return strategy;
+  }
+
+  /** The strategies made here: the app's workers, as the health indicator and the dashboard report them. */
+  get strategies(): readonly ServerGearman[] {
+    return [...this.made];
+  }
+
+  /** Counts a strategy built by hand among the app's workers (see `strategies`). */
+  track(strategy: ServerGearman): void {
+    this.made.add(strategy);
   }
 }

@@ -7,6 +7,7 @@ import { closeClientGracefully } from './close-client-gracefully.js';
 import { startEmbeddedJobServer } from './embedded-job-server.js';
 import { GEARMAN_CLIENT, GEARMAN_JOB_SERVER, GEARMAN_MODULE_OPTIONS, GEARMAN_SERVERS } from './gearman.constants.js';
 import type { GearmanModuleAsyncOptions, GearmanModuleOptions, GearmanOptionsFactory } from './gearman-module-options.js';
+import { GearmanHealthIndicator } from './gearman-health.indicator.js';
 import { GearmanStrategyFactory } from './gearman-strategy.factory.js';
 import { jobServerAddresses } from './job-server-addresses.js';
 
@@ -81,13 +82,22 @@ export class GearmanModule implements OnApplicationShutdown {
       },
       { provide: GEARMAN_CLIENT, useExisting: ClientGearman },
       GearmanStrategyFactory,
+      GearmanHealthIndicator,
     ];
     return {
       module: GearmanModule,
       global: isGlobal ?? false,
       imports,
       providers,
-      exports: [ClientGearman, GEARMAN_CLIENT, GEARMAN_JOB_SERVER, GEARMAN_SERVERS, GEARMAN_MODULE_OPTIONS, GearmanStrategyFactory],
+      exports: [
+        ClientGearman,
+        GEARMAN_CLIENT,
+        GEARMAN_JOB_SERVER,
+        GEARMAN_SERVERS,
+        GEARMAN_MODULE_OPTIONS,
+        GearmanStrategyFactory,
+        GearmanHealthIndicator,
+      ],
     };
   }
 }
