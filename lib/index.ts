@@ -30,6 +30,7 @@ export type { GearmanClientProxyOptions } from './nest/client-gearman.js';
 export { GearmanContext } from './nest/gearman.context.js';
 export { GearmanJobTimeout } from './nest/gearman-job-timeout.decorator.js';
 export { GearmanRetry } from './nest/gearman-retry.decorator.js';
+export type { GearmanJobMetadata, TraceContext } from './nest/job-metadata.js';
 export { GearmanRecord, GearmanRecordBuilder } from './nest/gearman-record-builder.js';
 export type { GearmanRecordOptions } from './nest/gearman-record-builder.js';
 export type { GearmanBackoff, GearmanRetryOptions } from './nest/retry-policy.js';
@@ -62,7 +63,7 @@ export type { JobPriority, SubmitOptions } from './client/submit-options.js';
 export type { JobStatus, UniqueJobStatus } from './client/job-status.js';
 export { GearmanWorker } from './worker/gearman-worker.js';
 export type { GearmanWorkerOptions, JobHandler, RegisterOptions } from './worker/gearman-worker.js';
-export type { WorkerJob } from './worker/worker-job.js';
+export type { WorkerJob, WorkerJobOutcome } from './worker/worker-job.js';
 // Reading a job server (gearmand or ours) over its admin protocol, as health checks and `nestjs-gearman status` do.
 export { GearmanAdminClient } from './client/admin-client.js';
 export type { GearmanAdminClientOptions } from './client/admin-client.js';

@@ -13,6 +13,6 @@ export default {
     '<rootDir>/test/connection/{backoff,fifo,framed-socket,in-memory-socket,server-address}.spec.ts',
     '<rootDir>/test/job-server/{delayed-jobs,job-index,schedule,gearmand-order,gearmand-limits}.spec.ts',
     '<rootDir>/test/job-server/core/**/*.spec.ts',
-    '<rootDir>/test/nest/{payload-codec,retry-policy}.spec.ts',
+    '<rootDir>/test/nest/{payload-codec,retry-policy,job-metadata}.spec.ts',
   ],
 };
