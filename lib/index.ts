@@ -22,7 +22,13 @@ export type {
   GearmanServerHealth,
   GearmanWorkerHealth,
 } from './nest/module/gearman-health.indicator.js';
-export { GEARMAN_CLIENT, GEARMAN_JOB_SERVER, GEARMAN_MODULE_OPTIONS, GEARMAN_SERVERS } from './nest/module/gearman.constants.js';
+export {
+  GEARMAN_CLIENT,
+  GEARMAN_JOB_SERVER,
+  GEARMAN_METRICS,
+  GEARMAN_MODULE_OPTIONS,
+  GEARMAN_SERVERS,
+} from './nest/module/gearman.constants.js';
 export { ServerGearman } from './nest/server-gearman.js';
 export type { GearmanServerOptions } from './nest/server-gearman.js';
 export { ClientGearman } from './nest/client-gearman.js';
@@ -80,6 +86,12 @@ export type { GearmanPeerOptions } from './connection/peer-options.js';
 export type { ServerAddress } from './connection/server-address.js';
 export type { ReconnectOptions } from './connection/backoff.js';
 export type { GearmanLogger } from './common/logger.js';
+
+// Prometheus metrics (prom-client), and the observers clients and workers report to.
+export { DEFAULT_DURATION_BUCKETS, GearmanMetrics } from './metrics/gearman-metrics.js';
+export type { GearmanMetricsOptions, PrometheusRegistry } from './metrics/gearman-metrics.js';
+export type { ClientJobOutcome, GearmanClientObserver } from './client/client-observer.js';
+export type { GearmanWorkerObserver } from './worker/worker-observer.js';
 
 // The job server (also run by the `nestjs-gearman server` command).
 export { GearmanJobServer } from './job-server/gearman-job-server.js';

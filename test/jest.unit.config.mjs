@@ -8,6 +8,7 @@ export default {
     '<rootDir>/test/architecture/**/*.spec.ts',
     '<rootDir>/test/cli/server-command.spec.ts',
     '<rootDir>/test/common/**/*.spec.ts',
+    '<rootDir>/test/metrics/metric-families.spec.ts',
     '<rootDir>/test/docs/links.spec.ts',
     '<rootDir>/test/protocol/{admin,codec-properties,decoder,encoder,envelope,packet-types}.spec.ts',
     '<rootDir>/test/connection/{backoff,fifo,framed-socket,in-memory-socket,server-address}.spec.ts',

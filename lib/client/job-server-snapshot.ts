@@ -42,6 +42,8 @@ export interface JobServerSnapshot {
   readonly functions: readonly FunctionSnapshot[];
   /** Connections that registered at least one function. */
   readonly workers: readonly WorkerSnapshot[];
+  /** Every connection the server lists (clients, workers, admin tools, this one included). */
+  readonly connections?: number;
   /** Running jobs with their progress, when asked for (see `runningJobs`), up to its limit. */
   readonly runningJobs?: readonly RunningJobSnapshot[];
   /** Epoch ms. */
@@ -91,7 +93,7 @@ export async function inspectJobServer(server: ServerAddress, options: InspectOp
     const workers = workerRows
       .filter((row) => row.functions.length > 0)
       .map((row): WorkerSnapshot => ({ ip: row.ip, clientId: row.clientId, functions: row.functions }));
-    const snapshot = { server: label, reachable: true, rttMs, version, functions, workers, at: Date.now() };
+    const snapshot = { server: label, reachable: true, rttMs, version, functions, workers, connections: workerRows.length, at: Date.now() };
     const limit = options.runningJobs ?? 0;
     const total = status.reduce((sum, row) => sum + row.total, 0);
     const anyRunning = status.some((row) => row.running > 0);

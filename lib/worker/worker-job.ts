@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { encodeRequest } from '../protocol/encoder.js';
 import { PacketType } from '../protocol/packet-types.js';
 
@@ -27,6 +28,8 @@ export class WorkerJob {
   private lastDataSent: Buffer | string | undefined;
   private ended: (() => void) | undefined;
   private ending: WorkerJobOutcome | undefined;
+  /** performance.now() when the job was handed to this worker. */
+  readonly receivedAt = performance.now();
 
   constructor(
     private readonly channel: WorkerJobChannel,

@@ -1,6 +1,7 @@
 import type { InjectionToken, ModuleMetadata, OptionalFactoryDependency, Type } from '@nestjs/common';
 import type { ServerAddress } from '../../connection/server-address.js';
 import type { GearmanJobServerOptions } from '../../job-server/gearman-job-server.js';
+import type { GearmanMetricsOptions } from '../../metrics/gearman-metrics.js';
 import type { GearmanClientProxyOptions } from '../client-gearman.js';
 import type { GearmanServerOptions } from '../server-gearman.js';
 
@@ -26,6 +27,14 @@ export interface GearmanModuleOptions {
    * fail with a connection error); default 10 000 ms.
    */
   shutdownTimeoutMs?: number;
+  /**
+   * Prometheus metrics (prom-client, an optional peer dependency) of this app's client and workers:
+   * `true`, or options. They go to prom-client's default registry unless `registry` says otherwise;
+   * inject `GearmanMetrics` (or `GEARMAN_METRICS`) to serve them. `jobServers`: job servers whose
+   * admin status becomes `gearman_server_*` gauges (`true`: the module's); default the embedded
+   * server's, if any, else none.
+   */
+  metrics?: boolean | (Omit<GearmanMetricsOptions, 'jobServers'> & { jobServers?: boolean | ServerAddress[] });
   /** Register the module globally, so feature modules inject `ClientGearman` without importing it. */
   isGlobal?: boolean;
 }

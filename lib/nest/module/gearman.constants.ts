@@ -9,3 +9,6 @@ export const GEARMAN_JOB_SERVER = Symbol('GEARMAN_JOB_SERVER');
 
 /** The job servers this app's client and workers connect to (`ServerAddress[]`), the embedded one's real port included. */
 export const GEARMAN_SERVERS = Symbol('GEARMAN_SERVERS');
+
+/** The module's `GearmanMetrics` when its `metrics` option is on, else `null`; the class is a token too. */
+export const GEARMAN_METRICS = Symbol('GEARMAN_METRICS');

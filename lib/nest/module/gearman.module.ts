@@ -5,11 +5,13 @@ import { ClientGearman } from '../client-gearman.js';
 import type { GearmanServerOptions, ServerGearman } from '../server-gearman.js';
 import { closeClientGracefully } from './close-client-gracefully.js';
 import { startEmbeddedJobServer } from './embedded-job-server.js';
-import { GEARMAN_CLIENT, GEARMAN_JOB_SERVER, GEARMAN_MODULE_OPTIONS, GEARMAN_SERVERS } from './gearman.constants.js';
+import { GearmanMetrics } from '../../metrics/gearman-metrics.js';
+import { GEARMAN_CLIENT, GEARMAN_JOB_SERVER, GEARMAN_METRICS, GEARMAN_MODULE_OPTIONS, GEARMAN_SERVERS } from './gearman.constants.js';
 import type { GearmanModuleAsyncOptions, GearmanModuleOptions, GearmanOptionsFactory } from './gearman-module-options.js';
 import { GearmanHealthIndicator } from './gearman-health.indicator.js';
 import { GearmanStrategyFactory } from './gearman-strategy.factory.js';
 import { jobServerAddresses } from './job-server-addresses.js';
+import { createModuleMetrics } from './module-metrics.js';
 
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
@@ -76,9 +78,16 @@ export class GearmanModule implements OnApplicationShutdown {
         inject: [GEARMAN_MODULE_OPTIONS, GEARMAN_JOB_SERVER],
       },
       {
+        provide: GEARMAN_METRICS,
+        useFactory: createModuleMetrics,
+        inject: [GEARMAN_MODULE_OPTIONS, GEARMAN_SERVERS, GEARMAN_JOB_SERVER],
+      },
+      { provide: GearmanMetrics, useExisting: GEARMAN_METRICS },
+      {
         provide: ClientGearman,
-        useFactory: (options: GearmanModuleOptions, servers: ServerAddress[]) => new ClientGearman({ ...options.client, servers }),
-        inject: [GEARMAN_MODULE_OPTIONS, GEARMAN_SERVERS],
+        useFactory: (options: GearmanModuleOptions, servers: ServerAddress[], metrics: GearmanMetrics | null) =>
+          new ClientGearman({ ...(metrics ? { observer: metrics.client } : {}), ...options.client, servers }),
+        inject: [GEARMAN_MODULE_OPTIONS, GEARMAN_SERVERS, GEARMAN_METRICS],
       },
       { provide: GEARMAN_CLIENT, useExisting: ClientGearman },
       GearmanStrategyFactory,
@@ -97,6 +106,8 @@ export class GearmanModule implements OnApplicationShutdown {
         GEARMAN_MODULE_OPTIONS,
         GearmanStrategyFactory,
         GearmanHealthIndicator,
+        GEARMAN_METRICS,
+        GearmanMetrics,
       ],
     };
   }
