@@ -9,6 +9,7 @@ export { GearmanModule } from './nest/module/gearman.module.js';
 export type { GearmanMicroserviceOptions } from './nest/module/gearman.module.js';
 export type {
   GearmanModuleAsyncOptions,
+  GearmanModuleDashboardOptions,
   GearmanModuleFactoryOptions,
   GearmanModuleOptions,
   GearmanOptionsFactory,
@@ -24,6 +25,7 @@ export type {
 } from './nest/module/gearman-health.indicator.js';
 export {
   GEARMAN_CLIENT,
+  GEARMAN_DASHBOARD,
   GEARMAN_JOB_SERVER,
   GEARMAN_METRICS,
   GEARMAN_MODULE_OPTIONS,
@@ -92,6 +94,11 @@ export { DEFAULT_DURATION_BUCKETS, GearmanMetrics } from './metrics/gearman-metr
 export type { GearmanMetricsOptions, PrometheusRegistry } from './metrics/gearman-metrics.js';
 export type { ClientJobOutcome, GearmanClientObserver } from './client/client-observer.js';
 export type { GearmanWorkerObserver } from './worker/worker-observer.js';
+
+// The live dashboard (served by `nestjs-gearman server --http-port` and the module's `dashboard` option).
+export { GearmanDashboard } from './dashboard/gearman-dashboard.js';
+export type { GearmanDashboardOptions } from './dashboard/gearman-dashboard.js';
+export type { AppWorkerState, DashboardState, JobCounts, ServerState, ThroughputSource } from './dashboard/dashboard-state.js';
 
 // The job server (also run by the `nestjs-gearman server` command).
 export { GearmanJobServer } from './job-server/gearman-job-server.js';

@@ -171,6 +171,33 @@ export class GearmanAdminClient {
     await this.okValue(`cancel job ${handle}`);
   }
 
+  /**
+   * `pause function NAME`: the server keeps the function's jobs queued and hands none to workers
+   * until `resumeFunction`. An extension of this package's job server: gearmand answers
+   * UNKNOWN_COMMAND (a GearmanServerError).
+   */
+  async pauseFunction(name: string): Promise<void> {
+    checkWord(name, 'A function name');
+    await this.okValue(`pause function ${name}`);
+  }
+
+  /** `resume function NAME`: undoes `pauseFunction`. */
+  async resumeFunction(name: string): Promise<void> {
+    checkWord(name, 'A function name');
+    await this.okValue(`resume function ${name}`);
+  }
+
+  /** `show paused functions`; undefined when the server does not know the command (gearmand). */
+  async pausedFunctions(): Promise<string[] | undefined> {
+    try {
+      return await this.listing('show paused functions');
+    } catch (error) {
+      if (error instanceof GearmanServerError && (error.code === 'UNKNOWN_COMMAND' || error.code === 'UNKNOWN_SHOW_ARGUMENTS'))
+        return undefined;
+      throw error;
+    }
+  }
+
   /** Closes the connection; requests still waiting fail. */
   close(): void {
     this.fail(new GearmanConnectionError(`Connection to ${this.label} closed`, this.label));

@@ -107,7 +107,8 @@ export async function inspectJobServer(server: ServerAddress, options: InspectOp
 }
 
 async function runningJobs(admin: GearmanAdminClient, limit: number): Promise<RunningJobSnapshot[]> {
-  const jobs = await admin.jobs();
+  // A cancelled job that still runs is listed as ignored until its worker ends it: it is no longer anyone's.
+  const jobs = (await admin.jobs()).filter((job) => !job.ignored);
   const found: RunningJobSnapshot[] = [];
   // Asked in small groups: each GET_STATUS is one round trip on the same connection.
   for (let start = 0; start < jobs.length && found.length < limit; start += 32) {

@@ -35,6 +35,8 @@ export interface GearmanMetricsOptions {
   jobServers?: ServerAddress[];
   /** How long a scrape waits for each job server; default 2000 ms. */
   jobServerTimeoutMs?: number;
+  /** Also prom-client's default metrics of the process (memory, CPU, event loop lag) in the registry; default false. */
+  processMetrics?: boolean;
 }
 
 /** Seconds, for job durations: a millisecond to a minute. */
@@ -179,7 +181,23 @@ export class GearmanMetrics {
   static async create(options: GearmanMetricsOptions = {}): Promise<GearmanMetrics> {
     const prom = await loadOptionalPeer<typeof PromClient>('prom-client', '^15.0.0', 'Gearman metrics');
     const registry = (options.registry as PromClient.Registry | undefined) ?? prom.register;
+    if (options.processMetrics && registry.getSingleMetric('process_resident_memory_bytes') === undefined) {
+      prom.collectDefaultMetrics({ register: registry });
+    }
     return new GearmanMetrics(registry, options);
+  }
+
+  /** Jobs this instance's workers ended so far: completed, and every other outcome (a timeout too). */
+  workerTotals(): { completed: number; failed: number } {
+    let completed = 0;
+    let failed = 0;
+    for (const series of this.workerSeries.values()) {
+      for (const [outcome, duration] of Object.entries(series.durations)) {
+        if (outcome === 'completed') completed += duration.count;
+        else failed += duration.count;
+      }
+    }
+    return { completed, failed };
   }
 
   /** The registry the metrics are in. */

@@ -7,7 +7,8 @@ describe('metric families in a prom-client registry', () => {
   const buckets = [0.001, 0.01, 0.1, 1, 10];
 
   function expose(contentType: typeof Registry.PROMETHEUS_CONTENT_TYPE | typeof Registry.OPENMETRICS_CONTENT_TYPE, ours: boolean) {
-    const registry = new Registry(contentType);
+    const registry = new Registry();
+    registry.setContentType(contentType as never);
     if (ours) {
       const counter = new CounterFamily('jobs_total', 'Jobs.', ['function', 'mode']);
       const gauge = new GaugeFamily('in_flight', 'In flight.', ['function']);

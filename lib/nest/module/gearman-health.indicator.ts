@@ -2,9 +2,9 @@ import { Inject, Injectable } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { inspectJobServer, type JobServerSnapshot } from '../../client/job-server-snapshot.js';
 import { loadOptionalPeer } from '../../common/optional-peer.js';
+import type { AppWorkerState } from '../../dashboard/dashboard-state.js';
 import type { ServerAddress } from '../../connection/server-address.js';
-import type { GearmanWorker } from '../../worker/gearman-worker.js';
-import type { ServerGearman } from '../server-gearman.js';
+import { workerState } from './app-workers.js';
 import { GEARMAN_SERVERS } from './gearman.constants.js';
 import { GearmanStrategyFactory } from './gearman-strategy.factory.js';
 
@@ -42,12 +42,7 @@ export interface GearmanServerHealth {
 }
 
 /** One `ServerGearman` of this app in the check's details. */
-export interface GearmanWorkerHealth {
-  readonly listening: boolean;
-  readonly functions: readonly string[];
-  readonly connectedServers: readonly string[];
-  readonly jobsInFlight: number;
-}
+export type GearmanWorkerHealth = AppWorkerState;
 
 /** What the check reports under its key, beside `status`. */
 export interface GearmanHealthDetails {
@@ -109,7 +104,7 @@ export class GearmanHealthIndicator {
     const terminus = await this.loadTerminus();
     const servers = options.servers ?? this.servers;
     const snapshots = await Promise.all(servers.map((server) => inspectJobServer(server, { timeoutMs: options.timeoutMs ?? 2000 })));
-    const workers = this.strategies.strategies.map(workerHealth);
+    const workers = this.strategies.strategies.map(workerState);
     const { details, severity } = assessGearmanHealth(snapshots, workers, options);
     const session = this.healthIndicatorService(terminus).check(key);
     if (severity === 'up') return session.up(details) as GearmanHealthResult<Key>;
@@ -135,16 +130,6 @@ export class GearmanHealthIndicator {
       return new terminus.HealthIndicatorService();
     }
   }
-}
-
-function workerHealth(strategy: ServerGearman): GearmanWorkerHealth {
-  let worker: GearmanWorker;
-  try {
-    worker = strategy.unwrap<GearmanWorker>();
-  } catch {
-    return { listening: false, functions: [], connectedServers: [], jobsInFlight: 0 };
-  }
-  return { listening: true, functions: worker.functions, connectedServers: worker.connectedServers, jobsInFlight: worker.jobsInFlight };
 }
 
 /** The verdict on what was read: `down` beats `degraded` beats `up`. Pure, for the indicator and its tests. */

@@ -1,8 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { ServerAddress } from '../../connection/server-address.js';
 import { ServerGearman, type GearmanServerOptions } from '../server-gearman.js';
-import type { GearmanMetrics } from '../../metrics/gearman-metrics.js';
-import { GEARMAN_METRICS, GEARMAN_MODULE_OPTIONS, GEARMAN_SERVERS } from './gearman.constants.js';
+import type { GearmanWorkerObserver } from '../../worker/worker-observer.js';
+import { GEARMAN_MODULE_OPTIONS, GEARMAN_SERVERS, GEARMAN_WORKER_OBSERVER } from './gearman.constants.js';
 import type { GearmanModuleOptions } from './gearman-module-options.js';
 
 /**
@@ -17,12 +17,12 @@ export class GearmanStrategyFactory {
   constructor(
     @Inject(GEARMAN_SERVERS) private readonly servers: ServerAddress[],
     @Inject(GEARMAN_MODULE_OPTIONS) private readonly options: GearmanModuleOptions,
-    @Inject(GEARMAN_METRICS) private readonly metrics: GearmanMetrics | null,
+    @Inject(GEARMAN_WORKER_OBSERVER) private readonly observer: GearmanWorkerObserver | null,
   ) {}
 
   /** A new strategy; `options` override the module's `worker` defaults (and, if given, its servers). */
   create(options: GearmanServerOptions = {}): ServerGearman {
-    const observer = this.metrics ? { observer: this.metrics.worker } : {};
+    const observer = this.observer ? { observer: this.observer } : {};
     const strategy = new ServerGearman({ servers: this.servers, ...observer, ...this.options.worker, ...options });
     this.made.add(strategy);
     return strategy;
