@@ -5,7 +5,10 @@ import { silentLogger, type GearmanLogger } from '../common/logger.js';
 import { DEFAULT_GEARMAN_PORT } from '../common/defaults.js';
 import type { QueueStoreOptions } from '../job-server/queue-store.js';
 import { GearmanMissingPeerError } from '../common/errors.js';
+import type { ThroughputSource } from '../dashboard/dashboard-state.js';
 import { GearmanDashboard } from '../dashboard/gearman-dashboard.js';
+import { ServerJobCounter } from '../dashboard/server-job-counter.js';
+import type { JobLifecycle } from '../job-server/job-lifecycle.js';
 import { GearmanMetrics } from '../metrics/gearman-metrics.js';
 import { UsageError } from './usage-error.js';
 
@@ -210,9 +213,16 @@ function lineLogger(logFile: string, verbose: string): GearmanLogger | false {
 /** Runs the server until SIGTERM or SIGINT; resolves once it has closed. */
 export async function runServer(command: ServerCommand): Promise<void> {
   for (const flag of command.ignored) process.stderr.write(`note: --${flag} has no effect on this server\n`);
+  // The dashboard's chart and /metrics count the server's jobs from its lifecycle, so they come first.
+  const observing = command.httpPort === undefined ? undefined : await observers();
   let server: GearmanJobServer;
   try {
-    server = new GearmanJobServer({ ...command.options, logger: lineLogger(command.logFile, command.verbose), verbose: command.verbose });
+    server = new GearmanJobServer({
+      ...command.options,
+      logger: lineLogger(command.logFile, command.verbose),
+      verbose: command.verbose,
+      lifecycle: observing?.lifecycle,
+    });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -221,9 +231,9 @@ export async function runServer(command: ServerCommand): Promise<void> {
   const { host, port } = server.address();
   process.stdout.write(`listening on ${host}:${port}\n`);
   let dashboard: GearmanDashboard | undefined;
-  if (command.httpPort !== undefined) {
+  if (observing) {
     try {
-      dashboard = await startDashboard(command, `${host.includes(':') ? `[${host}]` : host}:${port}`);
+      dashboard = await startDashboard(command, server, observing);
     } catch (error) {
       await server.close();
       throw error;
@@ -245,21 +255,40 @@ export async function runServer(command: ServerCommand): Promise<void> {
   if (command.pidFile) unlinkSync(command.pidFile);
 }
 
-/** The dashboard and /metrics of this server, on the --listen address; without prom-client, the dashboard alone. */
-async function startDashboard(command: ServerCommand, address: string): Promise<GearmanDashboard> {
-  let metrics: GearmanMetrics | undefined;
+interface Observers {
+  readonly metrics: GearmanMetrics | undefined;
+  readonly lifecycle: JobLifecycle;
+  readonly throughput: ThroughputSource;
+}
+
+/** Metrics with the process's own, or without prom-client a counter for the chart alone. */
+async function observers(): Promise<Observers> {
   try {
-    metrics = await GearmanMetrics.create({ jobServers: [address], processMetrics: true });
+    const metrics = await GearmanMetrics.create({ processMetrics: true });
+    return {
+      metrics,
+      lifecycle: metrics.jobServerLifecycle(),
+      throughput: { label: 'the job server', read: () => metrics.jobServerTotals() },
+    };
   } catch (error) {
     if (!(error instanceof GearmanMissingPeerError)) throw error;
     process.stderr.write(`note: no /metrics: ${error.message}\n`);
+    const counter = new ServerJobCounter();
+    return { metrics: undefined, lifecycle: counter, throughput: counter };
   }
+}
+
+/** The dashboard and /metrics of this server, on the --listen address. */
+async function startDashboard(command: ServerCommand, server: GearmanJobServer, observing: Observers): Promise<GearmanDashboard> {
+  const { host, port } = server.address();
+  observing.metrics?.watchJobServer(server);
   const dashboard = new GearmanDashboard({
-    servers: [address],
+    servers: [`${host.includes(':') ? `[${host}]` : host}:${port}`],
     host: command.options.host,
     port: command.httpPort,
     actions: command.dashboardActions,
-    metrics,
+    metrics: observing.metrics,
+    throughput: observing.throughput,
     logger: lineLogger(command.logFile, command.verbose) || silentLogger,
   });
   await dashboard.listen();

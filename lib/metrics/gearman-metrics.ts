@@ -3,6 +3,8 @@ import type { ClientJobOutcome, GearmanClientObserver } from '../client/client-o
 import { inspectJobServer, type JobServerSnapshot } from '../client/job-server-snapshot.js';
 import { loadOptionalPeer } from '../common/optional-peer.js';
 import type { ServerAddress } from '../connection/server-address.js';
+import type { GearmanJobServer } from '../job-server/gearman-job-server.js';
+import type { JobLifecycle, JobOutcome, RequeueReason } from '../job-server/job-lifecycle.js';
 import type { WorkerJobOutcome } from '../worker/worker-job.js';
 import type { GearmanWorkerObserver } from '../worker/worker-observer.js';
 import {
@@ -62,6 +64,14 @@ interface WorkerSeries {
   timeouts: CounterSeries | undefined;
 }
 
+/** What one function's jobs on this process's job server update, looked up once per event. */
+interface ServerJobSeries {
+  readonly accepted: [foreground: CounterSeries | undefined, background: CounterSeries | undefined];
+  completed: CounterSeries | undefined;
+  readonly failed: Partial<Record<JobOutcome['kind'], CounterSeries>>;
+  readonly requeued: Partial<Record<RequeueReason, CounterSeries>>;
+}
+
 /**
  * Prometheus metrics of Gearman clients, workers and job servers, in a prom-client registry
  * (prom-client is an optional peer dependency, loaded by `create()`). Give `client` to a client's
@@ -80,6 +90,11 @@ export class GearmanMetrics {
   private readonly background = new Map<string, ClientSeries>();
   private readonly workerSeries = new Map<string, WorkerSeries>();
   private lastSnapshots: { at: number; snapshots: Promise<JobServerSnapshot[]> } | undefined;
+  private readonly serverSeries = new Map<string, ServerJobSeries>();
+  /** The job servers read over the admin protocol at each scrape. */
+  private readonly watched: ServerAddress[] = [];
+  private gaugesRegistered = false;
+  private serverFamilies: { accepted: CounterFamily; completed: CounterFamily; failed: CounterFamily; requeued: CounterFamily } | undefined;
 
   private readonly clientSubmitted: CounterFamily;
   private readonly clientReplies: CounterFamily;
@@ -174,7 +189,7 @@ export class GearmanMetrics {
         else (series.failures[outcome] ??= this.workerFailures.child(functionName, outcome)).value++;
       },
     };
-    if ((options.jobServers ?? []).length > 0) this.registerJobServerGauges();
+    for (const server of options.jobServers ?? []) this.watch(server);
   }
 
   /** Loads prom-client (GearmanMissingPeerError when it is not installed) and registers the metrics. */
@@ -185,6 +200,91 @@ export class GearmanMetrics {
       prom.collectDefaultMetrics({ register: registry });
     }
     return new GearmanMetrics(registry, options);
+  }
+
+  /**
+   * A `JobLifecycle` for a `GearmanJobServer` of this process (its `lifecycle` option): counts the
+   * jobs it accepts, completes, fails and requeues, by function. Only the hooks it needs are set,
+   * so the server makes no other call.
+   */
+  jobServerLifecycle(): JobLifecycle {
+    this.serverFamilies ??= {
+      accepted: this.register(
+        new CounterFamily(
+          'gearman_server_jobs_accepted_total',
+          'New jobs this process’s job server accepted (coalesced submits not counted).',
+          ['function', 'mode'],
+        ),
+      ),
+      completed: this.register(
+        new CounterFamily('gearman_server_jobs_completed_total', 'Jobs this process’s job server saw end with WORK_COMPLETE.', [
+          'function',
+        ]),
+      ),
+      failed: this.register(
+        new CounterFamily(
+          'gearman_server_jobs_failed_total',
+          'Jobs this process’s job server saw end otherwise: fail, exception, retries_exhausted, cancelled, abandoned.',
+          ['function', 'reason'],
+        ),
+      ),
+      requeued: this.register(
+        new CounterFamily(
+          'gearman_server_jobs_requeued_total',
+          'Jobs given back to the queue because their worker was lost: worker_gone, cant_do, timeout.',
+          ['function', 'reason'],
+        ),
+      ),
+    };
+    const families = this.serverFamilies;
+    return {
+      accepted: (job) => {
+        const series = this.serverSeriesOf(job.functionName);
+        const index = job.background ? 1 : 0;
+        (series.accepted[index] ??= families.accepted.child(job.functionName, job.background ? 'background' : 'foreground')).value++;
+      },
+      requeued: (job, reason) => {
+        (this.serverSeriesOf(job.functionName).requeued[reason] ??= families.requeued.child(job.functionName, reason.replace('-', '_')))
+          .value++;
+      },
+      ended: (job, end) => {
+        const series = this.serverSeriesOf(job.functionName);
+        const kind = end.outcome.kind;
+        if (kind === 'complete') (series.completed ??= families.completed.child(job.functionName)).value++;
+        else (series.failed[kind] ??= families.failed.child(job.functionName, kind.replace('-', '_'))).value++;
+      },
+    };
+  }
+
+  /** Jobs the job server (see `jobServerLifecycle`) saw end so far: completed, and every other end. */
+  jobServerTotals(): { completed: number; failed: number } {
+    let completed = 0;
+    let failed = 0;
+    for (const series of this.serverSeries.values()) {
+      completed += series.completed?.value ?? 0;
+      for (const counter of Object.values(series.failed)) failed += counter.value;
+    }
+    return { completed, failed };
+  }
+
+  /**
+   * A listening `GearmanJobServer` of this process: its `gearman_server_*` gauges (as for
+   * `jobServers`) and its traffic, bytes received and sent, read at scrape time.
+   */
+  watchJobServer(server: GearmanJobServer): void {
+    const { host, port } = server.address();
+    const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+    this.watch(reachable.includes(':') ? `[${reachable}]:${port}` : `${reachable}:${port}`);
+    this.register(
+      new CounterFamily('gearman_server_received_bytes_total', 'Bytes this process’s job server received.', [], () => [
+        [[], server.stats().bytesReceived],
+      ]),
+    );
+    this.register(
+      new CounterFamily('gearman_server_sent_bytes_total', 'Bytes this process’s job server sent.', [], () => [
+        [[], server.stats().bytesSent],
+      ]),
+    );
   }
 
   /** Jobs this instance's workers ended so far: completed, and every other outcome (a timeout too). */
@@ -231,6 +331,15 @@ export class GearmanMetrics {
     return series;
   }
 
+  private serverSeriesOf(functionName: string): ServerJobSeries {
+    let series = this.serverSeries.get(functionName);
+    if (!series) {
+      series = { accepted: [undefined, undefined], completed: undefined, failed: {}, requeued: {} };
+      this.serverSeries.set(functionName, series);
+    }
+    return series;
+  }
+
   private workerSeriesOf(functionName: string): WorkerSeries {
     let series = this.workerSeries.get(functionName);
     if (!series) {
@@ -244,6 +353,13 @@ export class GearmanMetrics {
       this.workerSeries.set(functionName, series);
     }
     return series;
+  }
+
+  private watch(server: ServerAddress): void {
+    this.watched.push(server);
+    if (this.gaugesRegistered) return;
+    this.gaugesRegistered = true;
+    this.registerJobServerGauges();
   }
 
   /** The job servers' gauges, read at scrape time from one reading of each server that all of them share. */
@@ -282,7 +398,7 @@ export class GearmanMetrics {
     const now = Date.now();
     if (this.lastSnapshots && now - this.lastSnapshots.at < SNAPSHOT_REUSE_MS) return this.lastSnapshots.snapshots;
     const timeoutMs = this.options.jobServerTimeoutMs ?? 2000;
-    const snapshots = Promise.all((this.options.jobServers ?? []).map((server) => inspectJobServer(server, { timeoutMs })));
+    const snapshots = Promise.all(this.watched.map((server) => inspectJobServer(server, { timeoutMs })));
     this.lastSnapshots = { at: now, snapshots };
     return snapshots;
   }

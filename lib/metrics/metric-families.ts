@@ -77,15 +77,27 @@ export interface CounterSeries {
 export class CounterFamily extends Family<CounterSeries> {
   readonly type = 'counter';
 
+  constructor(
+    name: string,
+    help: string,
+    labelNames: readonly string[],
+    /** The totals, read at scrape time from what already counts them; replaces the series. */
+    private readonly read?: () => [labels: string[], value: number][],
+  ) {
+    super(name, help, labelNames);
+  }
+
   reset(): void {
     for (const { series } of this.series.values()) series.value = 0;
   }
 
   protected newSeries(): CounterSeries {
+    if (this.read) throw new TypeError(`${this.name} is read at scrape time`);
     return { value: 0 };
   }
 
   protected values(): MetricValue[] {
+    if (this.read) return this.read().map(([labels, value]) => ({ labels: this.labelsOf(labels), value }));
     return [...this.series.values()].map(({ labels, series }) => ({ labels: this.labelsOf(labels), value: series.value }));
   }
 }

@@ -194,6 +194,7 @@ describe('nestjs-gearman CLI', () => {
     const metrics = await (await fetch(`${base}metrics`)).text();
     expect(metrics).toContain(`gearman_server_up{server="127.0.0.1:${port}"} 1`);
     expect(metrics).toContain('process_resident_memory_bytes');
+    expect(metrics).toMatch(/gearman_server_sent_bytes_total [1-9]/);
     child.kill('SIGTERM');
     const result = await finished;
     expect(result.code).toBe(0);

@@ -109,6 +109,9 @@ describeWithPeers(['chromium'], 'The dashboard in a real browser', () => {
         expect(await page.textContent('#workers tbody')).toContain('image-worker');
         expect(await page.textContent('#servers')).toContain(`${servers[0]} — up`);
         expect(await page.textContent('#live')).toBe('live');
+        // The chart counts the jobs the server ends, from its lifecycle.
+        expect(await page.textContent('#throughput-source')).toBe('(the job server)');
+        await waitFor(async () => Number(await page.textContent('#rate-completed')) > 0, 'a completed rate above zero');
         // Read-only: no action buttons.
         expect(await page.$$('#functions button, #jobs button')).toHaveLength(0);
         await page.screenshot({ path: join(TEST_OUTPUT, 'dashboard-standalone.png'), fullPage: true });

@@ -1,5 +1,8 @@
 import { Registry } from 'prom-client';
+import { GearmanClient } from '../../lib/client/gearman-client.js';
+import { GearmanJobServer } from '../../lib/job-server/gearman-job-server.js';
 import { GearmanMetrics } from '../../lib/metrics/gearman-metrics.js';
+import { GearmanWorker } from '../../lib/worker/gearman-worker.js';
 import { useJobServer } from '../client/support/harness.js';
 import { JOB_SERVER_KINDS } from '../client/support/job-servers.js';
 import { waitFor } from '../client/support/wait.js';
@@ -137,5 +140,60 @@ describe('GearmanMetrics and registries', () => {
     const samples = parsePrometheusText(await registry.metrics());
     expect(sampleValue(samples, 'gearman_client_jobs_submitted_total', { function: 'shared' })).toBe(2);
     expect(first.registry).toBe(registry);
+  });
+});
+
+describe('GearmanMetrics of a job server in this process (its lifecycle and traffic)', () => {
+  it('counts the jobs the server accepted, completed and failed, the requeues, and the bytes, after a known load', async () => {
+    const metrics = await GearmanMetrics.create({ registry: new Registry() });
+    const server = new GearmanJobServer({ port: 0, logger: false, lifecycle: metrics.jobServerLifecycle() });
+    await server.listen();
+    metrics.watchJobServer(server);
+    const address = `127.0.0.1:${server.address().port}`;
+    const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
+    const worker = new GearmanWorker({ servers: [address], concurrency: 4, logger: quiet });
+    const client = new GearmanClient({ servers: [address], logger: quiet });
+    try {
+      worker.register('server.work', (job) => {
+        if (FAILING.has(Number(job.data.toString()))) throw new Error('fails');
+        return 'ok';
+      });
+      await worker.start();
+      await Promise.allSettled(Array.from({ length: 100 }, (_, n) => client.submitJob('server.work', String(n)).result));
+      await client.submitBackgroundJob('server.later', 'x');
+      // A worker lost mid-job: the job goes back to the queue (worker_gone).
+      const lost = new GearmanWorker({ servers: [address], logger: quiet, stopTimeoutMs: 0 });
+      let taken = false;
+      lost.register('server.lost', () => {
+        taken = true;
+        return new Promise(() => undefined);
+      });
+      await lost.start();
+      await client.submitBackgroundJob('server.lost', 'y');
+      await waitFor(() => taken, 'the job to be taken');
+      await lost.stop();
+
+      let samples: Sample[] = [];
+      await waitFor(async () => {
+        samples = parsePrometheusText(await metrics.metrics());
+        return sampleValue(samples, 'gearman_server_jobs_requeued_total', { function: 'server.lost', reason: 'worker_gone' }) === 1;
+      }, 'the requeue to be counted');
+      const fn = { function: 'server.work' };
+      expect(sampleValue(samples, 'gearman_server_jobs_accepted_total', { ...fn, mode: 'foreground' })).toBe(100);
+      expect(sampleValue(samples, 'gearman_server_jobs_completed_total', fn)).toBe(97);
+      expect(sampleValue(samples, 'gearman_server_jobs_failed_total', { ...fn, reason: 'exception' })).toBe(3);
+      expect(sampleValue(samples, 'gearman_server_jobs_accepted_total', { function: 'server.later', mode: 'background' })).toBe(1);
+      expect(metrics.jobServerTotals()).toEqual({ completed: 97, failed: 3 });
+      expect(sampleValue(samples, 'gearman_server_received_bytes_total')).toBeGreaterThan(100 * 12);
+      expect(sampleValue(samples, 'gearman_server_sent_bytes_total')).toBeGreaterThan(100 * 12);
+      // watchJobServer also reads the server's admin protocol, as for `jobServers`.
+      expect(sampleValue(samples, 'gearman_server_jobs_queued', { server: address, function: 'server.later', priority: 'normal' })).toBe(1);
+      const stats = server.stats();
+      expect(stats.connections).toBeGreaterThanOrEqual(2);
+    } finally {
+      await client.close();
+      await worker.stop();
+      await server.close();
+    }
   });
 });

@@ -79,20 +79,16 @@ export class GearmanModule implements OnApplicationShutdown {
   private static assemble(optionsProviders: Provider[], imports: DynamicModule['imports'], isGlobal?: boolean): DynamicModule {
     const providers: Provider[] = [
       ...optionsProviders,
+      { provide: GEARMAN_METRICS, useFactory: createModuleMetrics, inject: [GEARMAN_MODULE_OPTIONS] },
       {
         provide: GEARMAN_JOB_SERVER,
-        useFactory: (options: GearmanModuleOptions) => startEmbeddedJobServer(options),
-        inject: [GEARMAN_MODULE_OPTIONS],
+        useFactory: (options: GearmanModuleOptions, metrics: GearmanMetrics | null) => startEmbeddedJobServer(options, metrics),
+        inject: [GEARMAN_MODULE_OPTIONS, GEARMAN_METRICS],
       },
       {
         provide: GEARMAN_SERVERS,
         useFactory: (options: GearmanModuleOptions, jobServer: GearmanJobServer | null) => jobServerAddresses(options.servers, jobServer),
         inject: [GEARMAN_MODULE_OPTIONS, GEARMAN_JOB_SERVER],
-      },
-      {
-        provide: GEARMAN_METRICS,
-        useFactory: createModuleMetrics,
-        inject: [GEARMAN_MODULE_OPTIONS, GEARMAN_SERVERS, GEARMAN_JOB_SERVER],
       },
       { provide: GearmanMetrics, useExisting: GEARMAN_METRICS },
       { provide: GEARMAN_WORKER_OBSERVER, useFactory: moduleWorkerObserver, inject: [GEARMAN_MODULE_OPTIONS, GEARMAN_METRICS] },
