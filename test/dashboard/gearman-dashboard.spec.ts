@@ -211,6 +211,29 @@ for (const kind of JOB_SERVER_KINDS) {
   });
 }
 
+describe('GearmanDashboard actions on our job server', () => {
+  const [ours] = JOB_SERVER_KINDS.filter((kind) => kind.name === 'GearmanJobServer');
+  const t = useJobServer(ours);
+
+  it('pauses and resumes a function; the state lists it as paused meanwhile', async () => {
+    const dashboard = new GearmanDashboard({ servers: [t.server.address], actions: true, intervalMs: 100, logger: quiet });
+    await dashboard.listen();
+    t.defer(() => dashboard.close());
+    const base = `http://127.0.0.1:${dashboard.address().port}/`;
+    const action = (verb: string) =>
+      fetch(`${base}api/servers/${encodeURIComponent(t.server.address)}/functions/resize/${verb}`, {
+        method: 'POST',
+        headers: { 'X-Gearman-Dashboard': '1' },
+      });
+    const paused = async () => ((await (await fetch(`${base}api/state`)).json()) as DashboardState).servers[0].paused;
+    expect(await paused()).toEqual([]);
+    expect((await action('pause')).status).toBe(200);
+    await waitFor(async () => (await paused())?.join() === 'resize', 'resize to show as paused');
+    expect((await action('resume')).status).toBe(200);
+    await waitFor(async () => (await paused())?.length === 0, 'resize to show as running again');
+  });
+});
+
 describeWithPeers(['gearmand'], 'GearmanDashboard actions on gearmand', () => {
   const [gearmand] = JOB_SERVER_KINDS.filter((kind) => kind.name === 'gearmand');
   const t = useJobServer(gearmand);
