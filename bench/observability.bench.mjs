@@ -1,8 +1,10 @@
 // What observing costs: Nest round trips (ClientProxy.send('echo', 100-byte payload) -> handler ->
 // reply, concurrency 1 and 64) over ClientGearman/ServerGearman on our job server, side by side in
-// one run: without metrics, and with the package's Prometheus metrics on the client and the worker;
-// both with the transport's defaults (@opentelemetry/api, a dev dependency here, is loaded; without
-// an SDK registered its spans are no-ops), and once more with OpenTelemetry turned off.
+// one run: without metrics, and with every metric on (the client's and the worker's, and the job
+// server's: a second server process started with --http-port, which counts its jobs through its
+// lifecycle and its bytes); both with the transport's defaults (@opentelemetry/api, a dev
+// dependency here, is loaded; without an SDK registered its spans are no-ops), and once more with
+// OpenTelemetry turned off.
 //   npm run build && node bench/observability.bench.mjs
 // BENCH_OBS_MS sets the measuring time per variant and concurrency (default 7000, split over 7 rounds).
 //
@@ -41,11 +43,11 @@ Controller()(EchoController);
 class EchoModule {}
 Module({ controllers: [EchoController] })(EchoModule);
 
-/** The variants: the options of the client and the worker. */
+/** The variants: the options of the client and the worker, and which job server they use. */
 const variants = [
-  { name: 'defaults, no metrics', options: async () => ({}) },
-  { name: 'defaults, metrics', options: async () => metricsOptions() },
-  { name: 'no OpenTelemetry, no metrics', options: async () => ({ openTelemetry: false }) },
+  { name: 'defaults, no metrics', options: async () => ({}), server: 'plain' },
+  { name: 'defaults, metrics', options: async () => metricsOptions(), server: 'observed' },
+  { name: 'no OpenTelemetry, no metrics', options: async () => ({ openTelemetry: false }), server: 'plain' },
 ];
 
 async function metricsOptions() {
@@ -114,21 +116,28 @@ function runCellProcess(name, port, ms) {
 
 async function run() {
   if (!existsSync(CLI)) throw new Error('dist/ is missing: run `npm run build` first');
-  const port = await freePort();
-  const jobServer = await startListeningProcess(process.execPath, [CLI, 'server', '--port', String(port)], port);
+  const ports = { plain: await freePort(), observed: await freePort() };
+  const plain = await startListeningProcess(process.execPath, [CLI, 'server', '--port', String(ports.plain)], ports.plain);
+  const observed = await startListeningProcess(
+    process.execPath,
+    [CLI, 'server', '--port', String(ports.observed), '--http-port', '0'],
+    ports.observed,
+  );
   // rounds[i] maps `variant|concurrency` to that round's cell.
   const rounds = [];
   try {
     for (let round = 0; round < ROUNDS; round++) {
       const cells = new Map();
       for (const variant of variants) {
-        for (const cell of await runCellProcess(variant.name, port, MEASURE_MS / ROUNDS))
+        for (const cell of await runCellProcess(variant.name, ports[variant.server], MEASURE_MS / ROUNDS)) {
           cells.set(`${variant.name}|${cell.concurrency}`, cell);
+        }
       }
       rounds.push(cells);
     }
   } finally {
-    await jobServer.stop();
+    await plain.stop();
+    await observed.stop();
   }
   const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
   const rate = (cell) => cell.replies / cell.seconds;

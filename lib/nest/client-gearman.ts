@@ -8,7 +8,7 @@ import { GearmanConnectionError, GearmanJobExceptionError, GearmanJobTimeoutErro
 import { GearmanRecord } from './gearman-record-builder.js';
 import { GearmanStatus, type GearmanEventsMap } from './gearman-status.js';
 import { sealJobPayload, type GearmanJobMetadata } from './job-metadata.js';
-import { endSpan, loadOpenTelemetry, startClientSpan, type OpenTelemetryApi, type OtelSpan } from './open-telemetry.js';
+import { endSpan, isTracingActive, loadOpenTelemetry, startClientSpan, type OpenTelemetryApi, type OtelSpan } from './open-telemetry.js';
 import { decodePayload, encodePayload } from './payload-codec.js';
 import { isJobTimeoutBody } from './wire-errors.js';
 
@@ -252,7 +252,7 @@ export class ClientGearman extends ClientProxy<GearmanEventsMap> {
     if (retry && !background) throw new TypeError('retry is for background jobs: use emit(), or setBackground() with send()');
     const options: SubmitOptions = { priority, unique, runAt };
     const functionName = this.normalizePattern(packet.pattern);
-    const traced = this.otel ? startClientSpan(this.otel, functionName, background) : undefined;
+    const traced = this.otel && isTracingActive(this.otel) ? startClientSpan(this.otel, functionName, background) : undefined;
     // A dispatch hook's metadata (Nest 12), the record's, then the span's trace context (a child of both).
     const merged: GearmanJobMetadata | undefined = this.sendsEnvelope(functionName)
       ? { ...(packet as { metadata?: GearmanJobMetadata }).metadata, ...metadata, ...traced?.carrier }

@@ -6,8 +6,11 @@
  * is a no-op, and so is all of this.
  */
 
-/** An OpenTelemetry `Context`: opaque here. */
-export type OtelContext = object;
+/** An OpenTelemetry `Context`. */
+export interface OtelContext {
+  getValue(key: symbol): unknown;
+  setValue(key: symbol, value: unknown): OtelContext;
+}
 
 export interface OtelSpan {
   setAttribute(key: string, value: string | number | boolean): unknown;
@@ -26,6 +29,7 @@ interface OtelTracer {
 
 export interface OpenTelemetryApi {
   readonly ROOT_CONTEXT: OtelContext;
+  createContextKey(description: string): symbol;
   readonly SpanKind: { readonly CLIENT: number; readonly SERVER: number; readonly PRODUCER: number; readonly CONSUMER: number };
   readonly SpanStatusCode: { readonly ERROR: number };
   readonly context: { active(): OtelContext; with<T>(context: OtelContext, fn: () => T): T };
@@ -54,6 +58,26 @@ export function loadOpenTelemetry(): Promise<OpenTelemetryApi | undefined> {
     },
   );
   return loading;
+}
+
+const probes = new WeakMap<OpenTelemetryApi, () => boolean>();
+
+/**
+ * Whether tracing can do anything here: an SDK registered a context manager (every OpenTelemetry
+ * SDK does), so a context entered now is the active one inside. Without one the API is a no-op from
+ * end to end, and the transport skips it rather than pay for spans nobody records (a library
+ * installing `@opentelemetry/api` for its own use is common). Without a context manager this costs
+ * two calls; checked per job, so an SDK registered later is seen at once.
+ */
+export function isTracingActive(otel: OpenTelemetryApi): boolean {
+  let probe = probes.get(otel);
+  if (!probe) {
+    const probeContext = otel.ROOT_CONTEXT.setValue(otel.createContextKey('nestjs-gearman tracing probe'), true);
+    const inside = () => otel.context.active() === probeContext;
+    probe = () => otel.context.with(probeContext, inside);
+    probes.set(otel, probe);
+  }
+  return probe();
 }
 
 /** What a span says about the job it covers (OpenTelemetry's messaging conventions). */

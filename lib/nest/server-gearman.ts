@@ -20,7 +20,7 @@ import { RETRY_EXTRA } from './gearman-retry.decorator.js';
 import { GearmanContext } from './gearman.context.js';
 import { GEARMAN_TRANSPORT, GearmanStatus, type GearmanEventsMap } from './gearman-status.js';
 import { openJobPayload } from './job-metadata.js';
-import { endSpan, loadOpenTelemetry, startServerSpan, type OpenTelemetryApi } from './open-telemetry.js';
+import { endSpan, isTracingActive, loadOpenTelemetry, startServerSpan, type OpenTelemetryApi } from './open-telemetry.js';
 import { decodePayload, encodePayload } from './payload-codec.js';
 import { checkRetryOptions, readRetryEnvelope, retryDelayMs, retryUnique, type GearmanRetryOptions } from './retry-policy.js';
 import { INTERNAL_SERVER_ERROR, NO_MESSAGE_HANDLER, toWireError } from './wire-errors.js';
@@ -217,7 +217,8 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
       const context = new GearmanContext(envelope ? [job, pattern, envelope] : [job, pattern]);
       const run = () =>
         handler.isEventHandler ? this.runEvent(handler, packet, context, body) : this.runRequest(handler, packet, context, timed);
-      const traced = this.otel ? this.traced(this.otel, context, handler.isEventHandler === true, run) : run;
+      const otel = this.otel && isTracingActive(this.otel) ? this.otel : undefined;
+      const traced = otel ? this.traced(otel, context, handler.isEventHandler === true, run) : run;
       // A job that timed out has ended, whether or not its handler ever returns: so has its processing.
       await this.withProcessingHooks(context, timed ? () => Promise.race([traced(), aborted(job.signal)]) : traced);
     } catch (error) {

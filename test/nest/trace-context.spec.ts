@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Controller, Module, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
+import * as otelApi from '@opentelemetry/api';
 import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -12,6 +13,7 @@ import { GearmanClient } from '../../lib/client/gearman-client.js';
 import { ClientGearman } from '../../lib/nest/client-gearman.js';
 import { GearmanContext } from '../../lib/nest/gearman.context.js';
 import { GearmanRecordBuilder } from '../../lib/nest/gearman-record-builder.js';
+import { isTracingActive, type OpenTelemetryApi } from '../../lib/nest/open-telemetry.js';
 import { ServerGearman } from '../../lib/nest/server-gearman.js';
 import { sealEnvelope } from '../../lib/protocol/envelope.js';
 import { describeWithPeers, findExecutable } from '../support/gearmand.js';
@@ -106,6 +108,10 @@ describeOnJobServers('Trace context from ClientGearman to ServerGearman', (kind)
     expect(seen.traceContext).toEqual({ traceparent: TRACEPARENT });
   });
 
+  it('without an SDK (no context manager) tracing is off: the API would do nothing, so no span is even started', () => {
+    expect(isTracingActive(otelApi as unknown as OpenTelemetryApi)).toBe(false);
+  });
+
   it('without the envelope option nothing is sent ahead of the payload, whatever metadata there is', async () => {
     const client = newClient({ envelope: (name) => name !== 'trace.inspect' });
     const seen = await lastValueFrom(
@@ -135,6 +141,10 @@ describeOnJobServers('Trace context from ClientGearman to ServerGearman', (kind)
     });
     afterAll(() => unregisterOpenTelemetry());
     beforeEach(() => exporter.reset());
+
+    it('with one, tracing is on', () => {
+      expect(isTracingActive(otelApi as unknown as OpenTelemetryApi)).toBe(true);
+    });
 
     it('a request traced in a gateway, its Gearman job and the worker handler are one trace', async () => {
       const client = newClient({ envelope: true });
