@@ -6,7 +6,8 @@ import { UsageError } from './usage-error.js';
 
 export const STATUS_USAGE = `Usage: nestjs-gearman status [-h HOST] [-p PORT] [--watch [--interval SECONDS]]
 
-Shows a job server's functions (queued, running, workers, queued by priority) and its workers,
+Shows a job server's functions (queued, running, workers, queued by priority), its running jobs
+with their progress, and its workers,
 read over the text admin protocol: works with gearmand and with \`nestjs-gearman server\`.
 
 Options (gearadmin's names):
@@ -67,11 +68,13 @@ export function parseStatusArguments(args: string[]): StatusCommand | 'help' {
 }
 
 const CLEAR_SCREEN = '\x1b[H\x1b[2J';
+/** Running jobs listed, with their progress. */
+const RUNNING_JOBS_SHOWN = 20;
 
 /** Prints the summary once (exit status 1 when unreachable), or every interval until SIGINT/SIGTERM with --watch. */
 export async function runStatus(command: StatusCommand, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   if (!command.watch) {
-    const snapshot = await inspectJobServer(command.server, { timeoutMs: command.timeoutMs });
+    const snapshot = await inspectJobServer(command.server, { timeoutMs: command.timeoutMs, runningJobs: RUNNING_JOBS_SHOWN });
     out.write(formatStatus(snapshot));
     return snapshot.reachable ? 0 : 1;
   }
@@ -85,7 +88,7 @@ export async function runStatus(command: StatusCommand, out: NodeJS.WritableStre
   process.on('SIGTERM', stop);
   try {
     while (!stopped) {
-      const snapshot = await inspectJobServer(command.server, { timeoutMs: command.timeoutMs });
+      const snapshot = await inspectJobServer(command.server, { timeoutMs: command.timeoutMs, runningJobs: RUNNING_JOBS_SHOWN });
       if (stopped) break;
       out.write(
         `${CLEAR_SCREEN}${new Date(snapshot.at).toISOString()}  (every ${command.intervalMs / 1000} s, Ctrl-C to stop)\n${formatStatus(snapshot)}`,

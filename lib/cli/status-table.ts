@@ -44,6 +44,19 @@ export function formatStatus(snapshot: JobServerSnapshot): string {
     });
     lines.push('', `${snapshot.functions.length} functions, ${totals.queued} queued, ${totals.running} running`);
   }
+  const running = snapshot.runningJobs ?? [];
+  if (running.length > 0) {
+    lines.push(
+      '',
+      table(
+        ['RUNNING JOB', 'PROGRESS'],
+        running.map((job) => [
+          job.handle,
+          job.denominator > 0 ? `${progressBar(job.numerator / job.denominator)} ${job.numerator}/${job.denominator}` : '-',
+        ]),
+      ),
+    );
+  }
   lines.push('');
   if (snapshot.workers.length === 0) {
     lines.push('No workers.');
@@ -56,4 +69,10 @@ export function formatStatus(snapshot: JobServerSnapshot): string {
     );
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** A text progress bar, 20 cells wide. */
+function progressBar(fraction: number): string {
+  const filled = Math.round(Math.min(1, Math.max(0, fraction)) * 20);
+  return `[${'#'.repeat(filled)}${'.'.repeat(20 - filled)}]`;
 }

@@ -70,6 +70,28 @@ for (const kind of JOB_SERVER_KINDS) {
       expect(result.stdout).toMatch(/\n127\.0\.0\.1\s+thumbnailer\s+thumbnail\n/);
     });
 
+    test('lists running jobs with their progress', async () => {
+      const worker = t.worker();
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let started = false;
+      worker.register('report.build', async (job) => {
+        job.sendStatus(5, 10);
+        started = true;
+        await released;
+        return 'done';
+      });
+      await worker.start();
+      const job = t.client().submitJob('report.build', 'x');
+      const handle = await job.created;
+      await waitFor(() => started, 'the job to start');
+      await waitFor(async () => (await t.client().getStatus(handle)).numerator === 5, 'the progress to reach the server');
+      const result = await launch(['status', '-p', String(t.server.port)]).finished;
+      expect(result.stdout).toMatch(new RegExp(`RUNNING JOB\\s+PROGRESS\\n${handle}\\s+\\[#{10}\\.{10}\\] 5/10\\n`));
+      release();
+      await job.result;
+    });
+
     test('--watch redraws with the new counts until SIGINT, then exits 0', async () => {
       const { child, finished, output } = launch(['status', '-p', String(t.server.port), '--watch', '--interval', '0.1']);
       running.push(child);
