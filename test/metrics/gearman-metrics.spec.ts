@@ -1,5 +1,6 @@
 import { Registry } from 'prom-client';
 import { GearmanClient } from '../../lib/client/gearman-client.js';
+import { GearmanConnectionError } from '../../lib/common/errors.js';
 import { GearmanJobServer } from '../../lib/job-server/gearman-job-server.js';
 import { GearmanMetrics } from '../../lib/metrics/gearman-metrics.js';
 import { GearmanWorker } from '../../lib/worker/gearman-worker.js';
@@ -71,39 +72,39 @@ for (const kind of JOB_SERVER_KINDS) {
       expect(sampleValue(samples, 'gearman_server_workers', later)).toBe(0);
     });
 
-    it('a job in flight shows in the gauge; a job that outlives its timeout is counted as a timeout', async () => {
+    it('a job in flight shows in the gauge; a job the worker ends at its timeout is a timeout, not a failure', async () => {
       const metrics = await GearmanMetrics.create({ registry: new Registry() });
       const worker = t.worker({ observer: metrics.worker });
-      let runs = 0;
-      let slowStarted = false;
+      let started = false;
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
       worker.register(
         'metrics.slow',
         async () => {
-          runs++;
-          // The first run outlives the 1 s limit: the job server hands the job out again, and the second run is quick.
-          if (runs === 1) {
-            slowStarted = true;
-            await new Promise((resolve) => setTimeout(resolve, 1300));
-          }
-          return 'ok';
+          started = true;
+          await released;
+          return 'too late';
         },
         { timeoutMs: 1000 },
       );
       await worker.start();
-      const job = t.client().submitJob('metrics.slow', 'x');
-      await waitFor(() => slowStarted, 'the first run to start');
+      const client = t.client({ observer: metrics.client });
+      const job = client.submitJob('metrics.slow', 'x');
+      await waitFor(() => started, 'the job to start');
       const during = parsePrometheusText(await metrics.metrics());
       expect(sampleValue(during, 'gearman_worker_jobs_in_flight', { function: 'metrics.slow' })).toBe(1);
-      await job.result;
-      await waitFor(
-        async () =>
-          sampleValue(parsePrometheusText(await metrics.metrics()), 'gearman_worker_jobs_in_flight', { function: 'metrics.slow' }) === 0,
-        'no job in flight',
-      );
+      // Past 1 s the worker ends the job with the timeout error and frees its slot.
+      await expect(job.result).rejects.toMatchObject({ code: 'JOB_EXCEPTION' });
+      release();
       const samples = parsePrometheusText(await metrics.metrics());
-      expect(sampleValue(samples, 'gearman_worker_timeouts_total', { function: 'metrics.slow' })).toBe(1);
-      expect(sampleValue(samples, 'gearman_worker_jobs_total', { function: 'metrics.slow' })).toBe(runs);
-      expect(sampleValue(samples, 'gearman_worker_job_duration_seconds_count', { function: 'metrics.slow', outcome: 'timeout' })).toBe(1);
+      const fn = { function: 'metrics.slow' };
+      expect(sampleValue(samples, 'gearman_worker_jobs_in_flight', fn)).toBe(0);
+      expect(sampleValue(samples, 'gearman_worker_timeouts_total', fn)).toBe(1);
+      expect(sampleValue(samples, 'gearman_worker_jobs_total', fn)).toBe(1);
+      expect(sampleValue(samples, 'gearman_worker_job_duration_seconds_count', { ...fn, outcome: 'timeout' })).toBe(1);
+      expect(sampleValue(samples, 'gearman_worker_failures_total', { ...fn, reason: 'exception' })).toBeUndefined();
+      // The client sees a job that failed with an exception.
+      expect(sampleValue(samples, 'gearman_client_failures_total', { ...fn, mode: 'foreground', reason: 'exception' })).toBe(1);
     });
 
     it('an unreachable job server is gearman_server_up 0; a connection lost mid-job is a client failure', async () => {
@@ -119,7 +120,7 @@ for (const kind of JOB_SERVER_KINDS) {
       const job = client.submitJob('metrics.hang', 'x');
       await waitFor(() => started, 'the job to start');
       await t.server.stop();
-      await expect(job.result).rejects.toMatchObject({ code: 'CONNECTION_ERROR' });
+      await expect(job.result).rejects.toBeInstanceOf(GearmanConnectionError);
       // A second scrape a second later reads the server again.
       await new Promise((resolve) => setTimeout(resolve, 1100));
       const samples = parsePrometheusText(await metrics.metrics());
