@@ -6,7 +6,8 @@
 // dependency here, is loaded; without an SDK registered its spans are no-ops), and once more with
 // OpenTelemetry turned off.
 //   npm run build && node bench/observability.bench.mjs
-// BENCH_OBS_MS sets the measuring time per variant and concurrency (default 7000, split over 7 rounds).
+// BENCH_OBS_MS sets the measuring time per variant and concurrency (default 7000), BENCH_OBS_ROUNDS the
+// rounds it is split over (default 7).
 //
 // Each measurement runs in a fresh process (client, microservice and, for metrics, a registry), the
 // job server in a process of its own; the variants take turns, round after round. On a shared
@@ -27,7 +28,7 @@ import { ClientGearman, GearmanMetrics, ServerGearman } from '../dist/esm/index.
 import { freePort, startListeningProcess } from './support/brokers.mjs';
 
 const MEASURE_MS = Number(process.env.BENCH_OBS_MS ?? 7000);
-const ROUNDS = 7;
+const ROUNDS = Number(process.env.BENCH_OBS_ROUNDS ?? 7);
 const WARMUP_MS = 500;
 const CONCURRENCIES = [1, 64];
 const PAYLOAD = 'x'.repeat(98); // 100 bytes as JSON text

@@ -37,7 +37,11 @@ export interface GearmanMetricsOptions {
   jobServers?: ServerAddress[];
   /** How long a scrape waits for each job server; default 2000 ms. */
   jobServerTimeoutMs?: number;
-  /** Also prom-client's default metrics of the process (memory, CPU, event loop lag) in the registry; default false. */
+  /**
+   * Also the process's memory and CPU, under prom-client's default names (`process_resident_memory_bytes`,
+   * `nodejs_heap_size_used_bytes`, `process_cpu_seconds_total`, ...), read at scrape time only; default
+   * false. Skipped when the registry has them already (an app that called `collectDefaultMetrics()`).
+   */
   processMetrics?: boolean;
 }
 
@@ -190,15 +194,14 @@ export class GearmanMetrics {
       },
     };
     for (const server of options.jobServers ?? []) this.watch(server);
+    if (options.processMetrics && promRegistry.getSingleMetric('process_resident_memory_bytes') === undefined)
+      this.registerProcessMetrics();
   }
 
   /** Loads prom-client (GearmanMissingPeerError when it is not installed) and registers the metrics. */
   static async create(options: GearmanMetricsOptions = {}): Promise<GearmanMetrics> {
     const prom = await loadOptionalPeer<typeof PromClient>('prom-client', '^15.0.0', 'Gearman metrics');
     const registry = (options.registry as PromClient.Registry | undefined) ?? prom.register;
-    if (options.processMetrics && registry.getSingleMetric('process_resident_memory_bytes') === undefined) {
-      prom.collectDefaultMetrics({ register: registry });
-    }
     return new GearmanMetrics(registry, options);
   }
 
@@ -353,6 +356,25 @@ export class GearmanMetrics {
       this.workerSeries.set(functionName, series);
     }
     return series;
+  }
+
+  /** Memory and CPU of this process, read at scrape time: nothing runs between scrapes (no GC observer, no timer). */
+  private registerProcessMetrics(): void {
+    const startSeconds = Math.round(Date.now() / 1000 - process.uptime());
+    const gauge = (name: string, help: string, read: () => number) => this.register(new GaugeFamily(name, help, [], () => [[[], read()]]));
+    const counter = (name: string, help: string, read: () => number) =>
+      this.register(new CounterFamily(name, help, [], () => [[[], read()]]));
+    gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', () => process.memoryUsage.rss());
+    gauge('nodejs_heap_size_total_bytes', 'Process heap size from Node.js in bytes.', () => process.memoryUsage().heapTotal);
+    gauge('nodejs_heap_size_used_bytes', 'Process heap size used from Node.js in bytes.', () => process.memoryUsage().heapUsed);
+    gauge('nodejs_external_memory_bytes', 'Node.js external memory size in bytes.', () => process.memoryUsage().external);
+    counter('process_cpu_user_seconds_total', 'Total user CPU time spent in seconds.', () => process.cpuUsage().user / 1e6);
+    counter('process_cpu_system_seconds_total', 'Total system CPU time spent in seconds.', () => process.cpuUsage().system / 1e6);
+    counter('process_cpu_seconds_total', 'Total user and system CPU time spent in seconds.', () => {
+      const { user, system } = process.cpuUsage();
+      return (user + system) / 1e6;
+    });
+    gauge('process_start_time_seconds', 'Start time of the process since unix epoch in seconds.', () => startSeconds);
   }
 
   private watch(server: ServerAddress): void {
