@@ -1,8 +1,8 @@
 // What observing costs: Nest round trips (ClientProxy.send('echo', 100-byte payload) -> handler ->
 // reply, concurrency 1 and 64) over ClientGearman/ServerGearman on our job server, side by side in
 // one run: without metrics, and with every metric on (the client's and the worker's, and the job
-// server's: a second server process started with --http-port, which counts its jobs through its
-// lifecycle and its bytes); both with the transport's defaults (@opentelemetry/api, a dev
+// server's: its process started with --http-port, which counts its jobs through its lifecycle and
+// its bytes; every variant has a job server process of its own); both with the transport's defaults (@opentelemetry/api, a dev
 // dependency here, is loaded; without an SDK registered its spans are no-ops), and once more with
 // OpenTelemetry turned off.
 //   npm run build && node bench/observability.bench.mjs
@@ -16,7 +16,7 @@
 // the metrics add to, and it moves far less with the load of others than throughput does.
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Controller, Module } from '@nestjs/common';
@@ -44,11 +44,14 @@ Controller()(EchoController);
 class EchoModule {}
 Module({ controllers: [EchoController] })(EchoModule);
 
-/** The variants: the options of the client and the worker, and which job server they use. */
+/**
+ * The variants: the options of the client and the worker, and the flags of the job server process
+ * each has to itself (one per variant, so that every server serves the same share of the load).
+ */
 const variants = [
-  { name: 'defaults, no metrics', options: async () => ({}), server: 'plain' },
-  { name: 'defaults, metrics', options: async () => metricsOptions(), server: 'observed' },
-  { name: 'no OpenTelemetry, no metrics', options: async () => ({ openTelemetry: false }), server: 'plain' },
+  { name: 'defaults, no metrics', options: async () => ({}), serverFlags: [] },
+  { name: 'defaults, metrics', options: async () => metricsOptions(), serverFlags: ['--http-port', '0'] },
+  { name: 'no OpenTelemetry, no metrics', options: async () => ({ openTelemetry: false }), serverFlags: [] },
 ];
 
 async function metricsOptions() {
@@ -86,8 +89,8 @@ async function runCell(name, port, ms) {
     await client.connect();
     const cells = [];
     for (const concurrency of CONCURRENCIES) {
-      await measure(client, concurrency, WARMUP_MS);
-      cells.push({ concurrency, ...(await measure(client, concurrency, ms)) });
+      const warmup = await measure(client, concurrency, WARMUP_MS);
+      cells.push({ concurrency, ...(await measure(client, concurrency, ms)), warmupReplies: warmup.replies });
     }
     if (options.metrics) {
       // The metrics really counted: every reply of the warm-ups and the measurements.
@@ -99,6 +102,13 @@ async function runCell(name, port, ms) {
     await client.close();
     await app.close();
   }
+}
+
+/** CPU time (user + system) a process has used so far, in µs, from /proc (Linux). */
+function processCpuMicros(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  // utime and stime are fields 14 and 15 of stat, in clock ticks (100 a second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
 function runCellProcess(name, port, ms) {
@@ -117,28 +127,32 @@ function runCellProcess(name, port, ms) {
 
 async function run() {
   if (!existsSync(CLI)) throw new Error('dist/ is missing: run `npm run build` first');
-  const ports = { plain: await freePort(), observed: await freePort() };
-  const plain = await startListeningProcess(process.execPath, [CLI, 'server', '--port', String(ports.plain)], ports.plain);
-  const observed = await startListeningProcess(
-    process.execPath,
-    [CLI, 'server', '--port', String(ports.observed), '--http-port', '0'],
-    ports.observed,
-  );
+  const servers = new Map();
+  for (const variant of variants) {
+    const port = await freePort();
+    servers.set(
+      variant.name,
+      await startListeningProcess(process.execPath, [CLI, 'server', '--port', String(port), ...variant.serverFlags], port),
+    );
+  }
   // rounds[i] maps `variant|concurrency` to that round's cell.
   const rounds = [];
   try {
     for (let round = 0; round < ROUNDS; round++) {
       const cells = new Map();
       for (const variant of variants) {
-        for (const cell of await runCellProcess(variant.name, ports[variant.server], MEASURE_MS / ROUNDS)) {
-          cells.set(`${variant.name}|${cell.concurrency}`, cell);
-        }
+        const server = servers.get(variant.name);
+        const before = processCpuMicros(server.child.pid);
+        const measured = await runCellProcess(variant.name, server.port, MEASURE_MS / ROUNDS);
+        // The job server's CPU over the whole cell, warm-ups included, shared out by every round trip of it.
+        const roundTrips = measured.reduce((sum, cell) => sum + cell.replies + cell.warmupReplies, 0);
+        const serverMicros = (processCpuMicros(server.child.pid) - before) / roundTrips;
+        for (const cell of measured) cells.set(`${variant.name}|${cell.concurrency}`, { ...cell, serverMicros });
       }
       rounds.push(cells);
     }
   } finally {
-    await plain.stop();
-    await observed.stop();
+    for (const server of servers.values()) await server.stop();
   }
   const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
   const rate = (cell) => cell.replies / cell.seconds;
@@ -150,7 +164,10 @@ async function run() {
       const seconds = cells.reduce((sum, cell) => sum + cell.seconds, 0);
       console.log(
         `${variant.name.padEnd(30)} c=${String(concurrency).padEnd(3)} ${(replies / seconds).toFixed(0).padStart(7)} req/s` +
-          `   app CPU ${median(cells.map(cpu)).toFixed(1).padStart(6)} µs/round trip (median)`,
+          `   app CPU ${median(cells.map(cpu)).toFixed(1).padStart(6)} µs/round trip (median)` +
+          `   job server CPU ${median(cells.map((cell) => cell.serverMicros))
+            .toFixed(1)
+            .padStart(5)} µs/round trip (median, both concurrencies)`,
       );
     }
   }
@@ -160,10 +177,11 @@ async function run() {
   for (const concurrency of CONCURRENCIES) {
     const metrics = ratio('defaults, metrics', 'defaults, no metrics', concurrency, rate);
     const metricsCpu = ratio('defaults, metrics', 'defaults, no metrics', concurrency, cpu);
+    const metricsServerCpu = ratio('defaults, metrics', 'defaults, no metrics', concurrency, (cell) => cell.serverMicros);
     const otel = ratio('defaults, no metrics', 'no OpenTelemetry, no metrics', concurrency, rate);
     const otelCpu = ratio('defaults, no metrics', 'no OpenTelemetry, no metrics', concurrency, cpu);
     console.log(
-      `  c=${String(concurrency).padEnd(3)} metrics on / off: throughput ${metrics.toFixed(3)}, CPU per round trip ${metricsCpu.toFixed(3)}` +
+      `  c=${String(concurrency).padEnd(3)} metrics on / off: throughput ${metrics.toFixed(3)}, CPU per round trip ${metricsCpu.toFixed(3)} (app), ${metricsServerCpu.toFixed(3)} (job server)` +
         `   |  OpenTelemetry API without SDK / off: throughput ${otel.toFixed(3)}, CPU ${otelCpu.toFixed(3)}`,
     );
   }
