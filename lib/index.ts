@@ -9,12 +9,28 @@ export { GearmanModule } from './nest/module/gearman.module.js';
 export type { GearmanMicroserviceOptions } from './nest/module/gearman.module.js';
 export type {
   GearmanModuleAsyncOptions,
+  GearmanModuleDashboardOptions,
   GearmanModuleFactoryOptions,
   GearmanModuleOptions,
   GearmanOptionsFactory,
 } from './nest/module/gearman-module-options.js';
 export { GearmanStrategyFactory } from './nest/module/gearman-strategy.factory.js';
-export { GEARMAN_CLIENT, GEARMAN_JOB_SERVER, GEARMAN_MODULE_OPTIONS, GEARMAN_SERVERS } from './nest/module/gearman.constants.js';
+export { GearmanHealthIndicator } from './nest/module/gearman-health.indicator.js';
+export type {
+  GearmanHealthCheckOptions,
+  GearmanHealthDetails,
+  GearmanHealthResult,
+  GearmanServerHealth,
+  GearmanWorkerHealth,
+} from './nest/module/gearman-health.indicator.js';
+export {
+  GEARMAN_CLIENT,
+  GEARMAN_DASHBOARD,
+  GEARMAN_JOB_SERVER,
+  GEARMAN_METRICS,
+  GEARMAN_MODULE_OPTIONS,
+  GEARMAN_SERVERS,
+} from './nest/module/gearman.constants.js';
 export { ServerGearman } from './nest/server-gearman.js';
 export type { GearmanServerOptions } from './nest/server-gearman.js';
 export { ClientGearman } from './nest/client-gearman.js';
@@ -22,6 +38,7 @@ export type { GearmanClientProxyOptions } from './nest/client-gearman.js';
 export { GearmanContext } from './nest/gearman.context.js';
 export { GearmanJobTimeout } from './nest/gearman-job-timeout.decorator.js';
 export { GearmanRetry } from './nest/gearman-retry.decorator.js';
+export type { GearmanJobMetadata, TraceContext } from './nest/job-metadata.js';
 export { GearmanRecord, GearmanRecordBuilder } from './nest/gearman-record-builder.js';
 export type { GearmanRecordOptions } from './nest/gearman-record-builder.js';
 export type { GearmanBackoff, GearmanRetryOptions } from './nest/retry-policy.js';
@@ -54,14 +71,39 @@ export type { JobPriority, SubmitOptions } from './client/submit-options.js';
 export type { JobStatus, UniqueJobStatus } from './client/job-status.js';
 export { GearmanWorker } from './worker/gearman-worker.js';
 export type { GearmanWorkerOptions, JobHandler, RegisterOptions } from './worker/gearman-worker.js';
-export type { WorkerJob } from './worker/worker-job.js';
+export type { WorkerJob, WorkerJobOutcome } from './worker/worker-job.js';
+// Reading a job server (gearmand or ours) over its admin protocol, as health checks and `nestjs-gearman status` do.
+export { GearmanAdminClient } from './client/admin-client.js';
+export type { GearmanAdminClientOptions } from './client/admin-client.js';
+export { inspectJobServer } from './client/job-server-snapshot.js';
+export type {
+  FunctionSnapshot,
+  InspectOptions,
+  JobServerSnapshot,
+  RunningJobSnapshot,
+  WorkerSnapshot,
+} from './client/job-server-snapshot.js';
 // What clients, workers and the module share: where the job servers are and how to reach them.
 export type { GearmanPeerOptions } from './connection/peer-options.js';
 export type { ServerAddress } from './connection/server-address.js';
 export type { ReconnectOptions } from './connection/backoff.js';
 export type { GearmanLogger } from './common/logger.js';
 
+// Prometheus metrics (prom-client), and the observers clients and workers report to.
+export { DEFAULT_DURATION_BUCKETS, GearmanMetrics } from './metrics/gearman-metrics.js';
+export type { GearmanMetricsOptions, PrometheusRegistry } from './metrics/gearman-metrics.js';
+export type { ClientJobOutcome, GearmanClientObserver } from './client/client-observer.js';
+export type { GearmanWorkerObserver } from './worker/worker-observer.js';
+
+// The live dashboard (served by `nestjs-gearman server --http-port` and the module's `dashboard` option).
+export { GearmanDashboard } from './dashboard/gearman-dashboard.js';
+export type { GearmanDashboardOptions } from './dashboard/gearman-dashboard.js';
+export type { AppWorkerState, DashboardState, JobCounts, ServerState, ThroughputSource } from './dashboard/dashboard-state.js';
+
 // The job server (also run by the `nestjs-gearman server` command).
 export { GearmanJobServer } from './job-server/gearman-job-server.js';
-export type { GearmanJobServerOptions } from './job-server/gearman-job-server.js';
+export type { GearmanJobServerOptions, JobServerStats } from './job-server/gearman-job-server.js';
 export type { MemoryQueueOptions, QueueStoreOptions, SqliteQueueOptions } from './job-server/queue-store.js';
+// Following every job through the job server (the `lifecycle` option): metrics, stores.
+export { combineLifecycles } from './job-server/job-lifecycle.js';
+export type { JobEnd, JobLifecycle, JobOutcome, JobView, RequeueReason, WorkUpdate } from './job-server/job-lifecycle.js';

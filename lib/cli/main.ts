@@ -1,12 +1,18 @@
 #!/usr/bin/env node
-import { parseServerArguments, runServer, SERVER_USAGE, UsageError, versionLine } from './server-command.js';
+import { parseServerArguments, runServer, SERVER_USAGE, versionLine } from './server-command.js';
+import { parseStatusArguments, runStatus, STATUS_USAGE } from './status-command.js';
+import { UsageError } from './usage-error.js';
 
 const USAGE = `Usage: nestjs-gearman <command> [options]
 
 Commands:
   server    run a gearmand-compatible Gearman job server (see: nestjs-gearman server --help);
             flags given without a command mean \`server\`
+  status    show a job server's functions and workers (see: nestjs-gearman status --help)
 `;
+
+/** The usage shown with a bad command line. */
+let usage = SERVER_USAGE;
 
 async function main(argv: string[]): Promise<number> {
   // Flags alone mean `server`, so a gearmand command line works with the program name swapped.
@@ -19,6 +25,15 @@ async function main(argv: string[]): Promise<number> {
   if (command === '-V' || command === '--version') {
     process.stdout.write(versionLine());
     return 0;
+  }
+  if (command === 'status') {
+    usage = STATUS_USAGE;
+    const parsed = parseStatusArguments(rest);
+    if (parsed === 'help') {
+      process.stdout.write(STATUS_USAGE);
+      return 0;
+    }
+    return runStatus(parsed);
   }
   if (command !== 'server') {
     process.stderr.write(`${command === undefined ? 'No command given' : `Unknown command ${JSON.stringify(command)}`}\n\n${USAGE}`);
@@ -43,7 +58,7 @@ main(process.argv.slice(2)).then(
   },
   (error: Error) => {
     if (error instanceof UsageError) {
-      process.stderr.write(`nestjs-gearman: ${error.message}\n\n${SERVER_USAGE}`);
+      process.stderr.write(`nestjs-gearman: ${error.message}\n\n${usage}`);
       process.exitCode = 2;
     } else {
       process.stderr.write(`nestjs-gearman: ${error.message}\n`);

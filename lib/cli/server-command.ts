@@ -1,9 +1,16 @@
 import { createWriteStream, unlinkSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { GearmanJobServer, JOB_SERVER_VERSION, VERBOSE_LEVELS, type GearmanJobServerOptions } from '../job-server/gearman-job-server.js';
-import type { GearmanLogger } from '../common/logger.js';
+import { silentLogger, type GearmanLogger } from '../common/logger.js';
 import { DEFAULT_GEARMAN_PORT } from '../common/defaults.js';
 import type { QueueStoreOptions } from '../job-server/queue-store.js';
+import { GearmanMissingPeerError } from '../common/errors.js';
+import type { ThroughputSource } from '../dashboard/dashboard-state.js';
+import { GearmanDashboard } from '../dashboard/gearman-dashboard.js';
+import { ServerJobCounter } from '../dashboard/server-job-counter.js';
+import type { JobLifecycle } from '../job-server/job-lifecycle.js';
+import { GearmanMetrics } from '../metrics/gearman-metrics.js';
+import { UsageError } from './usage-error.js';
 
 export const SERVER_USAGE = `Usage: nestjs-gearman server [options]
 
@@ -28,6 +35,9 @@ Options (gearmand's names where gearmand has them):
       --store-queue-on-shutdown  write the queue only at a clean shutdown (a crash loses it)
       --sqlite-synchronous MODE  normal (default: survives a crash of the process) or full
                                (also survives power loss: one fsync per batch of submits)
+      --http-port PORT         serve the live dashboard at / and Prometheus metrics at /metrics
+                               on this port of the --listen address (0 = any free port)
+      --dashboard-actions      let the dashboard cancel jobs and pause functions (default: read-only)
   -V, --version                print the version and exit
   -h, --help                   show this help
 
@@ -36,19 +46,18 @@ Accepted for gearmand compatibility, without effect here: -t/--threads, -b/--bac
 --keepalive-interval, --keepalive-count, --syslog, --coredump. Not supported: -d/--daemon,
 -u/--user, --ssl and its files.
 
-Prints "listening on HOST:PORT" once accepting; SIGTERM or SIGINT closes it cleanly.
+Prints "listening on HOST:PORT" once accepting (then "http on http://HOST:PORT/" with --http-port);
+SIGTERM or SIGINT closes it cleanly.
 `;
-
-/** A bad command line: the message is shown with the usage, exit status 2. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
 
 export interface ServerCommand {
   readonly options: GearmanJobServerOptions;
   readonly logFile: string;
   readonly verbose: string;
   readonly pidFile: string | undefined;
+  /** Where the dashboard and /metrics are served; undefined: not at all. */
+  readonly httpPort: number | undefined;
+  readonly dashboardActions: boolean;
   /** gearmand flags given that change nothing here, to mention once. */
   readonly ignored: string[];
 }
@@ -95,6 +104,8 @@ export function parseServerArguments(args: string[]): ServerCommand | 'help' | '
         'log-file': { type: 'string', short: 'l' },
         verbose: { type: 'string' },
         'pid-file': { type: 'string', short: 'P' },
+        'http-port': { type: 'string' },
+        'dashboard-actions': { type: 'boolean' },
         'queue-type': { type: 'string', short: 'q' },
         'libsqlite3-db': { type: 'string' },
         'libsqlite3-table': { type: 'string' },
@@ -148,6 +159,8 @@ export function parseServerArguments(args: string[]): ServerCommand | 'help' | '
     logFile: (values['log-file'] as string | undefined) ?? 'stderr',
     verbose,
     pidFile: values['pid-file'] as string | undefined,
+    httpPort: wholeNumber('--http-port', values['http-port'] as string | undefined, 0, 65535),
+    dashboardActions: values['dashboard-actions'] === true,
     ignored: IGNORED_FLAGS.filter((flag) => values[flag] !== undefined),
   };
 }
@@ -200,9 +213,16 @@ function lineLogger(logFile: string, verbose: string): GearmanLogger | false {
 /** Runs the server until SIGTERM or SIGINT; resolves once it has closed. */
 export async function runServer(command: ServerCommand): Promise<void> {
   for (const flag of command.ignored) process.stderr.write(`note: --${flag} has no effect on this server\n`);
+  // The dashboard's chart and /metrics count the server's jobs from its lifecycle, so they come first.
+  const observing = command.httpPort === undefined ? undefined : await observers();
   let server: GearmanJobServer;
   try {
-    server = new GearmanJobServer({ ...command.options, logger: lineLogger(command.logFile, command.verbose), verbose: command.verbose });
+    server = new GearmanJobServer({
+      ...command.options,
+      logger: lineLogger(command.logFile, command.verbose),
+      verbose: command.verbose,
+      lifecycle: observing?.lifecycle,
+    });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -210,6 +230,17 @@ export async function runServer(command: ServerCommand): Promise<void> {
   if (command.pidFile) writeFileSync(command.pidFile, `${process.pid}\n`);
   const { host, port } = server.address();
   process.stdout.write(`listening on ${host}:${port}\n`);
+  let dashboard: GearmanDashboard | undefined;
+  if (observing) {
+    try {
+      dashboard = await startDashboard(command, server, observing);
+    } catch (error) {
+      await server.close();
+      throw error;
+    }
+    const http = dashboard.address();
+    process.stdout.write(`http on http://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}/\n`);
+  }
   await new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGTERM', stop);
@@ -219,8 +250,49 @@ export async function runServer(command: ServerCommand): Promise<void> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+  await dashboard?.close();
   await server.close();
   if (command.pidFile) unlinkSync(command.pidFile);
+}
+
+interface Observers {
+  readonly metrics: GearmanMetrics | undefined;
+  readonly lifecycle: JobLifecycle;
+  readonly throughput: ThroughputSource;
+}
+
+/** Metrics with the process's own, or without prom-client a counter for the chart alone. */
+async function observers(): Promise<Observers> {
+  try {
+    const metrics = await GearmanMetrics.create({ processMetrics: true });
+    return {
+      metrics,
+      lifecycle: metrics.jobServerLifecycle(),
+      throughput: { label: 'the job server', read: () => metrics.jobServerTotals() },
+    };
+  } catch (error) {
+    if (!(error instanceof GearmanMissingPeerError)) throw error;
+    process.stderr.write(`note: no /metrics: ${error.message}\n`);
+    const counter = new ServerJobCounter();
+    return { metrics: undefined, lifecycle: counter, throughput: counter };
+  }
+}
+
+/** The dashboard and /metrics of this server, on the --listen address. */
+async function startDashboard(command: ServerCommand, server: GearmanJobServer, observing: Observers): Promise<GearmanDashboard> {
+  const { host, port } = server.address();
+  observing.metrics?.watchJobServer(server);
+  const dashboard = new GearmanDashboard({
+    servers: [`${host.includes(':') ? `[${host}]` : host}:${port}`],
+    host: command.options.host,
+    port: command.httpPort,
+    actions: command.dashboardActions,
+    metrics: observing.metrics,
+    throughput: observing.throughput,
+    logger: lineLogger(command.logFile, command.verbose) || silentLogger,
+  });
+  await dashboard.listen();
+  return dashboard;
 }
 
 export function versionLine(): string {

@@ -1,5 +1,7 @@
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import { GearmanJobReleasedError } from '../common/errors.js';
+import { clientJobOutcome, type GearmanClientObserver } from './client-observer.js';
 
 /** Marks a promise as handled so a job nobody awaits cannot crash the process; awaiting it still sees the rejection. */
 function quiet<T>(promise: Promise<T>): Promise<T> {
@@ -59,14 +61,21 @@ export class TrackedJob extends EventEmitter implements ClientJob {
   private rejectResult!: (error: Error) => void;
   /** Set by the connection that carries the job: forgets its routing entry. */
   private detach: (() => void) | undefined;
+  /** When observed: performance.now() at the submit. */
+  private readonly submittedAt: number = 0;
 
   constructor(
     readonly functionName: string,
     readonly unique: string,
     /** Called once when the job settles. */
     private onSettled?: () => void,
+    private readonly observer?: GearmanClientObserver,
   ) {
     super();
+    if (observer) {
+      this.submittedAt = performance.now();
+      observer.jobSubmitted(functionName, false);
+    }
     this.created = quiet(
       new Promise<string>((resolve, reject) => {
         this.resolveCreated = resolve;
@@ -113,6 +122,7 @@ export class TrackedJob extends EventEmitter implements ClientJob {
     if (this.settled) return;
     this.settle();
     this.resolveResult(data);
+    this.observer?.jobEnded(this.functionName, false, 'completed', (performance.now() - this.submittedAt) / 1000);
   }
 
   /** The job ended without a result: failure, exception, server error, connection loss, release. */
@@ -121,6 +131,7 @@ export class TrackedJob extends EventEmitter implements ClientJob {
     this.settle();
     if (this.currentHandle === undefined) this.rejectCreated(error);
     this.rejectResult(error);
+    this.observer?.jobEnded(this.functionName, false, clientJobOutcome(error), (performance.now() - this.submittedAt) / 1000);
   }
 
   private settle(): void {

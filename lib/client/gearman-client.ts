@@ -6,7 +6,9 @@ import type { GearmanPeerOptions } from '../connection/peer-options.js';
 import { resolveServerAddresses } from '../connection/server-address.js';
 import { encodeRequest } from '../protocol/encoder.js';
 import { PacketType } from '../protocol/packet-types.js';
+import { performance } from 'node:perf_hooks';
 import { TrackedJob, type ClientJob } from './client-job.js';
+import { clientJobOutcome, type GearmanClientObserver } from './client-observer.js';
 import { ClientSession, type ClientSessionOwner } from './client-session.js';
 import { GearmanConnectionError } from '../common/errors.js';
 import type { JobStatus, UniqueJobStatus } from './job-status.js';
@@ -26,6 +28,8 @@ export interface GearmanClientOptions extends GearmanPeerOptions {
    * Without it the server reports a worker's exception as a plain WORK_FAIL.
    */
   exceptions?: boolean;
+  /** Told of every job submitted and how it ended (metrics: see `GearmanMetrics`). */
+  observer?: GearmanClientObserver;
 }
 
 export const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
@@ -48,6 +52,7 @@ export class GearmanClient extends EventEmitter {
   private readonly sessions: ClientSession[];
   private readonly selector: ServerSelector<ClientSession>;
   private readonly logger: GearmanLogger;
+  private readonly observer: GearmanClientObserver | undefined;
   private closing: Promise<void> | undefined;
   /** Servers lost since they were last connected: getting one back is logged. */
   private readonly lost = new Set<string>();
@@ -55,6 +60,7 @@ export class GearmanClient extends EventEmitter {
   constructor(options: GearmanClientOptions = {}) {
     super();
     this.logger = options.logger ?? defaultLogger;
+    this.observer = options.observer;
     const maxQueuedBytes = options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
     if (!Number.isInteger(maxQueuedBytes) || maxQueuedBytes < 0) {
       throw new TypeError(`maxQueuedBytes must be a whole number ≥ 0, got ${String(options.maxQueuedBytes)}`);
@@ -122,7 +128,7 @@ export class GearmanClient extends EventEmitter {
   submitJob(functionName: string, data: Buffer | string, options: SubmitOptions = {}): ClientJob {
     const unique = options.unique ?? '';
     if (typeof unique !== 'string') {
-      const job = new TrackedJob(functionName, String(unique));
+      const job = new TrackedJob(functionName, String(unique), undefined, this.observer);
       job.fail(new TypeError(`unique must be a string, got ${typeof unique}`));
       return job;
     }
@@ -131,13 +137,13 @@ export class GearmanClient extends EventEmitter {
       if (options.runAt !== undefined) throw new TypeError('runAt (an epoch job) is for background jobs only: use submitBackgroundJob');
       packet = encodeRequest(submitPacketType(options.priority, false), checkFunctionName(functionName), unique, checkData(data));
     } catch (error) {
-      const refused = new TrackedJob(functionName, unique);
+      const refused = new TrackedJob(functionName, unique, undefined, this.observer);
       refused.fail(error as Error);
       return refused;
     }
     // Counted while it runs: a worker of this process serving the function lends it a slot.
     awaitingJob(functionName);
-    const job = new TrackedJob(functionName, unique, () => awaitedJobEnded(functionName));
+    const job = new TrackedJob(functionName, unique, () => awaitedJobEnded(functionName), this.observer);
     const session = this.closing ? undefined : this.selector.pick(unique, data);
     if (session) {
       session.submit(job, packet);
@@ -161,6 +167,23 @@ export class GearmanClient extends EventEmitter {
 
   /** `submitBackgroundJob`, resolving with the handle and the unique id the job was queued under (generated or given). */
   submitBackground(functionName: string, data: Buffer | string, options: SubmitOptions = {}): Promise<BackgroundJob> {
+    const observer = this.observer;
+    if (!observer) return this.queueBackground(functionName, data, options);
+    const submittedAt = performance.now();
+    observer.jobSubmitted(functionName, true);
+    return this.queueBackground(functionName, data, options).then(
+      (created) => {
+        observer.jobEnded(functionName, true, 'completed', (performance.now() - submittedAt) / 1000);
+        return created;
+      },
+      (error: unknown) => {
+        observer.jobEnded(functionName, true, clientJobOutcome(error), (performance.now() - submittedAt) / 1000);
+        throw error;
+      },
+    );
+  }
+
+  private queueBackground(functionName: string, data: Buffer | string, options: SubmitOptions): Promise<BackgroundJob> {
     let packet: Buffer;
     const given = options.unique ?? '';
     if (typeof given !== 'string') return Promise.reject(new TypeError(`unique must be a string, got ${typeof given}`));

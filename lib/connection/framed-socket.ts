@@ -39,6 +39,8 @@ export class FramedSocket {
   private ended = false;
   private closed = false;
   private readonly flushNow = () => this.flush();
+  private received = 0;
+  private sent = 0;
 
   constructor(
     readonly socket: FrameTransport,
@@ -56,6 +58,16 @@ export class FramedSocket {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** Bytes that arrived so far (a job server's traffic metrics read them). */
+  get bytesReceived(): number {
+    return this.received;
+  }
+
+  /** Bytes handed to the socket so far. */
+  get bytesSent(): number {
+    return this.sent;
   }
 
   /** Whether what is written, batched or in the socket's buffer, has reached the socket's high-water mark. */
@@ -92,6 +104,7 @@ export class FramedSocket {
     this.pending = [];
     this.pendingBytes = 0;
     if (this.socket.destroyed) return;
+    this.sent += bytes;
     if (chunks.length === 1) {
       this.socket.write(chunks[0]);
     } else if (bytes <= COALESCE_LIMIT) {
@@ -112,6 +125,7 @@ export class FramedSocket {
 
   private onData(chunk: Buffer): void {
     if (this.closed) return;
+    this.received += chunk.length;
     try {
       this.decoder.feed(chunk, (frame) => this.handler.onFrame(frame));
     } catch (error) {

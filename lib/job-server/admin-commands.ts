@@ -80,7 +80,25 @@ export function runAdminCommand(context: AdminContext, line: string): string {
           ),
         );
       }
+      if (args.length === 2 && asciiLowerCase(what) === 'paused' && asciiLowerCase(which) === 'functions') {
+        return formatAdminListing(
+          functionsInGearmandOrder(broker)
+            .filter((fn) => fn.paused)
+            .map((fn) => fn.name),
+        );
+      }
       return formatAdminError('UNKNOWN_SHOW_ARGUMENTS');
+    }
+    case 'pause':
+    case 'resume': {
+      // Extensions of this server (gearmand answers UNKNOWN_COMMAND): hold a function's jobs back from workers, and let them go again.
+      const [what, name] = args;
+      if (args.length !== 2 || asciiLowerCase(what) !== 'function') return formatAdminError('INVALID_ARGUMENTS', INVALID_ARGUMENTS + word);
+      if (command === 'pause') {
+        broker.pauseFunction(name);
+        return formatAdminOk();
+      }
+      return broker.resumeFunction(name) ? formatAdminOk() : 'ERR function not found\r\n';
     }
     case 'cancel': {
       if (args.length < 2) break;

@@ -31,6 +31,8 @@ export class GearmanFunction {
   private readonly byUnique = new JobIndex('unique');
   /** Jobs submitted with unique `-`, by payload. */
   private readonly byPayload = new JobIndex('payload');
+  /** Admin `pause function`: its jobs stay queued and no worker gets one until `resume function`. */
+  private pausedFlag = false;
 
   constructor(readonly name: string) {}
 
@@ -55,6 +57,18 @@ export class GearmanFunction {
 
   register(): void {
     this.registrationCount++;
+  }
+
+  get paused(): boolean {
+    return this.pausedFlag;
+  }
+
+  pause(): void {
+    this.pausedFlag = true;
+  }
+
+  resume(): void {
+    this.pausedFlag = false;
   }
 
   unregister(count: number): void {

@@ -8,6 +8,7 @@ import { DEFAULT_MAX_PACKET_SIZE } from '../protocol/decoder.js';
 import { runAdminCommand } from './admin-commands.js';
 import { MAX_HANDLE_PREFIX_BYTES } from './gearmand-limits.js';
 import { JobBroker } from './job-broker.js';
+import { combineLifecycles, type JobLifecycle } from './job-lifecycle.js';
 import { ServerConnection, type ServerConnectionContext } from './server-connection.js';
 import { DurableQueue } from './durable-queue.js';
 import { openQueueStore } from './open-queue-store.js';
@@ -53,6 +54,21 @@ export interface GearmanJobServerOptions {
    * optional package better-sqlite3). See docs/durable-jobs.md.
    */
   queue?: QueueStoreOptions;
+  /**
+   * Follows every job through the server: accepted, started, progressed, requeued, ended (see
+   * `JobLifecycle`). Metrics plug in here (`GearmanMetrics.jobServerLifecycle()`); several at once
+   * with `combineLifecycles`.
+   */
+  lifecycle?: JobLifecycle;
+}
+
+/** The server's traffic so far: what `GearmanJobServer.stats()` tells. */
+export interface JobServerStats {
+  /** Connections open now (clients, workers, admin tools). */
+  readonly connections: number;
+  /** Bytes received and sent since the server started, closed connections included. */
+  readonly bytesReceived: number;
+  readonly bytesSent: number;
 }
 
 /** gearmand's verbose levels, most severe first. */
@@ -81,6 +97,9 @@ export class GearmanJobServer {
   /** Stores background jobs; none with the memory queue, which keeps the broker free of lifecycle calls. */
   private readonly durable: DurableQueue | undefined;
   private opening = false;
+  /** Traffic of the connections closed so far. */
+  private closedBytesReceived = 0;
+  private closedBytesSent = 0;
 
   constructor(options: GearmanJobServerOptions = {}) {
     this.host = options.host ?? DEFAULT_GEARMAN_HOST;
@@ -123,7 +142,9 @@ export class GearmanJobServer {
       handlePrefix: Buffer.from(handlePrefix, 'utf8').toString('latin1'),
       jobRetries,
       warn: (message) => this.logger.warn(message),
-      lifecycle: this.durable,
+      // The durable queue first: a job is stored before anything else hears of it.
+      lifecycle:
+        this.durable && options.lifecycle ? combineLifecycles(this.durable, options.lifecycle) : (this.durable ?? options.lifecycle),
     });
     const adminContext = { broker: this.broker, version: JOB_SERVER_VERSION, verbose };
     this.context = {
@@ -205,6 +226,17 @@ export class GearmanJobServer {
     return { ...this.bound };
   }
 
+  /** Connections open now and bytes received and sent so far: a read-only view for metrics. */
+  stats(): JobServerStats {
+    let bytesReceived = this.closedBytesReceived;
+    let bytesSent = this.closedBytesSent;
+    for (const con of this.connections) {
+      bytesReceived += con.bytesReceived;
+      bytesSent += con.bytesSent;
+    }
+    return { connections: this.connections.size, bytesReceived, bytesSent };
+  }
+
   /**
    * Stops accepting, closes every connection and releases the port. Queued jobs are dropped from
    * memory; a persistent queue keeps its background jobs for the next start. Safe to call twice.
@@ -239,7 +271,10 @@ export class GearmanJobServer {
   }
 
   private onConnectionClosed(con: ServerConnection, error?: Error): void {
-    if (!this.connections.delete(con) && this.closing) return;
+    if (this.connections.delete(con)) {
+      this.closedBytesReceived += con.bytesReceived;
+      this.closedBytesSent += con.bytesSent;
+    } else if (this.closing) return;
     if (error && this.logger.debug) this.logger.debug(`connection ${con.id} (${con.host}) closed: ${error.message}`);
     con.leaveBroker();
   }

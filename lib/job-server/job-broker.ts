@@ -336,6 +336,26 @@ export class JobBroker {
     return true;
   }
 
+  /**
+   * `pause function` (an extension: gearmand has none): the function's jobs stay queued and no
+   * worker is given one until `resumeFunction`; submits are still accepted. A function not seen yet
+   * is created, so that it can be paused before its first job.
+   */
+  pauseFunction(name: string): void {
+    this.functionNamed(name).pause();
+  }
+
+  /** `resume function`: workers get the function's jobs again (sleeping ones are woken). False when no such function exists. */
+  resumeFunction(name: string): boolean {
+    const fn = this.functionsByName.get(name);
+    if (!fn) return false;
+    if (fn.paused) {
+      fn.resume();
+      if (fn.peek()) fn.wakeSleepers();
+    }
+    return true;
+  }
+
   /** `drop function`: refused (false) while workers can do it or jobs of it run; its waiting jobs are cancelled. */
   dropFunction(fn: GearmanFunction): boolean {
     if (fn.registrations > 0 || fn.running > 0) return false;
@@ -389,10 +409,10 @@ export class JobBroker {
     return job;
   }
 
-  /** Puts a counted job at the tail of its queue and wakes the function's sleeping workers. */
+  /** Puts a counted job at the tail of its queue and wakes the function's sleeping workers (unless it is paused). */
   private enqueue(fn: GearmanFunction, job: Job): void {
     fn.enqueue(job);
-    fn.wakeSleepers();
+    if (!fn.paused) fn.wakeSleepers();
   }
 
   /** The function whose next job a worker would get: highest priority across its functions, then the oldest. */
@@ -400,6 +420,7 @@ export class JobBroker {
     let best: Job | undefined;
     let bestFunction: GearmanFunction | undefined;
     for (const fn of worker.functions()) {
+      if (fn.paused) continue;
       const job = fn.peek();
       if (job && (!best || job.priority < best.priority || (job.priority === best.priority && job.id < best.id))) {
         best = job;

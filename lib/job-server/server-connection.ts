@@ -112,6 +112,15 @@ export class ServerConnection implements BrokerPeer {
     this.state = context.broker.connect(this);
   }
 
+  /** Bytes received and sent on this connection so far (the server's traffic counters). */
+  get bytesReceived(): number {
+    return this.framed.bytesReceived;
+  }
+
+  get bytesSent(): number {
+    return this.framed.bytesSent;
+  }
+
   send(packet: Buffer): void {
     if (this.ending) return;
     if (this.reservations) this.reservations[this.reservations.length - 1].behind.push(packet);

@@ -5,9 +5,10 @@ import type { ClientJob } from '../client/client-job.js';
 import { GearmanClient, type GearmanClientOptions } from '../client/gearman-client.js';
 import type { SubmitOptions } from '../client/submit-options.js';
 import { GearmanConnectionError, GearmanJobExceptionError, GearmanJobTimeoutError } from '../common/errors.js';
-import { sealEnvelope } from '../protocol/envelope.js';
 import { GearmanRecord } from './gearman-record-builder.js';
 import { GearmanStatus, type GearmanEventsMap } from './gearman-status.js';
+import { sealJobPayload, type GearmanJobMetadata } from './job-metadata.js';
+import { endSpan, isTracingActive, loadOpenTelemetry, startClientSpan, type OpenTelemetryApi, type OtelSpan } from './open-telemetry.js';
 import { decodePayload, encodePayload } from './payload-codec.js';
 import { isJobTimeoutBody } from './wire-errors.js';
 
@@ -16,6 +17,19 @@ export interface GearmanClientProxyOptions extends GearmanClientOptions {
   serializer?: Serializer;
   /** Shapes each incoming reply packet (`{ response, isDisposed? }` / `{ err }`) before it is emitted. */
   deserializer?: Deserializer;
+  /**
+   * Send metadata (trace context, a dispatch hook's `packet.metadata`, `GearmanRecordBuilder.setMetadata()`)
+   * ahead of the payload in a job envelope, for the functions given: `true` for all, or a predicate
+   * on the function name. Default false. Only `ServerGearman` reads envelopes: turn it on only for
+   * functions Nest workers serve, since a plain Gearman worker (CLI, PHP, Perl) would see the
+   * envelope's bytes ahead of the payload. Jobs without metadata go out bare either way.
+   */
+  envelope?: boolean | ((functionName: string) => boolean);
+  /**
+   * With `@opentelemetry/api` installed (default true): a span per job, a child of the active
+   * context, whose trace context the envelope carries. false: no spans, whatever is installed.
+   */
+  openTelemetry?: boolean;
 }
 
 type PendingListener = { event: string; callback: (...args: any[]) => void };
@@ -32,6 +46,7 @@ export class ClientGearman extends ClientProxy<GearmanEventsMap> {
   private client: GearmanClient | undefined;
   private connecting: Promise<GearmanClient> | undefined;
   private listeners: PendingListener[] = [];
+  private otel: OpenTelemetryApi | undefined;
   /** Keys of `routingMap`: only this process sees them, so a counter will do. */
   private lastRequestId = 0;
 
@@ -72,17 +87,28 @@ export class ClientGearman extends ClientProxy<GearmanEventsMap> {
 
   protected publish(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void {
     try {
-      const { functionName, payload, options, background } = this.prepare(packet);
+      const { functionName, payload, options, background, span } = this.prepare(packet);
       const client = this.connectedClient();
       if (background) {
         client.submitBackgroundJob(functionName, payload, options).then(
-          (handle) => callback({ response: handle, isDisposed: true }),
-          (error: unknown) => callback({ err: error, isDisposed: true }),
+          (handle) => {
+            this.endSpan(span);
+            callback({ response: handle, isDisposed: true });
+          },
+          (error: unknown) => {
+            this.endSpan(span, error);
+            callback({ err: error, isDisposed: true });
+          },
         );
         return () => undefined;
       }
       const id = String(++this.lastRequestId);
       const job = client.submitJob(functionName, payload, options);
+      if (span)
+        job.result.then(
+          () => this.endSpan(span),
+          (error: unknown) => this.endSpan(span, error),
+        );
       this.routingMap.set(id, callback);
       this.routeReplies(id, job);
       return () => {
@@ -95,8 +121,19 @@ export class ClientGearman extends ClientProxy<GearmanEventsMap> {
   }
 
   protected async dispatchEvent<T = string>(packet: ReadPacket): Promise<T> {
-    const { functionName, payload, options } = this.prepare(packet, true);
-    return (await this.connectedClient().submitBackgroundJob(functionName, payload, options)) as T;
+    const { functionName, payload, options, span } = this.prepare(packet, true);
+    try {
+      const handle = await this.connectedClient().submitBackgroundJob(functionName, payload, options);
+      this.endSpan(span);
+      return handle as T;
+    } catch (error) {
+      this.endSpan(span, error);
+      throw error;
+    }
+  }
+
+  private endSpan(span: OtelSpan | undefined, error?: unknown): void {
+    if (span && this.otel) endSpan(this.otel, span, error);
   }
 
   /**
@@ -136,7 +173,14 @@ export class ClientGearman extends ClientProxy<GearmanEventsMap> {
   }
 
   private async openClient(): Promise<GearmanClient> {
-    const { serializer: _serializer, deserializer: _deserializer, ...clientOptions } = this.options;
+    const {
+      serializer: _serializer,
+      deserializer: _deserializer,
+      envelope: _envelope,
+      openTelemetry: _openTelemetry,
+      ...clientOptions
+    } = this.options;
+    if (this.options.openTelemetry !== false) this.otel = await loadOpenTelemetry();
     const client = new GearmanClient({ logger: this.logger, ...clientOptions });
     client.on('connect', () => this._status$.next(GearmanStatus.CONNECTED));
     client.on('disconnect', () => this._status$.next(GearmanStatus.DISCONNECTED));
@@ -188,24 +232,44 @@ export class ClientGearman extends ClientProxy<GearmanEventsMap> {
     );
   }
 
-  /** Unwraps a GearmanRecord, runs the serializer, and encodes the payload. `emitted`: from emit(), always background. */
+  /**
+   * Unwraps a GearmanRecord, runs the serializer, and encodes the payload; starts the job's span and
+   * puts an envelope ahead of the payload when there is something to carry: the retry policy, and
+   * where the `envelope` option covers the function the metadata and trace context.
+   * `emitted`: from emit(), always background.
+   */
   private prepare(packet: ReadPacket, emitted = false) {
     const record = packet.data instanceof GearmanRecord ? packet.data : undefined;
     const data = record ? record.data : packet.data;
     const serialized = this.serializer.serialize({ ...packet, data });
-    let payload =
+    const encoded =
       Buffer.isBuffer(serialized) || typeof serialized === 'string'
         ? Buffer.from(serialized)
         : encodePayload((serialized as ReadPacket).data);
-    const { priority, unique, runAt, retry } = record?.options ?? {};
+    const { priority, unique, runAt, retry, metadata } = record?.options ?? {};
     const background = emitted || (record?.isBackground ?? false);
-    if (retry) {
-      // Retries resubmit in the background; a caller waiting on a foreground job would see only the first attempt.
-      if (!background) throw new TypeError('retry is for background jobs: use emit(), or setBackground() with send()');
-      payload = sealEnvelope({ retry: { ...retry, attempt: 1 } }, payload);
-    }
+    // Retries resubmit in the background; a caller waiting on a foreground job would see only the first attempt.
+    if (retry && !background) throw new TypeError('retry is for background jobs: use emit(), or setBackground() with send()');
     const options: SubmitOptions = { priority, unique, runAt };
-    return { functionName: this.normalizePattern(packet.pattern), payload, options, background };
+    const functionName = this.normalizePattern(packet.pattern);
+    const traced = this.otel && isTracingActive(this.otel) ? startClientSpan(this.otel, functionName, background) : undefined;
+    // A dispatch hook's metadata (Nest 12), the record's, then the span's trace context (a child of both).
+    const merged: GearmanJobMetadata | undefined = this.sendsEnvelope(functionName)
+      ? { ...(packet as { metadata?: GearmanJobMetadata }).metadata, ...metadata, ...traced?.carrier }
+      : undefined;
+    let payload: Buffer;
+    try {
+      payload = sealJobPayload(encoded, merged, retry ? { retry: { ...retry, attempt: 1 } } : {});
+    } catch (error) {
+      this.endSpan(traced?.span, error);
+      throw error;
+    }
+    return { functionName, payload, options, background, span: traced?.span };
+  }
+
+  private sendsEnvelope(functionName: string): boolean {
+    const envelope = this.options.envelope;
+    return typeof envelope === 'function' ? envelope(functionName) : envelope === true;
   }
 }
 

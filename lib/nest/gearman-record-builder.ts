@@ -1,5 +1,6 @@
 import type { JobPriority } from '../client/submit-options.js';
 import { checkRetryOptions, type GearmanRetryOptions } from './retry-policy.js';
+import type { GearmanJobMetadata } from './job-metadata.js';
 
 /** Per-message Gearman options, honoured by `ClientGearman.send()` and `emit()` alike. */
 export interface GearmanRecordOptions {
@@ -16,6 +17,11 @@ export interface GearmanRecordOptions {
    * `retry`). Travels in the job envelope, so it reaches Nest workers only.
    */
   retry?: GearmanRetryOptions;
+  /**
+   * Metadata for the handler (`GearmanContext.getMetadata()`), e.g. a W3C `traceparent`; sent only
+   * when the client's `envelope` option covers the function (see ClientGearman).
+   */
+  metadata?: Readonly<GearmanJobMetadata>;
 }
 
 /** The data of one message together with its Gearman options; built by `GearmanRecordBuilder`. */
@@ -74,6 +80,15 @@ export class GearmanRecordBuilder<TData = unknown> {
 
   setBackground(background = true): this {
     this.options = { ...this.options, background };
+    return this;
+  }
+
+  /** Metadata sent with the job (string values by name), merged into what a dispatch hook sets. */
+  setMetadata(metadata: Readonly<GearmanJobMetadata>): this {
+    if (metadata === null || typeof metadata !== 'object' || Object.values(metadata).some((value) => typeof value !== 'string')) {
+      throw new TypeError('Gearman metadata must be an object of string values');
+    }
+    this.options = { ...this.options, metadata: { ...metadata } };
     return this;
   }
 

@@ -1,11 +1,15 @@
 import { BaseRpcContext } from '@nestjs/microservices';
 import type { EnvelopeMetadata } from '../protocol/envelope.js';
 import type { WorkerJob } from '../worker/worker-job.js';
+import { metadataOf, traceContextOf, type GearmanJobMetadata, type TraceContext } from './job-metadata.js';
 import { encodePayload } from './payload-codec.js';
 import { readRetryEnvelope } from './retry-policy.js';
 
-/** The job being handled, the pattern it was routed by, and the metadata of its envelope (none for a plain Gearman client's job). */
-export type GearmanContextArgs = [job: WorkerJob, pattern: string, metadata?: EnvelopeMetadata];
+/**
+ * The job being handled, the pattern it was routed by, and the fields of its envelope (none for a
+ * plain Gearman client's job): `retry` (retries), `metadata` (a Nest client's metadata).
+ */
+export type GearmanContextArgs = [job: WorkerJob, pattern: string, envelope?: EnvelopeMetadata];
 
 /**
  * What `@Ctx()` gives a Gearman handler: the job's identity, and ways to report from inside the
@@ -60,8 +64,22 @@ export class GearmanContext extends BaseRpcContext<GearmanContextArgs> {
     return origin ? { ...origin } : { unique: this.getUnique(), handle: this.getHandle() };
   }
 
-  /** The metadata the job's envelope carried (empty for a plain Gearman client's job). */
-  getMetadata(): Readonly<EnvelopeMetadata> {
+  /**
+   * The metadata a Nest client sent with the job (a Nest 12 dispatch hook's `packet.metadata`,
+   * `GearmanRecordBuilder.setMetadata()`, and the trace context), string values by name as Nest's
+   * `PacketMetadata`; undefined for a job without any, such as one from a plain Gearman client.
+   */
+  getMetadata(): Readonly<GearmanJobMetadata> | undefined {
+    return metadataOf(this.args[2]);
+  }
+
+  /** The W3C trace context (`traceparent`, `tracestate`) the job carried, when it carried a valid one. */
+  getTraceContext(): TraceContext | undefined {
+    return traceContextOf(metadataOf(this.args[2]));
+  }
+
+  /** Every field of the job's envelope (`retry`, `metadata`, ...); empty for a plain Gearman client's job. */
+  getEnvelope(): Readonly<EnvelopeMetadata> {
     return this.args[2] ?? {};
   }
 

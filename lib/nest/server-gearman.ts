@@ -12,13 +12,15 @@ import {
 import { isObservable, lastValueFrom, type Observable, type Subscription } from 'rxjs';
 import { GearmanJobTimeoutError } from '../common/errors.js';
 import { GearmanClient } from '../client/gearman-client.js';
-import { openEnvelope, sealEnvelope, type EnvelopeMetadata } from '../protocol/envelope.js';
+import { sealEnvelope, type EnvelopeMetadata } from '../protocol/envelope.js';
 import { GearmanWorker, type GearmanWorkerOptions } from '../worker/gearman-worker.js';
 import type { WorkerJob } from '../worker/worker-job.js';
 import { checkJobTimeout, JOB_TIMEOUT_EXTRA } from './gearman-job-timeout.decorator.js';
 import { RETRY_EXTRA } from './gearman-retry.decorator.js';
 import { GearmanContext } from './gearman.context.js';
 import { GEARMAN_TRANSPORT, GearmanStatus, type GearmanEventsMap } from './gearman-status.js';
+import { openJobPayload } from './job-metadata.js';
+import { endSpan, isTracingActive, loadOpenTelemetry, startServerSpan, type OpenTelemetryApi } from './open-telemetry.js';
 import { decodePayload, encodePayload } from './payload-codec.js';
 import { checkRetryOptions, readRetryEnvelope, retryDelayMs, retryUnique, type GearmanRetryOptions } from './retry-policy.js';
 import { INTERNAL_SERVER_ERROR, NO_MESSAGE_HANDLER, toWireError } from './wire-errors.js';
@@ -43,6 +45,11 @@ export interface GearmanServerOptions extends GearmanWorkerOptions {
   serializer?: Serializer;
   /** Shapes each incoming job (`{ pattern, data }`, data decoded by the payload rules) before routing. */
   deserializer?: Deserializer;
+  /**
+   * With `@opentelemetry/api` installed (default true): run each handler in a span that continues
+   * the trace the job carried. false: no spans, whatever is installed.
+   */
+  openTelemetry?: boolean;
 }
 
 type PendingListener = { event: string; callback: (...args: any[]) => void };
@@ -76,6 +83,7 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
   override readonly propagatesEventHandlerErrors = true;
 
   private worker: GearmanWorker | undefined;
+  private otel: OpenTelemetryApi | undefined;
   private pendingListeners: PendingListener[] = [];
   /** Reply streams still running (with what settles their job), ended by close() once the worker gave up on them. */
   private readonly replyStreams = new Map<Subscription, () => void>();
@@ -96,6 +104,7 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
   async listen(callback: (error?: unknown) => void): Promise<void> {
     try {
       this.readPatternRetries();
+      if (this.options.openTelemetry !== false) this.otel = await loadOpenTelemetry();
       const worker = this.createWorker();
       for (const [functionName, handler] of this.messageHandlers) {
         const timeoutMs = this.jobTimeoutOf(functionName, handler);
@@ -146,7 +155,13 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
   }
 
   private createWorker(): GearmanWorker {
-    const { serializer: _serializer, deserializer: _deserializer, jobTimeoutMs: _jobTimeoutMs, ...workerOptions } = this.options;
+    const {
+      serializer: _serializer,
+      deserializer: _deserializer,
+      jobTimeoutMs: _jobTimeoutMs,
+      openTelemetry: _openTelemetry,
+      ...workerOptions
+    } = this.options;
     const worker = new GearmanWorker({ logger: this.logger, concurrency: DEFAULT_SERVER_CONCURRENCY, ...workerOptions });
     worker.on('connect', () => this._status$.next(GearmanStatus.CONNECTED));
     worker.on('disconnect', () => this._status$.next(GearmanStatus.DISCONNECTED));
@@ -184,9 +199,8 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
     // Past its timeout the worker aborts the signal: the job ends with the timeout error, Nest-shaped.
     if (timed) job.signal.addEventListener('abort', () => this.onTimeout(job), { once: true });
     try {
-      // Nest clients may wrap the payload in an envelope (retry policy, trace context); plain clients never do.
-      const envelope = openEnvelope(job.data);
-      const body = envelope?.payload ?? job.data;
+      // Nest clients may wrap the payload in an envelope (retry policy, metadata and trace context); plain clients never do.
+      const { payload: body, envelope } = openJobPayload(job.data);
       const deserialized = this.deserializer.deserialize(
         { pattern: job.functionName, data: decodePayload(body) },
         { channel: job.functionName },
@@ -200,11 +214,13 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
         job.exception(encodePayload({ status: 'error', err: NO_MESSAGE_HANDLER }));
         return;
       }
-      const context = new GearmanContext([job, pattern, envelope?.metadata]);
+      const context = new GearmanContext(envelope ? [job, pattern, envelope] : [job, pattern]);
       const run = () =>
         handler.isEventHandler ? this.runEvent(handler, packet, context, body) : this.runRequest(handler, packet, context, timed);
+      const otel = this.otel && isTracingActive(this.otel) ? this.otel : undefined;
+      const traced = otel ? this.traced(otel, context, handler.isEventHandler === true, run) : run;
       // A job that timed out has ended, whether or not its handler ever returns: so has its processing.
-      await this.withProcessingHooks(context, timed ? () => Promise.race([run(), aborted(job.signal)]) : run);
+      await this.withProcessingHooks(context, timed ? () => Promise.race([traced(), aborted(job.signal)]) : traced);
     } catch (error) {
       this.endWithError(job, error);
     }
@@ -307,7 +323,7 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
   private async retryLater(handler: MessageHandler, context: GearmanContext, body: Buffer, error: unknown): Promise<boolean> {
     const job = context.getJob();
     if (job.isDone) return false;
-    const metadata: EnvelopeMetadata = context.getMetadata();
+    const metadata: EnvelopeMetadata = context.getEnvelope();
     const carried = readRetryEnvelope(metadata.retry);
     const policy = carried ?? this.patternRetries.get(handler);
     if (!policy) return false;
@@ -420,6 +436,21 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
     const serialized = this.serializer.serialize(packet as OutgoingResponse);
     if (Buffer.isBuffer(serialized) || typeof serialized === 'string') return Buffer.from(serialized);
     return encodePayload((serialized as WritePacket)[field]);
+  }
+
+  /** Runs the job inside a span that continues the trace the job carried; the span ends with the job. */
+  private traced(otel: OpenTelemetryApi, context: GearmanContext, event: boolean, work: () => Promise<void>): () => Promise<void> {
+    return async () => {
+      const job = context.getJob();
+      const { span, context: spanContext } = startServerSpan(otel, job.functionName, job.handle, event, context.getMetadata());
+      try {
+        await otel.context.with(spanContext, work);
+      } catch (error) {
+        endSpan(otel, span, error);
+        throw error;
+      }
+      endSpan(otel, span, job.outcome === 'completed' ? undefined : `the job ended ${job.outcome ?? 'without an answer'}`);
+    };
   }
 
   /**

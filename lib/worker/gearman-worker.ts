@@ -5,6 +5,8 @@ import { resolveServerAddresses } from '../connection/server-address.js';
 import { GearmanConnectionError, GearmanJobTimeoutError } from '../common/errors.js';
 import type { GearmanPeerOptions } from '../connection/peer-options.js';
 import { defaultLogger, type GearmanLogger } from '../common/logger.js';
+import { performance } from 'node:perf_hooks';
+import type { GearmanWorkerObserver } from './worker-observer.js';
 import { WorkerJob } from './worker-job.js';
 import { WorkerSession, type RegisteredFunction, type WorkerSessionOwner } from './worker-session.js';
 
@@ -31,6 +33,8 @@ export interface GearmanWorkerOptions extends GearmanPeerOptions {
    * this worker: gearmand 1.1 passes them a malformed WORK_FAIL in place of the exception.
    */
   exceptions?: boolean;
+  /** Told of every job this worker runs and how it ended (metrics: see `GearmanMetrics`). */
+  observer?: GearmanWorkerObserver;
 }
 
 /** Runs one job. Its result completes the job unless the handler already ended it (see GearmanWorker). */
@@ -83,6 +87,7 @@ export class GearmanWorker extends EventEmitter {
   private nextSession = 0;
   /** Servers not connected now that were lost, or never reached yet: getting one is logged. */
   private readonly down = new Map<string, 'lost' | 'not reached'>();
+  private readonly observer: GearmanWorkerObserver | undefined;
   private state: WorkerState = 'created';
   private stopping: Promise<void> | undefined;
   private idleWaiters: (() => void)[] = [];
@@ -98,6 +103,7 @@ export class GearmanWorker extends EventEmitter {
     this.startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
     if (!(this.startTimeoutMs >= 0)) throw new TypeError(`startTimeoutMs must be a number ≥ 0, got ${options.startTimeoutMs}`);
     this.exceptions = options.exceptions ?? true;
+    this.observer = options.observer;
     const connectionOptions = {
       connectTimeoutMs: options.connectTimeoutMs,
       reconnect: options.reconnect,
@@ -128,6 +134,7 @@ export class GearmanWorker extends EventEmitter {
       sessionReconnecting: (session, delayMs) => this.onReconnecting(session, delayMs),
       sessionError: (_session, error) => this.reportError(error),
       sessionIdle: () => this.checkIdle(),
+      jobFinished: (job) => this.jobFinished(job),
     };
     this.sessions = resolveServerAddresses(options.servers, options.tls).map(
       (address) => new WorkerSession(address, connectionOptions, owner),
@@ -195,6 +202,11 @@ export class GearmanWorker extends EventEmitter {
   /** The servers (`host:port`) connected now, in the order they were given. */
   get connectedServers(): string[] {
     return this.sessions.filter((session) => session.connection.isConnected).map((session) => session.label);
+  }
+
+  /** The functions registered, in registration order. */
+  get functions(): string[] {
+    return [...this.registrations.keys()];
   }
 
   /** Jobs running now, over every connection. */
@@ -274,7 +286,16 @@ export class GearmanWorker extends EventEmitter {
     for (const resolve of waiters) resolve();
   }
 
+  private jobFinished(job: WorkerJob): void {
+    if (!this.observer) return;
+    const seconds = (performance.now() - job.receivedAt) / 1000;
+    // A job past its timeoutMs was ended by this worker (see expire), with the timeout as the reason.
+    const timedOut = job.abortedWith instanceof GearmanJobTimeoutError;
+    this.observer.jobEnded(job.functionName, timedOut ? 'timeout' : (job.outcome ?? 'abandoned'), seconds);
+  }
+
   private runJob(job: WorkerJob): void {
+    this.observer?.jobStarted(job.functionName);
     const registration = this.registrations.get(job.functionName);
     if (!registration) {
       this.logger.warn(`GearmanWorker: got job ${job.handle} of ${job.functionName}, which is not registered; failing it`);

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { encodeRequest } from '../protocol/encoder.js';
 import { PacketType } from '../protocol/packet-types.js';
 
@@ -8,6 +9,9 @@ export interface WorkerJobChannel {
   /** The job ended (or was abandoned); its slot is free. */
   jobEnded(job: WorkerJob): void;
 }
+
+/** How a job ended: WORK_COMPLETE, WORK_FAIL, WORK_EXCEPTION, or its connection dropped first. */
+export type WorkerJobOutcome = 'completed' | 'failed' | 'exception' | 'abandoned';
 
 /**
  * A job handed to a worker. Send data, warnings and status while it runs; end it once with
@@ -23,6 +27,9 @@ export class WorkerJob {
   private abortReason: Error | undefined;
   private lastDataSent: Buffer | string | undefined;
   private ended: (() => void) | undefined;
+  private ending: WorkerJobOutcome | undefined;
+  /** performance.now() when the job was handed to this worker. */
+  readonly receivedAt = performance.now();
 
   constructor(
     private readonly channel: WorkerJobChannel,
@@ -34,6 +41,11 @@ export class WorkerJob {
 
   get isDone(): boolean {
     return this.done;
+  }
+
+  /** How the job ended; undefined while it runs. */
+  get outcome(): WorkerJobOutcome | undefined {
+    return this.ending;
   }
 
   /**
@@ -86,21 +98,22 @@ export class WorkerJob {
 
   /** WORK_COMPLETE with the result (empty by default); ends the job. */
   complete(data: Buffer | string = ''): void {
-    this.end('complete', encodeRequest(PacketType.WORK_COMPLETE, this.handle, checkData('complete', data)));
+    this.end('complete', 'completed', encodeRequest(PacketType.WORK_COMPLETE, this.handle, checkData('complete', data)));
   }
 
   /** WORK_FAIL; ends the job. */
   fail(): void {
-    this.end('fail', encodeRequest(PacketType.WORK_FAIL, this.handle));
+    this.end('fail', 'failed', encodeRequest(PacketType.WORK_FAIL, this.handle));
   }
 
   /** WORK_EXCEPTION with the payload; ends the job (clients without the exceptions option see WORK_FAIL). */
   exception(data: Buffer | string): void {
-    this.end('exception', encodeRequest(PacketType.WORK_EXCEPTION, this.handle, checkData('exception', data)));
+    this.end('exception', 'exception', encodeRequest(PacketType.WORK_EXCEPTION, this.handle, checkData('exception', data)));
   }
 
   /** @internal The connection dropped: the server has requeued the job, nothing more is sent for it. */
   abandon(reason: Error): void {
+    if (!this.done) this.ending = 'abandoned';
     this.abandoned = true;
     this.done = true;
     this.runEnded();
@@ -119,9 +132,10 @@ export class WorkerJob {
     this.channel.send(encodeRequest(type, this.handle, checkData(method, data)));
   }
 
-  private end(method: string, packet: Buffer): void {
+  private end(method: string, outcome: WorkerJobOutcome, packet: Buffer): void {
     if (!this.isRunning(method)) return;
     this.done = true;
+    this.ending = outcome;
     this.runEnded();
     this.channel.send(packet);
     this.channel.jobEnded(this);

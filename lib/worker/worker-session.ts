@@ -30,6 +30,8 @@ export interface WorkerSessionOwner {
   sessionError(session: WorkerSession, error: Error): void;
   /** A session has no job in flight and no grab outstanding. */
   sessionIdle(session: WorkerSession): void;
+  /** A job ended, or was abandoned with its connection. */
+  jobFinished(job: WorkerJob): void;
 }
 
 const GRAB_JOB_UNIQ = encodeRequest(PacketType.GRAB_JOB_UNIQ);
@@ -151,6 +153,7 @@ export class WorkerSession implements GearmanConnectionHandler, WorkerJobChannel
 
   jobEnded(job: WorkerJob): void {
     if (!this.running.delete(job)) return;
+    this.owner.jobFinished(job);
     this.owner.jobEnded(this);
     if (this.isIdle) this.owner.sessionIdle(this);
   }
@@ -196,7 +199,10 @@ export class WorkerSession implements GearmanConnectionHandler, WorkerJobChannel
 
   onDisconnect(error: GearmanConnectionError): void {
     // The server requeues whatever this connection held; the handlers still running are cut loose.
-    for (const job of this.running) job.abandon(error);
+    for (const job of this.running) {
+      job.abandon(error);
+      this.owner.jobFinished(job);
+    }
     this.running.clear();
     this.grabsOutstanding = 0;
     this.sleeping = false;

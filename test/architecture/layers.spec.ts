@@ -10,6 +10,8 @@ const LAYERS: readonly (readonly string[])[] = [
   ['protocol'],
   ['connection'],
   ['client', 'worker', 'job-server'],
+  ['metrics'],
+  ['dashboard'],
   ['nest'],
   ['nest/module'],
   ['cli'],

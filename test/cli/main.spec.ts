@@ -177,6 +177,30 @@ describe('nestjs-gearman CLI', () => {
     expect(unknown.stderr).toContain('Unknown command "serve"');
   });
 
+  test('--http-port serves the dashboard and /metrics on a second port, and says where on a second line', async () => {
+    const { child, finished, output } = launch(['server', '-p', '0', '--http-port', '0']);
+    running.push(child);
+    const port = await listeningPort(output);
+    const deadline = Date.now() + 10000;
+    while (!/\nhttp on http:\/\/127\.0\.0\.1:\d+\/\n$/.test(output()) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const base = /http on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(output())![1];
+    const state = (await (await fetch(`${base}api/state`)).json()) as {
+      actions: boolean;
+      servers: { server: string; reachable: boolean }[];
+    };
+    expect(state).toMatchObject({ actions: false, servers: [{ server: `127.0.0.1:${port}`, reachable: true }] });
+    const metrics = await (await fetch(`${base}metrics`)).text();
+    expect(metrics).toContain(`gearman_server_up{server="127.0.0.1:${port}"} 1`);
+    expect(metrics).toContain('process_resident_memory_bytes');
+    expect(metrics).toMatch(/gearman_server_sent_bytes_total [1-9]/);
+    child.kill('SIGTERM');
+    const result = await finished;
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe(`listening on 127.0.0.1:${port}\nhttp on ${base}\n`);
+  });
+
   test('a port already in use exits 1 with the reason', async () => {
     const first = launch(['server', '-p', '0']);
     running.push(first.child);

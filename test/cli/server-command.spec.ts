@@ -1,4 +1,5 @@
-import { parseServerArguments, UsageError, type ServerCommand } from '../../lib/cli/server-command.js';
+import { parseServerArguments, type ServerCommand } from '../../lib/cli/server-command.js';
+import { UsageError } from '../../lib/cli/usage-error.js';
 
 const queueOf = (args: string[]) => (parseServerArguments(args) as ServerCommand).options.queue;
 

@@ -12,7 +12,7 @@ module.exports = {
   testMatch: ['**/*.spec.ts'],
   moduleNameMapper: {
     '^(\\.{1,2}/.*)\\.js$': '$1',
-    '^@nestjs/(common|core|microservices|testing|platform-express)(/.*)?$': `${nest11}/@nestjs/$1$2`,
+    '^@nestjs/(common|core|microservices|testing|platform-express|terminus)(/.*)?$': `${nest11}/@nestjs/$1$2`,
     '^rxjs(/.*)?$': `${nest11}/rxjs$1`,
   },
   transform: {

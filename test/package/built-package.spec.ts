@@ -8,7 +8,8 @@ import { promisify } from 'node:util';
  * The built package (`npm test` builds dist/ first) as users get it: copied into a consumer's
  * node_modules outside this repo, then loaded by a CommonJS app on Nest 11 and an ES-module app
  * on Nest 12, each running a real round trip over the embedded job server and loading the
- * `nestjs-gearman/protocol` entry (one GearmanProtocolError class for both entries).
+ * `nestjs-gearman/protocol` entry (one GearmanProtocolError class for both entries), and serving the
+ * dashboard's page from the files shipped beside its code.
  */
 const run = promisify(execFile);
 const repo = process.cwd();
@@ -46,6 +47,17 @@ describe('the built package', () => {
     expect(report.protocolEntry).toBe(join(app, 'node_modules', 'nestjs-gearman', 'dist', build, 'protocol', 'index.js'));
     expect(report.echoPacket).toBe('\0REQ\0\0\0\x10\0\0\0\x02hi');
     expect(report.oneErrorClass).toBe(true);
+    expect(report.dashboardPage).toBe(true);
+  });
+
+  test('npm pack ships the dashboard page in both builds', async () => {
+    const { stdout } = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: repo, timeout: 60000 });
+    const [{ files }] = JSON.parse(stdout) as [{ files: { path: string }[] }];
+    const paths = files.map((file) => file.path);
+    for (const build of ['esm', 'cjs']) {
+      for (const asset of ['index.html', 'dashboard.js', 'dashboard.css'])
+        expect(paths).toContain(`dist/${build}/dashboard/assets/${asset}`);
+    }
   });
 
   // A CommonJS TypeScript app (`moduleResolution: node10`, as Nest 11 projects are set up) does not

@@ -34,7 +34,7 @@ export function describeWithPeers(peers: string[], title: string, body: () => vo
     describe(title, body);
     return;
   }
-  const reason = `needs ${missing.join(', ')} (apt-get install gearman-job-server gearman-tools libgearman-client-perl)`;
+  const reason = `needs ${missing.join(', ')} (.ci/run installs the Debian packages: gearman-job-server gearman-tools libgearman-client-perl chromium ...)`;
   if (process.env.CI) {
     describe(title, () => {
       test(`peers are installed: ${reason}`, () => {

@@ -1,6 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { DEFAULT_GEARMAN_HOST, DEFAULT_GEARMAN_PORT } from '../../common/defaults.js';
 import { GearmanJobServer, type GearmanJobServerOptions } from '../../job-server/gearman-job-server.js';
+import { combineLifecycles } from '../../job-server/job-lifecycle.js';
+import type { GearmanMetrics } from '../../metrics/gearman-metrics.js';
 import type { GearmanModuleOptions } from './gearman-module-options.js';
 
 /**
@@ -8,15 +10,24 @@ import type { GearmanModuleOptions } from './gearman-module-options.js';
  * as an async provider, so Nest creates nothing that depends on it (the client, the strategy
  * factory) before the port is bound.
  */
-export async function startEmbeddedJobServer(options: Pick<GearmanModuleOptions, 'embeddedServer'>): Promise<GearmanJobServer | null> {
+export async function startEmbeddedJobServer(
+  options: Pick<GearmanModuleOptions, 'embeddedServer' | 'metrics'>,
+  metrics: GearmanMetrics | null = null,
+): Promise<GearmanJobServer | null> {
   if (!options.embeddedServer) return null;
   const serverOptions: GearmanJobServerOptions = options.embeddedServer === true ? {} : options.embeddedServer;
-  const server = new GearmanJobServer({ logger: new Logger('GearmanJobServer'), ...serverOptions });
+  // With metrics, the server's jobs are counted through its lifecycle, beside any lifecycle of the options' own.
+  const counted = metrics?.jobServerLifecycle();
+  const lifecycle =
+    counted && serverOptions.lifecycle ? combineLifecycles(serverOptions.lifecycle, counted) : (counted ?? serverOptions.lifecycle);
+  const server = new GearmanJobServer({ logger: new Logger('GearmanJobServer'), ...serverOptions, lifecycle });
   try {
     await server.listen();
   } catch (error) {
     throw listenError(serverOptions, error);
   }
+  const metricsOptions = options.metrics === true ? {} : options.metrics;
+  if (metrics && metricsOptions && metricsOptions.jobServers !== false) metrics.watchJobServer(server);
   return server;
 }
 

@@ -1,6 +1,7 @@
 import type { InjectionToken, ModuleMetadata, OptionalFactoryDependency, Type } from '@nestjs/common';
 import type { ServerAddress } from '../../connection/server-address.js';
 import type { GearmanJobServerOptions } from '../../job-server/gearman-job-server.js';
+import type { GearmanMetricsOptions } from '../../metrics/gearman-metrics.js';
 import type { GearmanClientProxyOptions } from '../client-gearman.js';
 import type { GearmanServerOptions } from '../server-gearman.js';
 
@@ -26,8 +27,35 @@ export interface GearmanModuleOptions {
    * fail with a connection error); default 10 000 ms.
    */
   shutdownTimeoutMs?: number;
+  /**
+   * Prometheus metrics (prom-client, an optional peer dependency) of this app's client and workers:
+   * `true`, or options. They go to prom-client's default registry unless `registry` says otherwise;
+   * inject `GearmanMetrics` (or `GEARMAN_METRICS`) to serve them. `jobServers`: job servers whose
+   * admin status becomes `gearman_server_*` gauges (`true`: the module's); default the embedded
+   * server's, if any, else none.
+   */
+  metrics?: boolean | (Omit<GearmanMetricsOptions, 'jobServers'> & { jobServers?: boolean | ServerAddress[] });
+  /**
+   * Serve the live dashboard (the page `nestjs-gearman server --http-port` serves) on a port of its
+   * own, for the module's job servers and this app's workers: `true` (127.0.0.1, any free port),
+   * or where and how. Read-only unless `actions`. With `metrics` on, `/metrics` is served there
+   * too. Inject `GEARMAN_DASHBOARD` for its `address()`.
+   */
+  dashboard?: boolean | GearmanModuleDashboardOptions;
   /** Register the module globally, so feature modules inject `ClientGearman` without importing it. */
   isGlobal?: boolean;
+}
+
+/** Where and how the module serves its dashboard. */
+export interface GearmanModuleDashboardOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 0: any free port. */
+  port?: number;
+  /** Let the page cancel jobs and pause functions; default false. */
+  actions?: boolean;
+  /** How often the page is updated; default 1000 ms. */
+  intervalMs?: number;
 }
 
 /** The options a `forRootAsync()` factory may return: `isGlobal` is decided statically, in `forRootAsync()`. */

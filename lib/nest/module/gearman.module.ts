@@ -5,10 +5,23 @@ import { ClientGearman } from '../client-gearman.js';
 import type { GearmanServerOptions, ServerGearman } from '../server-gearman.js';
 import { closeClientGracefully } from './close-client-gracefully.js';
 import { startEmbeddedJobServer } from './embedded-job-server.js';
-import { GEARMAN_CLIENT, GEARMAN_JOB_SERVER, GEARMAN_MODULE_OPTIONS, GEARMAN_SERVERS } from './gearman.constants.js';
+import { GearmanMetrics } from '../../metrics/gearman-metrics.js';
+import type { GearmanDashboard } from '../../dashboard/gearman-dashboard.js';
+import {
+  GEARMAN_CLIENT,
+  GEARMAN_DASHBOARD,
+  GEARMAN_JOB_SERVER,
+  GEARMAN_METRICS,
+  GEARMAN_MODULE_OPTIONS,
+  GEARMAN_SERVERS,
+  GEARMAN_WORKER_OBSERVER,
+} from './gearman.constants.js';
 import type { GearmanModuleAsyncOptions, GearmanModuleOptions, GearmanOptionsFactory } from './gearman-module-options.js';
+import { GearmanHealthIndicator } from './gearman-health.indicator.js';
 import { GearmanStrategyFactory } from './gearman-strategy.factory.js';
 import { jobServerAddresses } from './job-server-addresses.js';
+import { moduleWorkerObserver, startModuleDashboard } from './module-dashboard.js';
+import { createModuleMetrics } from './module-metrics.js';
 
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
@@ -33,6 +46,7 @@ export class GearmanModule implements OnApplicationShutdown {
     @Inject(GEARMAN_CLIENT) private readonly client: ClientGearman,
     @Inject(GEARMAN_JOB_SERVER) private readonly jobServer: GearmanJobServer | null,
     @Inject(GEARMAN_MODULE_OPTIONS) private readonly options: GearmanModuleOptions,
+    @Inject(GEARMAN_DASHBOARD) private readonly dashboard: GearmanDashboard | null,
   ) {}
 
   static forRoot(options: GearmanModuleOptions = {}): DynamicModule {
@@ -57,6 +71,7 @@ export class GearmanModule implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await this.dashboard?.close();
     await closeClientGracefully(this.client, this.options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS);
     await this.jobServer?.close();
   }
@@ -64,30 +79,51 @@ export class GearmanModule implements OnApplicationShutdown {
   private static assemble(optionsProviders: Provider[], imports: DynamicModule['imports'], isGlobal?: boolean): DynamicModule {
     const providers: Provider[] = [
       ...optionsProviders,
+      { provide: GEARMAN_METRICS, useFactory: createModuleMetrics, inject: [GEARMAN_MODULE_OPTIONS] },
       {
         provide: GEARMAN_JOB_SERVER,
-        useFactory: (options: GearmanModuleOptions) => startEmbeddedJobServer(options),
-        inject: [GEARMAN_MODULE_OPTIONS],
+        useFactory: (options: GearmanModuleOptions, metrics: GearmanMetrics | null) => startEmbeddedJobServer(options, metrics),
+        inject: [GEARMAN_MODULE_OPTIONS, GEARMAN_METRICS],
       },
       {
         provide: GEARMAN_SERVERS,
         useFactory: (options: GearmanModuleOptions, jobServer: GearmanJobServer | null) => jobServerAddresses(options.servers, jobServer),
         inject: [GEARMAN_MODULE_OPTIONS, GEARMAN_JOB_SERVER],
       },
+      { provide: GearmanMetrics, useExisting: GEARMAN_METRICS },
+      { provide: GEARMAN_WORKER_OBSERVER, useFactory: moduleWorkerObserver, inject: [GEARMAN_MODULE_OPTIONS, GEARMAN_METRICS] },
+      {
+        provide: GEARMAN_DASHBOARD,
+        useFactory: startModuleDashboard,
+        inject: [GEARMAN_MODULE_OPTIONS, GEARMAN_SERVERS, GEARMAN_METRICS, GEARMAN_WORKER_OBSERVER, GearmanStrategyFactory],
+      },
       {
         provide: ClientGearman,
-        useFactory: (options: GearmanModuleOptions, servers: ServerAddress[]) => new ClientGearman({ ...options.client, servers }),
-        inject: [GEARMAN_MODULE_OPTIONS, GEARMAN_SERVERS],
+        useFactory: (options: GearmanModuleOptions, servers: ServerAddress[], metrics: GearmanMetrics | null) =>
+          new ClientGearman({ ...(metrics ? { observer: metrics.client } : {}), ...options.client, servers }),
+        inject: [GEARMAN_MODULE_OPTIONS, GEARMAN_SERVERS, GEARMAN_METRICS],
       },
       { provide: GEARMAN_CLIENT, useExisting: ClientGearman },
       GearmanStrategyFactory,
+      GearmanHealthIndicator,
     ];
     return {
       module: GearmanModule,
       global: isGlobal ?? false,
       imports,
       providers,
-      exports: [ClientGearman, GEARMAN_CLIENT, GEARMAN_JOB_SERVER, GEARMAN_SERVERS, GEARMAN_MODULE_OPTIONS, GearmanStrategyFactory],
+      exports: [
+        ClientGearman,
+        GEARMAN_CLIENT,
+        GEARMAN_JOB_SERVER,
+        GEARMAN_SERVERS,
+        GEARMAN_MODULE_OPTIONS,
+        GearmanStrategyFactory,
+        GearmanHealthIndicator,
+        GEARMAN_METRICS,
+        GearmanMetrics,
+        GEARMAN_DASHBOARD,
+      ],
     };
   }
 }
