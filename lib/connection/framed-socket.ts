@@ -1,6 +1,7 @@
 import { DecoderOptions, Frame, PacketDecoder } from '../protocol/decoder.js';
 import { GearmanProtocolError } from '../protocol/protocol-error.js';
 import type { FrameTransport } from './frame-transport.js';
+import type { ReadTurns } from './read-turns.js';
 
 export interface FramedSocketHandler {
   /** A complete packet or admin line arrived. */
@@ -21,6 +22,8 @@ export interface FramedSocketOptions extends DecoderOptions {
    * later turn (after other sockets had theirs) with reading paused. 0 or undefined: no bound.
    */
   maxFramesPerTurn?: number;
+  /** Shares turns with the other sockets of the same server (see ReadTurns); replaces maxFramesPerTurn. */
+  readTurns?: ReadTurns;
 }
 
 // Why reading is paused (bits): frames decoded ahead wait for a later turn; the owner asked.
@@ -64,6 +67,9 @@ export class FramedSocket {
   /** HELD_BY_* bits; the socket is paused while any is set. */
   private holds = 0;
   private readonly onFrameBound: (frame: Frame) => void;
+  private readonly readTurns: ReadTurns | undefined;
+  /** The ReadTurns turn this socket last read in. */
+  private lastTurn = 0;
 
   constructor(
     readonly socket: FrameTransport,
@@ -72,6 +78,7 @@ export class FramedSocket {
   ) {
     this.decoder = new PacketDecoder(options);
     this.maxFramesPerTurn = options.maxFramesPerTurn || Infinity;
+    this.readTurns = options.readTurns;
     this.onFrameBound = (frame) => this.handler.onFrame(frame);
     socket.setNoDelay(true);
     if (options.keepAliveMs) socket.setKeepAlive(true, options.keepAliveMs);
@@ -194,8 +201,14 @@ export class FramedSocket {
   /** Decodes up to maxFramesPerTurn frames; what is left waits for a later turn, reading paused. */
   private decode(chunk: Buffer): void {
     let consumed: number;
+    let budget = this.maxFramesPerTurn;
+    const turns = this.readTurns;
+    if (turns) {
+      budget = turns.enter(this.lastTurn);
+      this.lastTurn = turns.turn;
+    }
     try {
-      consumed = this.decoder.feed(chunk, this.onFrameBound, this.maxFramesPerTurn);
+      consumed = this.decoder.feed(chunk, this.onFrameBound, budget);
     } catch (error) {
       if (!(error instanceof GearmanProtocolError)) throw error;
       this.backlog = undefined;
