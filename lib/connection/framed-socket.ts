@@ -1,7 +1,7 @@
 import { DecoderOptions, Frame, PacketDecoder } from '../protocol/decoder.js';
 import { GearmanProtocolError } from '../protocol/protocol-error.js';
 import type { FrameTransport } from './frame-transport.js';
-import type { ReadTurns } from './read-turns.js';
+import { ReadSlicer, type ReadTurns } from './read-turns.js';
 
 export interface FramedSocketHandler {
   /** A complete packet or admin line arrived. */
@@ -67,9 +67,9 @@ export class FramedSocket {
   /** HELD_BY_* bits; the socket is paused while any is set. */
   private holds = 0;
   private readonly onFrameBound: (frame: Frame) => void;
-  private readonly readTurns: ReadTurns | undefined;
-  /** The ReadTurns turn this socket last read in. */
-  private lastTurn = 0;
+  private readonly slicer: ReadSlicer | undefined;
+  /** Frames handed over so far. */
+  private frames = 0;
 
   constructor(
     readonly socket: FrameTransport,
@@ -78,8 +78,11 @@ export class FramedSocket {
   ) {
     this.decoder = new PacketDecoder(options);
     this.maxFramesPerTurn = options.maxFramesPerTurn || Infinity;
-    this.readTurns = options.readTurns;
-    this.onFrameBound = (frame) => this.handler.onFrame(frame);
+    this.slicer = options.readTurns && new ReadSlicer(options.readTurns);
+    this.onFrameBound = (frame) => {
+      this.frames++;
+      this.handler.onFrame(frame);
+    };
     socket.setNoDelay(true);
     if (options.keepAliveMs) socket.setKeepAlive(true, options.keepAliveMs);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -201,12 +204,9 @@ export class FramedSocket {
   /** Decodes up to maxFramesPerTurn frames; what is left waits for a later turn, reading paused. */
   private decode(chunk: Buffer): void {
     let consumed: number;
-    let budget = this.maxFramesPerTurn;
-    const turns = this.readTurns;
-    if (turns) {
-      budget = turns.enter(this.lastTurn);
-      this.lastTurn = turns.turn;
-    }
+    const slicer = this.slicer;
+    const budget = slicer ? slicer.nextSlice() : this.maxFramesPerTurn;
+    const framesBefore = this.frames;
     try {
       consumed = this.decoder.feed(chunk, this.onFrameBound, budget);
     } catch (error) {
@@ -217,6 +217,7 @@ export class FramedSocket {
       return;
     }
     if (consumed === chunk.length) {
+      if (slicer && this.frames - framesBefore <= slicer.framesPerTurn) slicer.lightRead();
       this.release(HELD_BY_BACKLOG);
       return;
     }

@@ -19,10 +19,10 @@ export interface JobServerLimits {
   outputBufferHardBytes: number;
   /**
    * Packets and admin lines handled for one connection per turn of the event loop while other
-   * connections have frames too; the rest waits while they get their turn. A connection that has
-   * been reading alone takes 16 times more (ReadTurns), so a lone bulk producer is not slowed.
-   * Default 8: under a flood of SUBMIT_JOB_BG, the costliest request, from one connection, the
-   * others keep about half of their round trips or more.
+   * connections make small reads between its turns; the rest waits while they get theirs. Beside
+   * nobody, or beside other bulk senders only, a connection takes 16 times more (ReadTurns), so
+   * bulk work is not slowed. Default 8: under a flood of SUBMIT_JOB_BG, the costliest request,
+   * from one connection, the others keep about half of their round trips or more.
    */
   framesPerTurn: number;
   /**

@@ -1,35 +1,29 @@
-import { ReadTurns } from '../../lib/connection/read-turns.js';
+import { ReadSlicer, ReadTurns } from '../../lib/connection/read-turns.js';
 
-const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
-
-describe('ReadTurns', () => {
-  test('a reader alone gets 16 times framesPerTurn; two readers in one turn get framesPerTurn each', async () => {
+describe('ReadTurns and ReadSlicer', () => {
+  test('alone, or beside other bulk senders only, a connection gets slices 16 times framesPerTurn', () => {
     const turns = new ReadTurns(8);
-    const never = 0;
-    expect(turns.enter(never)).toBe(128);
-    const a = turns.turn;
-    // The same reader again in the same turn is still alone.
-    expect(turns.enter(a)).toBe(128);
-    expect(turns.enter(never)).toBe(8);
-    expect(turns.enter(a)).toBe(8);
-    await nextTurn();
-    // Contention lasts for the next turns.
-    expect(turns.enter(a)).toBe(8);
+    const bulk = new ReadSlicer(turns);
+    const otherBulk = new ReadSlicer(turns);
+    expect(bulk.nextSlice()).toBe(128);
+    expect(otherBulk.nextSlice()).toBe(128);
+    // Its own light reads do not count against it.
+    bulk.lightRead();
+    expect(bulk.nextSlice()).toBe(128);
   });
 
-  test(`after ${ReadTurns.CONTENDED_TURNS} turns with a single reader, that reader is alone again`, async () => {
-    const turns = new ReadTurns(4);
-    turns.enter(0);
-    turns.enter(-1);
-    let last = turns.turn;
-    const budgets: number[] = [];
-    for (let i = 0; i < ReadTurns.CONTENDED_TURNS + 2; i++) {
-      await nextTurn();
-      budgets.push(turns.enter(last));
-      last = turns.turn;
-    }
-    expect(budgets.slice(0, ReadTurns.CONTENDED_TURNS - 1).every((budget) => budget === 4)).toBe(true);
-    expect(budgets.at(-1)).toBe(64);
+  test('a light read by another connection between two slices makes the slices small, for 8 slices after the last one', () => {
+    const turns = new ReadTurns(8);
+    const flood = new ReadSlicer(turns);
+    const bystander = new ReadSlicer(turns);
+    expect(flood.nextSlice()).toBe(128);
+    bystander.nextSlice();
+    bystander.lightRead();
+    const slices = Array.from({ length: ReadTurns.CONTENDED_SLICES + 1 }, () => flood.nextSlice());
+    expect(slices).toEqual([...new Array<number>(ReadTurns.CONTENDED_SLICES).fill(8), 128]);
+    // Any light read of the others starts the count again.
+    bystander.lightRead();
+    expect(flood.nextSlice()).toBe(8);
   });
 
   test('framesPerTurn must be a whole number ≥ 1', () => {
