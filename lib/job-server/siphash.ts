@@ -37,19 +37,10 @@ export class SipHash64 {
     let low: number;
     let high: number;
     // Two rounds for the message word, two for the final word (the length, 8, in its top byte),
-    // then four finalization rounds.
+    // then four finalization rounds; each word goes into v3 before its rounds and into v0 after.
+    v3l ^= messageLow;
+    v3h ^= messageHigh;
     for (let round = 0; round < 8; round++) {
-      if (round === 0) {
-        v3l ^= messageLow;
-        v3h ^= messageHigh;
-      } else if (round === 2) {
-        v0l ^= messageLow;
-        v0h ^= messageHigh;
-        v3h ^= 0x08000000;
-      } else if (round === 4) {
-        v0h ^= 0x08000000;
-        v2l ^= 0xff;
-      }
       // v0 += v1; v1 <<<= 13; v1 ^= v0; v0 <<<= 32
       sum = (v0l >>> 0) + (v1l >>> 0);
       v0h = (v0h + v1h + (sum > 0xffffffff ? 1 : 0)) | 0;
@@ -88,6 +79,14 @@ export class SipHash64 {
       low = v2h;
       v2h = v2l;
       v2l = low;
+      if (round === 1) {
+        v0l ^= messageLow;
+        v0h ^= messageHigh;
+        v3h ^= 0x08000000;
+      } else if (round === 3) {
+        v0h ^= 0x08000000;
+        v2l ^= 0xff;
+      }
     }
     this.low = (v0l ^ v1l ^ v2l ^ v3l) >>> 0;
     this.high = (v0h ^ v1h ^ v2h ^ v3h) >>> 0;
