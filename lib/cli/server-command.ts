@@ -34,7 +34,7 @@ Options (gearmand's names where gearmand has them):
       --exceptions             relay WORK_EXCEPTION to every client, asked for or not
       --keepalive              turn TCP keepalive on for every connection
       --keepalive-idle SECONDS idle time before keepalive probes (default 30; implies --keepalive)
-      --job-handle-prefix TEXT job handles are TEXT:<counter> (default H:<hostname>)
+      --job-handle-prefix TEXT job handles start with TEXT: (default H:<hostname>)
       --max-packet-size BYTES  largest packet accepted (default 67108864)
   -l, --log-file FILE          where warnings and errors go: stderr (default), none, or a file
       --verbose LEVEL          FATAL ... ERROR (default), WARNING, NOTICE, INFO, DEBUG
