@@ -249,6 +249,15 @@ describe('GearmanJobServer limits, with real sockets', () => {
     expect(logger.warnings.join('\n')).toMatch(/closed: it read none of its \d+ bytes of replies for 300 ms \(idleTimeoutMs\)/);
   });
 
+  test('listening off loopback without TLS logs one warning; on loopback none', async () => {
+    const exposed = recordingLogger();
+    await started({ host: '0.0.0.0', logger: exposed });
+    expect(exposed.warnings).toEqual([expect.stringMatching(/^listening on 0\.0\.0\.0:\d+ without TLS: /)]);
+    const local = recordingLogger();
+    await started({ logger: local });
+    expect(local.warnings).toEqual([]);
+  });
+
   test("every limit off (0) is gearmand's behaviour: nothing refused, nothing closed", async () => {
     const { port } = await started({
       limits: { maxConnections: 0, idleTimeoutMs: 0, packetTimeoutMs: 0, maxQueuedJobsPerFunction: 0, framesPerTurn: 0 },

@@ -207,6 +207,12 @@ describeWithPeers(['openssl'], 'GearmanJobServer over TLS (certificates made by 
     expect(await tlsAdmin(other.address().port, 'status', as(pki.appClient))).toBe('.\n');
   });
 
+  test('a TLS listener on every interface logs no warning about plaintext', async () => {
+    const logger = recordingLogger();
+    await tlsServer({ host: '0.0.0.0', logger });
+    expect(logger.warnings).toEqual([]);
+  });
+
   test('options: TLS needs a key and a certificate, a TLS listener needs tls, adminCertificates needs a ca', () => {
     expect(() => new GearmanJobServer({ tls: { cert: pki.server.cert } })).toThrow(/key and cert/);
     expect(() => new GearmanJobServer({ listeners: [{ port: 0, tls: true }] })).toThrow(/needs the tls option/);
