@@ -102,8 +102,17 @@ export type { AppWorkerState, DashboardState, JobCounts, ServerState, Throughput
 
 // The job server (also run by the `nestjs-gearman server` command).
 export { GearmanJobServer } from './job-server/gearman-job-server.js';
-export type { GearmanJobServerOptions, JobServerStats } from './job-server/gearman-job-server.js';
+export type {
+  GearmanJobServerOptions,
+  JobServerAddress,
+  JobServerListener,
+  JobServerStats,
+  JobServerTlsOptions,
+} from './job-server/gearman-job-server.js';
 export type { MemoryQueueOptions, QueueStoreOptions, SqliteQueueOptions } from './job-server/queue-store.js';
+export type { JobServerLimits } from './job-server/server-limits.js';
+export type { AdminCommandsSetting } from './job-server/admin-access.js';
+export type { JobHandleStyle } from './job-server/job-handles.js';
 // Following every job through the job server (the `lifecycle` option): metrics, stores.
 export { combineLifecycles } from './job-server/job-lifecycle.js';
 export type { JobEnd, JobLifecycle, JobOutcome, JobView, RequeueReason, WorkUpdate } from './job-server/job-lifecycle.js';

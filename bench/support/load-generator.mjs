@@ -2,6 +2,7 @@
 // job server, so the two are measured alike. Clients and workers all live in this process.
 import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { encodeRequest, PacketDecoder, PacketType } from '../../dist/esm/protocol/index.js';
 
 const P = PacketType;
@@ -17,10 +18,11 @@ class Connection {
     socket.on('error', () => undefined);
   }
 
-  static open(port, onPacket) {
+  /** `tls`: TLS connection options (the server's CA) to connect over TLS; undefined for plain TCP. */
+  static open(port, onPacket, tls) {
     return new Promise((resolve, reject) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => resolve(new Connection(socket, onPacket)));
+      const socket = tls ? tlsConnect({ host: '127.0.0.1', port, ...tls }) : connect(port, '127.0.0.1');
+      socket.once(tls ? 'secureConnect' : 'connect', () => resolve(new Connection(socket, onPacket)));
       socket.once('error', reject);
     });
   }
@@ -49,37 +51,48 @@ const PRE_SLEEP = encodeRequest(P.PRE_SLEEP);
  * A worker that answers every job at once: WORK_COMPLETE and the next GRAB_JOB in one write,
  * PRE_SLEEP on NO_JOB, GRAB_JOB on NOOP. Calls onDone for each job completed.
  */
-async function startWorker(port, fn, onDone) {
-  const worker = await Connection.open(port, (type, args, connection) => {
-    if (type === P.JOB_ASSIGN) {
-      connection.write(encodeRequest(P.WORK_COMPLETE, args[0], args[2]));
-      connection.write(GRAB);
-      onDone();
-    } else if (type === P.NO_JOB) {
-      connection.write(PRE_SLEEP);
-    } else if (type === P.NOOP) {
-      connection.write(GRAB);
-    }
-  });
+async function startWorker(port, fn, onDone, tls) {
+  const worker = await Connection.open(
+    port,
+    (type, args, connection) => {
+      if (type === P.JOB_ASSIGN) {
+        connection.write(encodeRequest(P.WORK_COMPLETE, args[0], args[2]));
+        connection.write(GRAB);
+        onDone();
+      } else if (type === P.NO_JOB) {
+        connection.write(PRE_SLEEP);
+      } else if (type === P.NOOP) {
+        connection.write(GRAB);
+      }
+    },
+    tls,
+  );
   worker.write(encodeRequest(P.CAN_DO, fn));
   worker.write(GRAB);
   return worker;
 }
 
-/** Foreground round trips: each client keeps `window` jobs in flight for `durationMs`; returns jobs/s. */
-export async function foregroundRoundTrips(port, { clients = 8, workers = 4, payloadBytes = 100, window = 1, durationMs = 4000 } = {}) {
+/** Foreground round trips: each client keeps `window` jobs in flight for `durationMs`; returns jobs/s. `tls`: connect over TLS with these options. */
+export async function foregroundRoundTrips(
+  port,
+  { clients = 8, workers = 4, payloadBytes = 100, window = 1, durationMs = 4000, tls } = {},
+) {
   const fn = `fg-${randomUUID()}`;
   const submit = encodeRequest(P.SUBMIT_JOB, fn, '', Buffer.alloc(payloadBytes, 0x61));
-  const workerConnections = await Promise.all(Array.from({ length: workers }, () => startWorker(port, fn, () => undefined)));
+  const workerConnections = await Promise.all(Array.from({ length: workers }, () => startWorker(port, fn, () => undefined, tls)));
   let completed = 0;
   let running = true;
   const clientConnections = await Promise.all(
     Array.from({ length: clients }, () =>
-      Connection.open(port, (type, _args, client) => {
-        if (type !== P.WORK_COMPLETE) return;
-        completed++;
-        if (running) client.write(submit);
-      }),
+      Connection.open(
+        port,
+        (type, _args, client) => {
+          if (type !== P.WORK_COMPLETE) return;
+          completed++;
+          if (running) client.write(submit);
+        },
+        tls,
+      ),
     ),
   );
   const warmup = 500;
@@ -100,7 +113,7 @@ export async function foregroundRoundTrips(port, { clients = 8, workers = 4, pay
  * Background submits of `jobs` jobs (payload of `payloadBytes`, a 36-byte unique each) from
  * `clients` connections with `window` submits in flight each; returns jobs/s and the function name.
  */
-export async function backgroundSubmits(port, { jobs = 200_000, clients = 4, window = 200, payloadBytes = 100 } = {}) {
+export async function backgroundSubmits(port, { jobs = 200_000, clients = 4, window = 200, payloadBytes = 100, tls } = {}) {
   const fn = `bg-${randomUUID()}`;
   const payload = Buffer.alloc(payloadBytes, 0x62);
   let sent = 0;
@@ -114,15 +127,19 @@ export async function backgroundSubmits(port, { jobs = 200_000, clients = 4, win
   };
   const connections = [];
   for (let i = 0; i < clients; i++) {
-    const c = await Connection.open(port, (type, _args, client) => {
-      if (type === P.JOB_CREATED) {
-        created++;
-        if (created === jobs) finish();
-        else next(client);
-      } else if (type === P.ERROR) {
-        throw new Error('the server refused a submit');
-      }
-    });
+    const c = await Connection.open(
+      port,
+      (type, _args, client) => {
+        if (type === P.JOB_CREATED) {
+          created++;
+          if (created === jobs) finish();
+          else next(client);
+        } else if (type === P.ERROR) {
+          throw new Error('the server refused a submit');
+        }
+      },
+      tls,
+    );
     connections.push(c);
   }
   const start = process.hrtime.bigint();
@@ -134,17 +151,22 @@ export async function backgroundSubmits(port, { jobs = 200_000, clients = 4, win
 }
 
 /** Drains `jobs` queued jobs of `fn` with `workers` workers; returns jobs/s. */
-export async function backgroundDrain(port, fn, jobs, { workers = 4 } = {}) {
+export async function backgroundDrain(port, fn, jobs, { workers = 4, tls } = {}) {
   let completed = 0;
   let finish;
   const done = new Promise((resolve) => (finish = resolve));
   const start = process.hrtime.bigint();
   const connections = await Promise.all(
     Array.from({ length: workers }, () =>
-      startWorker(port, fn, () => {
-        completed++;
-        if (completed === jobs) finish();
-      }),
+      startWorker(
+        port,
+        fn,
+        () => {
+          completed++;
+          if (completed === jobs) finish();
+        },
+        tls,
+      ),
     ),
   );
   await done;

@@ -1,8 +1,18 @@
-import { createWriteStream, unlinkSync, writeFileSync } from 'node:fs';
+import { createWriteStream, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { GearmanJobServer, JOB_SERVER_VERSION, VERBOSE_LEVELS, type GearmanJobServerOptions } from '../job-server/gearman-job-server.js';
+import { ADMIN_COMMANDS_SETTINGS, type AdminCommandsSetting } from '../job-server/admin-access.js';
+import {
+  GearmanJobServer,
+  JOB_SERVER_VERSION,
+  VERBOSE_LEVELS,
+  type GearmanJobServerOptions,
+  type JobServerListener,
+  type JobServerTlsOptions,
+} from '../job-server/gearman-job-server.js';
+import { JOB_HANDLE_STYLES, type JobHandleStyle } from '../job-server/job-handles.js';
+import { NO_LIMITS, type JobServerLimits } from '../job-server/server-limits.js';
 import { silentLogger, type GearmanLogger } from '../common/logger.js';
-import { DEFAULT_GEARMAN_PORT } from '../common/defaults.js';
+import { DEFAULT_GEARMAN_HOST, DEFAULT_GEARMAN_PORT } from '../common/defaults.js';
 import type { QueueStoreOptions } from '../job-server/queue-store.js';
 import { GearmanMissingPeerError } from '../common/errors.js';
 import type { ThroughputSource } from '../dashboard/dashboard-state.js';
@@ -24,7 +34,7 @@ Options (gearmand's names where gearmand has them):
       --exceptions             relay WORK_EXCEPTION to every client, asked for or not
       --keepalive              turn TCP keepalive on for every connection
       --keepalive-idle SECONDS idle time before keepalive probes (default 30; implies --keepalive)
-      --job-handle-prefix TEXT job handles are TEXT:<counter> (default H:<hostname>)
+      --job-handle-prefix TEXT job handles start with TEXT: (default H:<hostname>)
       --max-packet-size BYTES  largest packet accepted (default 67108864)
   -l, --log-file FILE          where warnings and errors go: stderr (default), none, or a file
       --verbose LEVEL          FATAL ... ERROR (default), WARNING, NOTICE, INFO, DEBUG
@@ -41,12 +51,41 @@ Options (gearmand's names where gearmand has them):
   -V, --version                print the version and exit
   -h, --help                   show this help
 
+TLS (gearmand's flags; a TLS port never takes plaintext):
+      --ssl                    TLS on the -L/-p address
+      --ssl-certificate FILE   the server's certificate (PEM)
+      --ssl-key FILE           its private key (PEM)
+      --ssl-ca-file FILE       CA (PEM) that signs client certificates: every client must present one
+      --plaintext-listen HOST:PORT
+                               also listen there without TLS (e.g. 127.0.0.1:4731); repeatable
+
+Security:
+      --admin-commands LEVEL   read-only (default), loopback, or all (gearmand's: anyone may
+                               cancel jobs, drop functions, list every job)
+      --admin-certificate NAME a client certificate (common name, DNS name or SHA-256
+                               fingerprint) allowed every admin command; repeatable
+      --job-handles STYLE      unguessable (default) or sequential (gearmand's H:host:N)
+
+Limits (0 turns one off; see docs/security.md):
+      --output-buffer-soft BYTES      stop reading a peer owed this much (default 4194304)
+      --output-buffer-hard BYTES      close a peer owed this much (default 67108864)
+      --frames-per-turn N             packets handled per connection per turn (default 8)
+      --max-queued-per-function N     jobs queued per function (default 2000000)
+      --max-queued-per-connection N   jobs queued per connection (default 0 = none)
+      --max-queued-bytes BYTES        estimated memory of all queued jobs (default: half the heap)
+      --max-connections N             connections at once (default 10000)
+      --max-connections-per-address N connections at once from one address (default 0 = none)
+      --idle-timeout SECONDS          close connections idle this long (default 300)
+      --packet-timeout SECONDS        close a connection whose packet is not whole in time (default 30)
+      --no-limits                     every limit off (gearmand's behaviour)
+
 Accepted for gearmand compatibility, without effect here: -t/--threads, -b/--backlog,
 -f/--file-descriptors, -R/--round-robin, -w/--worker-wakeup, --hashtable-buckets,
 --keepalive-interval, --keepalive-count, --syslog, --coredump. Not supported: -d/--daemon,
--u/--user, --ssl and its files.
+-u/--user. Every flag takes its value as --flag VALUE or --flag=VALUE.
 
-Prints "listening on HOST:PORT" once accepting (then "http on http://HOST:PORT/" with --http-port);
+Prints "listening on HOST:PORT" once accepting (a line per address, " (TLS)" after a TLS one;
+then "http on http://HOST:PORT/" with --http-port);
 SIGTERM or SIGINT closes it cleanly.
 `;
 
@@ -74,7 +113,21 @@ const IGNORED_FLAGS = [
   'syslog',
   'coredump',
 ];
-const UNSUPPORTED_FLAGS = ['daemon', 'user', 'ssl', 'ssl-ca-file', 'ssl-certificate', 'ssl-key'];
+const UNSUPPORTED_FLAGS = ['daemon', 'user'];
+
+/** The limit each flag sets, and whether it is given in seconds (else a count or bytes). */
+const LIMIT_FLAGS: readonly [string, keyof JobServerLimits, 'seconds' | 'number'][] = [
+  ['output-buffer-soft', 'outputBufferSoftBytes', 'number'],
+  ['output-buffer-hard', 'outputBufferHardBytes', 'number'],
+  ['frames-per-turn', 'framesPerTurn', 'number'],
+  ['max-queued-per-function', 'maxQueuedJobsPerFunction', 'number'],
+  ['max-queued-per-connection', 'maxQueuedJobsPerConnection', 'number'],
+  ['max-queued-bytes', 'maxQueuedBytes', 'number'],
+  ['max-connections', 'maxConnections', 'number'],
+  ['max-connections-per-address', 'maxConnectionsPerAddress', 'number'],
+  ['idle-timeout', 'idleTimeoutMs', 'seconds'],
+  ['packet-timeout', 'packetTimeoutMs', 'seconds'],
+];
 
 function wholeNumber(flag: string, text: string | undefined, min: number, max: number): number | undefined {
   if (text === undefined) return undefined;
@@ -82,6 +135,33 @@ function wholeNumber(flag: string, text: string | undefined, min: number, max: n
     throw new UsageError(`${flag} takes a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`);
   }
   return Number(text);
+}
+
+function seconds(flag: string, text: string): number {
+  if (!/^\d+(\.\d+)?$/.test(text)) throw new UsageError(`${flag} takes a number of seconds, got ${JSON.stringify(text)}`);
+  return Math.round(Number(text) * 1000);
+}
+
+function oneOf<T extends string>(flag: string, text: string | undefined, allowed: readonly T[]): T | undefined {
+  if (text === undefined) return undefined;
+  if (!allowed.includes(text as T)) throw new UsageError(`${flag} takes one of ${allowed.join(', ')}, got ${JSON.stringify(text)}`);
+  return text as T;
+}
+
+function readPem(flag: string, file: string | undefined): Buffer | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new UsageError(`${flag} ${file}: ${(error as Error).message}`);
+  }
+}
+
+/** `HOST:PORT` or `[IPv6]:PORT`. */
+function hostAndPort(flag: string, text: string): JobServerListener {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text);
+  if (!match) throw new UsageError(`${flag} takes HOST:PORT, got ${JSON.stringify(text)}`);
+  return { host: match[1] ?? match[2], port: wholeNumber(flag, match[3], 0, 65535) };
 }
 
 /** Turns `server` flags into what to run, or `'help'` / `'version'`. Throws UsageError. */
@@ -129,12 +209,18 @@ export function parseServerArguments(args: string[]): ServerCommand | 'help' | '
         'ssl-ca-file': { type: 'string' },
         'ssl-certificate': { type: 'string' },
         'ssl-key': { type: 'string' },
+        'plaintext-listen': { type: 'string', multiple: true },
+        'admin-commands': { type: 'string' },
+        'admin-certificate': { type: 'string', multiple: true },
+        'job-handles': { type: 'string' },
+        'no-limits': { type: 'boolean' },
+        ...Object.fromEntries(LIMIT_FLAGS.map(([flag]) => [flag, { type: 'string' as const }])),
       },
     });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   if (values.help) return 'help';
   if (values.version) return 'version';
   const unsupported = UNSUPPORTED_FLAGS.find((flag) => values[flag] !== undefined);
@@ -145,10 +231,43 @@ export function parseServerArguments(args: string[]): ServerCommand | 'help' | '
   if (!VERBOSE_LEVELS.includes(verbose))
     throw new UsageError(`--verbose takes one of ${VERBOSE_LEVELS.join(', ')}, got ${JSON.stringify(values.verbose)}`);
   const idleSeconds = wholeNumber('--keepalive-idle', values['keepalive-idle'] as string | undefined, 1, 2_000_000);
+  const limits: Partial<JobServerLimits> = values['no-limits'] ? { ...NO_LIMITS } : {};
+  for (const [flag, name, unit] of LIMIT_FLAGS) {
+    const text = values[flag] as string | undefined;
+    if (text === undefined) continue;
+    limits[name] = unit === 'seconds' ? seconds(`--${flag}`, text) : wholeNumber(`--${flag}`, text, 0, Number.MAX_SAFE_INTEGER);
+  }
+  const main: JobServerListener = {
+    host: (values.listen as string | undefined) ?? DEFAULT_GEARMAN_HOST,
+    port: wholeNumber('--port', values.port as string | undefined, 0, 65535) ?? DEFAULT_GEARMAN_PORT,
+    tls: values.ssl === true,
+  };
+  const plaintext = ((values['plaintext-listen'] as string[] | undefined) ?? []).map((text) => hostAndPort('--plaintext-listen', text));
+  const tlsFiles = ['ssl-certificate', 'ssl-key', 'ssl-ca-file'].filter((flag) => values[flag] !== undefined);
+  if (!main.tls && tlsFiles.length > 0) throw new UsageError(`--${tlsFiles[0]} needs --ssl`);
+  let tls: JobServerTlsOptions | undefined;
+  if (main.tls) {
+    if (values['ssl-certificate'] === undefined || values['ssl-key'] === undefined) {
+      throw new UsageError('--ssl needs --ssl-certificate and --ssl-key');
+    }
+    tls = {
+      cert: readPem('--ssl-certificate', values['ssl-certificate'] as string),
+      key: readPem('--ssl-key', values['ssl-key'] as string),
+      ca: readPem('--ssl-ca-file', values['ssl-ca-file'] as string | undefined),
+    };
+  }
   return {
     options: {
-      host: (values.listen as string | undefined) ?? '127.0.0.1',
-      port: wholeNumber('--port', values.port as string | undefined, 0, 65535) ?? DEFAULT_GEARMAN_PORT,
+      ...(plaintext.length > 0 ? { listeners: [main, ...plaintext] } : { host: main.host, port: main.port }),
+      tls,
+      adminCommands: oneOf<AdminCommandsSetting>(
+        '--admin-commands',
+        values['admin-commands'] as string | undefined,
+        ADMIN_COMMANDS_SETTINGS,
+      ),
+      adminCertificates: values['admin-certificate'] as string[] | undefined,
+      jobHandles: oneOf<JobHandleStyle>('--job-handles', values['job-handles'] as string | undefined, JOB_HANDLE_STYLES),
+      limits,
       jobRetries: wholeNumber('--job-retries', values['job-retries'] as string | undefined, 0, 2 ** 31 - 1) ?? 0,
       exceptions: values.exceptions === true,
       keepalive: idleSeconds !== undefined ? idleSeconds * 1000 : values.keepalive === true,
@@ -166,7 +285,7 @@ export function parseServerArguments(args: string[]): ServerCommand | 'help' | '
 }
 
 /** gearmand's queue flags: `-q builtin` (the default) or `-q libsqlite3 --libsqlite3-db FILE`. */
-function queueOptions(values: Record<string, string | boolean | undefined>): QueueStoreOptions | undefined {
+function queueOptions(values: Record<string, string | boolean | string[] | undefined>): QueueStoreOptions | undefined {
   const type = (values['queue-type'] as string | undefined)?.toLowerCase();
   const file = values['libsqlite3-db'] as string | undefined;
   const table = values['libsqlite3-table'] as string | undefined;
@@ -228,8 +347,7 @@ export async function runServer(command: ServerCommand): Promise<void> {
   }
   await server.listen();
   if (command.pidFile) writeFileSync(command.pidFile, `${process.pid}\n`);
-  const { host, port } = server.address();
-  process.stdout.write(`listening on ${host}:${port}\n`);
+  for (const { host, port, tls } of server.addresses()) process.stdout.write(`listening on ${host}:${port}${tls ? ' (TLS)' : ''}\n`);
   let dashboard: GearmanDashboard | undefined;
   if (observing) {
     try {
@@ -280,11 +398,16 @@ async function observers(): Promise<Observers> {
 
 /** The dashboard and /metrics of this server, on the --listen address. */
 async function startDashboard(command: ServerCommand, server: GearmanJobServer, observing: Observers): Promise<GearmanDashboard> {
-  const { host, port } = server.address();
+  // The dashboard reads the server over the admin protocol in plaintext (the in-memory channel).
+  const plaintext = server.addresses().find((address) => !address.tls);
+  if (!plaintext) {
+    throw new UsageError('--http-port reads the server over a plaintext listener: add --plaintext-listen 127.0.0.1:PORT beside --ssl');
+  }
+  const { host, port } = plaintext;
   observing.metrics?.watchJobServer(server);
   const dashboard = new GearmanDashboard({
     servers: [`${host.includes(':') ? `[${host}]` : host}:${port}`],
-    host: command.options.host,
+    host: command.options.host ?? command.options.listeners?.[0]?.host,
     port: command.httpPort,
     actions: command.dashboardActions,
     metrics: observing.metrics,

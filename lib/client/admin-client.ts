@@ -2,7 +2,9 @@ import { connect as netConnect, isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { GearmanConnectionError, GearmanServerError } from '../common/errors.js';
+import type { FrameTransport } from '../connection/frame-transport.js';
 import { FramedSocket } from '../connection/framed-socket.js';
+import { connectInProcess } from '../connection/in-process-servers.js';
 import { resolveServerAddress, type ResolvedServerAddress, type ServerAddress } from '../connection/server-address.js';
 import {
   parseJobRow,
@@ -68,9 +70,10 @@ export class GearmanAdminClient {
     if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new TypeError(`timeoutMs must be a whole number ≥ 1, got ${timeoutMs}`);
     return new Promise((resolve, reject) => {
       const { host, port, tls } = address;
-      const socket = tls
+      // A job server of this process at that address is read in memory, as clients and workers reach it.
+      const socket: FrameTransport = tls
         ? tlsConnect({ ...tls, host, port, servername: tls.servername ?? (isIP(host) ? undefined : host) })
-        : netConnect({ host, port });
+        : (connectInProcess(host, port) ?? netConnect({ host, port }));
       let client: GearmanAdminClient | undefined;
       let failure: GearmanConnectionError | undefined;
       const framed = new FramedSocket(

@@ -76,6 +76,9 @@ export class ClientSession implements GearmanConnectionHandler {
   private heldBytes = 0;
   /** needsDrain turned true: the owner hears when it turns false again. */
   private drainOwed = false;
+  private heartbeat: NodeJS.Timeout | undefined;
+  /** A request went out since the last heartbeat tick. */
+  private sentSinceBeat = false;
 
   constructor(
     address: ResolvedServerAddress,
@@ -84,6 +87,8 @@ export class ClientSession implements GearmanConnectionHandler {
     private readonly clientId: string | undefined,
     private readonly exceptions: boolean,
     private readonly maxQueuedBytes: number,
+    /** An ECHO_REQ after this long without a request, so that a job server's idle timeout keeps the connection; 0 = none. */
+    private readonly heartbeatMs = 0,
   ) {
     this.connection = new GearmanConnection(address, options, this);
   }
@@ -122,6 +127,7 @@ export class ClientSession implements GearmanConnectionHandler {
 
   /** Writes the request now, or holds it while the socket is backed up (or others are held before it). */
   private send(entry: TrackedJob | ReplyWaiter, packet: Buffer): void {
+    this.sentSinceBeat = true;
     if (this.held.length === 0 && !this.connection.isBackedUp) {
       this.awaitingReply.push(entry);
       if (!this.connection.write(packet)) this.drainOwed = true;
@@ -181,7 +187,18 @@ export class ClientSession implements GearmanConnectionHandler {
         }
       });
     if (this.clientId !== undefined) this.connection.write(encodeRequest(PacketType.SET_CLIENT_ID, this.clientId));
+    if (this.heartbeatMs > 0) {
+      clearInterval(this.heartbeat);
+      this.heartbeat = setInterval(() => this.beat(), this.heartbeatMs);
+      this.heartbeat.unref();
+    }
     this.owner.sessionConnected(this);
+  }
+
+  /** Shows the job server that this quiet connection is still wanted (it costs one ECHO round trip). */
+  private beat(): void {
+    if (!this.sentSinceBeat && this.isConnected) this.echo('').catch(() => undefined);
+    this.sentSinceBeat = false;
   }
 
   onPacket(packet: Packet): void {
@@ -219,6 +236,8 @@ export class ClientSession implements GearmanConnectionHandler {
   }
 
   onDisconnect(error: GearmanConnectionError): void {
+    clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
     const unanswered = [...this.awaitingReply.takeAll(), ...this.held.takeAll().map((held) => held.entry)];
     this.heldBytes = 0;
     for (const entry of unanswered) {

@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { TrackedJob, type ClientJob } from './client-job.js';
 import { clientJobOutcome, type GearmanClientObserver } from './client-observer.js';
 import { ClientSession, type ClientSessionOwner } from './client-session.js';
+import { DEFAULT_MAX_QUEUED_BYTES } from '../common/defaults.js';
 import { GearmanConnectionError } from '../common/errors.js';
 import type { JobStatus, UniqueJobStatus } from './job-status.js';
 import { defaultLogger, type GearmanLogger } from '../common/logger.js';
@@ -30,9 +31,15 @@ export interface GearmanClientOptions extends GearmanPeerOptions {
   exceptions?: boolean;
   /** Told of every job submitted and how it ended (metrics: see `GearmanMetrics`). */
   observer?: GearmanClientObserver;
+  /**
+   * On a connection that sent no request for this long, an ECHO_REQ, so that a job server that
+   * closes idle connections (ours after 5 minutes by default, `idleTimeoutMs`) keeps it open;
+   * default 60 000 ms, 0 turns it off.
+   */
+  heartbeatMs?: number;
 }
 
-export const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_HEARTBEAT_MS = 60_000;
 
 /** A background job the server has queued. */
 export interface BackgroundJob {
@@ -62,6 +69,10 @@ export class GearmanClient extends EventEmitter {
     this.logger = options.logger ?? defaultLogger;
     this.observer = options.observer;
     const maxQueuedBytes = options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
+    const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+    if (!Number.isInteger(heartbeatMs) || heartbeatMs < 0) {
+      throw new TypeError(`heartbeatMs must be a whole number of ms ≥ 0, got ${String(options.heartbeatMs)}`);
+    }
     if (!Number.isInteger(maxQueuedBytes) || maxQueuedBytes < 0) {
       throw new TypeError(`maxQueuedBytes must be a whole number ≥ 0, got ${String(options.maxQueuedBytes)}`);
     }
@@ -93,7 +104,8 @@ export class GearmanClient extends EventEmitter {
       sessionError: (_session, error) => this.reportError(error),
     };
     this.sessions = resolveServerAddresses(options.servers, options.tls).map(
-      (address) => new ClientSession(address, connectionOptions, owner, options.clientId, options.exceptions ?? true, maxQueuedBytes),
+      (address) =>
+        new ClientSession(address, connectionOptions, owner, options.clientId, options.exceptions ?? true, maxQueuedBytes, heartbeatMs),
     );
     this.selector = new ServerSelector(this.sessions);
   }

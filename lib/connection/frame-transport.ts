@@ -17,8 +17,10 @@ export interface FrameTransport {
   /** Sends what was written, then closes. */
   end(): void;
   destroy(error?: Error): void;
-  /** Stops 'data' events (after a protocol error nothing more is read). */
+  /** Stops 'data' events until resume() (for good after a protocol error). */
   pause(): void;
+  /** Starts 'data' events again after pause() (a job server pauses a peer that owes it too many replies). */
+  resume(): void;
   setNoDelay(noDelay: boolean): unknown;
   setKeepAlive(enable: boolean, initialDelayMs: number): unknown;
   on(event: 'data', listener: (chunk: Buffer) => void): unknown;

@@ -1,6 +1,7 @@
 import { DecoderOptions, Frame, PacketDecoder } from '../protocol/decoder.js';
 import { GearmanProtocolError } from '../protocol/protocol-error.js';
 import type { FrameTransport } from './frame-transport.js';
+import { ReadSlicer, type ReadTurns } from './read-turns.js';
 
 export interface FramedSocketHandler {
   /** A complete packet or admin line arrived. */
@@ -16,7 +17,19 @@ export interface FramedSocketHandler {
 export interface FramedSocketOptions extends DecoderOptions {
   /** TCP keepalive initial delay in ms; 0 or undefined leaves keepalive off. */
   keepAliveMs?: number;
+  /**
+   * Frames handed to onFrame per turn of the event loop; the rest of what arrived waits for a
+   * later turn (after other sockets had theirs) with reading paused. 0 or undefined: no bound.
+   */
+  maxFramesPerTurn?: number;
+  /** Shares turns with the other sockets of the same server (see ReadTurns); replaces maxFramesPerTurn. */
+  readTurns?: ReadTurns;
 }
+
+// Why reading is paused (bits): frames decoded ahead wait for a later turn; the owner asked.
+const HELD_BY_BACKLOG = 1;
+const HELD_BY_OWNER = 2;
+const HELD_BY_FAILURE = 4;
 
 /** Up to this many bytes written in one tick are copied into one buffer; beyond, they go out as a vector. */
 const COALESCE_LIMIT = 64 * 1024;
@@ -30,6 +43,11 @@ const COALESCE_LIMIT = 64 * 1024;
  * `write` returns false once both together reach the socket's high-water mark, and `onDrain`
  * follows once they are below it again (at the flush when the socket took everything at once,
  * at the socket's 'drain' otherwise).
+ *
+ * Reading is fair and can be held: with `maxFramesPerTurn`, a chunk holding more frames than that
+ * is decoded in slices, one per turn of the event loop, with the socket paused meanwhile (so a
+ * flood from one peer cannot hold up the others); `pauseReading` stops reading for the owner
+ * (a job server that a peer owes too many replies to).
  */
 export class FramedSocket {
   private readonly decoder: PacketDecoder;
@@ -41,6 +59,17 @@ export class FramedSocket {
   private readonly flushNow = () => this.flush();
   private received = 0;
   private sent = 0;
+  private readonly maxFramesPerTurn: number;
+  /** Bytes that arrived but wait for a later turn (more frames than maxFramesPerTurn). */
+  private backlog: Buffer | undefined;
+  private backlogScheduled = false;
+  private readonly continueBacklog = () => this.readBacklog();
+  /** HELD_BY_* bits; the socket is paused while any is set. */
+  private holds = 0;
+  private readonly onFrameBound: (frame: Frame) => void;
+  private readonly slicer: ReadSlicer | undefined;
+  /** Frames handed over so far. */
+  private frames = 0;
 
   constructor(
     readonly socket: FrameTransport,
@@ -48,6 +77,12 @@ export class FramedSocket {
     private readonly handler: FramedSocketHandler,
   ) {
     this.decoder = new PacketDecoder(options);
+    this.maxFramesPerTurn = options.maxFramesPerTurn || Infinity;
+    this.slicer = options.readTurns && new ReadSlicer(options.readTurns);
+    this.onFrameBound = (frame) => {
+      this.frames++;
+      this.handler.onFrame(frame);
+    };
     socket.setNoDelay(true);
     if (options.keepAliveMs) socket.setKeepAlive(true, options.keepAliveMs);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -73,6 +108,36 @@ export class FramedSocket {
   /** Whether what is written, batched or in the socket's buffer, has reached the socket's high-water mark. */
   get needsDrain(): boolean {
     return this.socket.writableNeedDrain || this.socket.writableLength + this.pendingBytes >= this.socket.writableHighWaterMark;
+  }
+
+  /** Bytes written and not yet taken by the peer: this tick's batch and the socket's buffer. */
+  get queuedBytes(): number {
+    return this.pendingBytes + this.socket.writableLength;
+  }
+
+  /** Whether part of a frame has arrived and the rest has not. */
+  get hasPartialFrame(): boolean {
+    return !this.decoder.isAtFrameBoundary;
+  }
+
+  /** Whether reading is paused by pauseReading. */
+  get isReadingPaused(): boolean {
+    return (this.holds & HELD_BY_OWNER) !== 0;
+  }
+
+  /** Stops reading from the socket until resumeReading (what arrived already waits too). */
+  pauseReading(): void {
+    this.hold(HELD_BY_OWNER);
+  }
+
+  resumeReading(): void {
+    this.release(HELD_BY_OWNER);
+  }
+
+  /** Asks for onDrain once what is queued is below the high-water mark, even if no write returned false. */
+  requestDrain(): void {
+    this.drainOwed = true;
+    if (this.pending.length === 0) this.checkDrained();
   }
 
   /** Queues bytes for this tick's batch. Returns false when the high-water mark is reached (onDrain follows). */
@@ -126,12 +191,69 @@ export class FramedSocket {
   private onData(chunk: Buffer): void {
     if (this.closed) return;
     this.received += chunk.length;
+    if ((this.holds & HELD_BY_FAILURE) !== 0) return;
+    // A paused socket may still hand over what it had read: it waits behind the backlog.
+    if (this.holds !== 0) {
+      this.backlog = this.backlog ? Buffer.concat([this.backlog, chunk]) : chunk;
+      this.hold(HELD_BY_BACKLOG);
+      return;
+    }
+    this.decode(chunk);
+  }
+
+  /** Decodes up to maxFramesPerTurn frames; what is left waits for a later turn, reading paused. */
+  private decode(chunk: Buffer): void {
+    let consumed: number;
+    const slicer = this.slicer;
+    const budget = slicer ? slicer.nextSlice() : this.maxFramesPerTurn;
+    const framesBefore = this.frames;
     try {
-      this.decoder.feed(chunk, (frame) => this.handler.onFrame(frame));
+      consumed = this.decoder.feed(chunk, this.onFrameBound, budget);
     } catch (error) {
       if (!(error instanceof GearmanProtocolError)) throw error;
-      this.socket.pause();
+      this.backlog = undefined;
+      this.hold(HELD_BY_FAILURE);
       this.handler.onProtocolError(error);
+      return;
+    }
+    if (consumed === chunk.length) {
+      if (slicer && this.frames - framesBefore <= slicer.framesPerTurn) slicer.lightRead();
+      this.release(HELD_BY_BACKLOG);
+      return;
+    }
+    this.backlog = chunk.subarray(consumed);
+    this.hold(HELD_BY_BACKLOG);
+    this.scheduleBacklog();
+  }
+
+  private scheduleBacklog(): void {
+    if (this.backlogScheduled) return;
+    this.backlogScheduled = true;
+    setImmediate(this.continueBacklog);
+  }
+
+  private readBacklog(): void {
+    this.backlogScheduled = false;
+    // Only the backlog's own hold may be set: the owner's pause or a failure stop it here.
+    if (this.closed || this.holds !== HELD_BY_BACKLOG) return;
+    const backlog = this.backlog;
+    this.backlog = undefined;
+    if (backlog) this.decode(backlog);
+    else this.release(HELD_BY_BACKLOG);
+  }
+
+  private hold(reason: number): void {
+    if (this.holds === 0) this.socket.pause();
+    this.holds |= reason;
+  }
+
+  private release(reason: number): void {
+    if ((this.holds & reason) === 0) return;
+    this.holds &= ~reason;
+    if (this.holds === 0) {
+      if (!this.closed) this.socket.resume();
+    } else if (this.holds === HELD_BY_BACKLOG) {
+      this.scheduleBacklog();
     }
   }
 

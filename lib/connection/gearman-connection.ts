@@ -114,6 +114,11 @@ export class GearmanConnection {
     return this.framed !== undefined && this.framed.needsDrain;
   }
 
+  /** Bytes written and not yet taken by the job server (batched, or in the socket's buffer); 0 while down. */
+  get queuedBytes(): number {
+    return this.framed?.queuedBytes ?? 0;
+  }
+
   /** Whether the owner wants it up: it is connected, connecting, or waiting to reconnect. */
   get isWanted(): boolean {
     return this.wanted;

@@ -100,6 +100,13 @@ export class InMemorySocket extends EventEmitter implements FrameTransport {
     this.paused = true;
   }
 
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    if (this.inbound.length > 0) this.scheduleDelivery();
+    else this.closeWhenDone();
+  }
+
   setNoDelay(): this {
     return this;
   }

@@ -2,7 +2,11 @@ import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 
 import { DEFAULT_GEARMAN_HOST, DEFAULT_GEARMAN_PORT } from '../common/defaults.js';
 
-/** A job server as users write it: `'host:port'`, `'host'` (port 4730), or an object. */
+/**
+ * A job server as users write it: `'host:port'`, `'host'` (port 4730), or an object. Its `tls`:
+ * `true` turns TLS on with the client's or worker's own `tls` options (its CA, its certificate),
+ * an object gives this server its own, `false` turns it off.
+ */
 export type ServerAddress = string | { host: string; port?: number; tls?: boolean | TlsConnectionOptions };
 
 /** A job server address with every default applied. */
@@ -52,7 +56,8 @@ export function resolveServerAddress(address: ServerAddress, defaultTls?: boolea
   } else if (address && typeof address === 'object' && typeof address.host === 'string' && address.host.length > 0) {
     host = address.host;
     port = address.port === undefined ? DEFAULT_GEARMAN_PORT : checkPort(address.port, JSON.stringify(address));
-    if (address.tls !== undefined) tls = tlsOptions(address.tls);
+    if (address.tls === true) tls ??= {};
+    else if (address.tls !== undefined) tls = tlsOptions(address.tls);
   } else {
     throw new TypeError(`Invalid Gearman server address ${JSON.stringify(address)}: expected a string or { host, port?, tls? }`);
   }

@@ -9,6 +9,7 @@ import {
   formatWorkerRow,
   parseAdminCommand,
 } from '../protocol/admin.js';
+import { adminRefusal, mayRunAdminCommand, type AdminAccess } from './admin-access.js';
 import type { GearmanFunction } from './gearman-function.js';
 import { inGearmandOrder } from './gearmand-order.js';
 import { atoi } from './gearmand-limits.js';
@@ -23,12 +24,33 @@ export interface AdminContext {
 
 const INVALID_ARGUMENTS = 'An incomplete set of arguments was sent to this command ';
 
+/** Every command this server knows; one the peer may not run gets PERMISSION_DENIED, any other UNKNOWN_COMMAND. */
+export const ADMIN_COMMANDS: ReadonlySet<string> = new Set([
+  'workers',
+  'status',
+  'prioritystatus',
+  'maxqueue',
+  'show',
+  'cancel',
+  'create',
+  'drop',
+  'pause',
+  'resume',
+  'getpid',
+  'verbose',
+  'version',
+]);
+
 /**
  * The text admin protocol on the job server's port, with gearmand's replies byte for byte
  * (including its mix of `\r\n` and `\n` endings) so `gearadmin` and scripts parse them.
+ * `access` is what the peer may run (admin-access.ts); a command it may not run is refused.
  */
-export function runAdminCommand(context: AdminContext, line: string): string {
+export function runAdminCommand(context: AdminContext, line: string, access: AdminAccess): string {
   const { command, word, args } = parseAdminCommand(line);
+  // Read-only peers run the read-only commands only: a command added to the switch below is
+  // refused to them until admin-access.ts says it reads nothing private.
+  if (!mayRunAdminCommand(command, access, args)) return ADMIN_COMMANDS.has(command) ? adminRefusal(word) : unknownCommand(word);
   const broker = context.broker;
   switch (command) {
     case 'workers':
@@ -129,6 +151,10 @@ export function runAdminCommand(context: AdminContext, line: string): string {
     default:
       break;
   }
+  return unknownCommand(word);
+}
+
+function unknownCommand(word: string): string {
   return formatAdminError('UNKNOWN_COMMAND', `Unknown server command${word}`);
 }
 

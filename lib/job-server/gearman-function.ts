@@ -21,8 +21,8 @@ export class GearmanFunction {
   private readonly waitingCounts = [0, 0, 0];
   private totalCount = 0;
   private runningCount = 0;
-  /** Per-priority limits from `maxqueue`; 0 means none. */
-  private limits: readonly number[] = [0, 0, 0];
+  /** Per-priority limits from `maxqueue` (or the server's default); 0 means none. */
+  private limits: readonly number[];
   /** CAN_DO registrations of this function still in force: gearmand counts a repeated CAN_DO again. */
   private registrationCount = 0;
   /** Workers that went to sleep while they could do this function and have not been woken since. */
@@ -34,7 +34,13 @@ export class GearmanFunction {
   /** Admin `pause function`: its jobs stay queued and no worker gets one until `resume function`. */
   private pausedFlag = false;
 
-  constructor(readonly name: string) {}
+  /** `maxQueued`: the limit of every priority until `maxqueue` sets them; 0 = none. */
+  constructor(
+    readonly name: string,
+    maxQueued = 0,
+  ) {
+    this.limits = [maxQueued, maxQueued, maxQueued];
+  }
 
   /** Queued plus running jobs (the `status` TOTAL column). */
   get total(): number {

@@ -5,9 +5,10 @@ import { DelayedJobs } from './delayed-jobs.js';
 import { GearmanFunction } from './gearman-function.js';
 import { MAX_UNIQUE_BYTES, MIN_WORKER_TIMEOUT_MS, storedDenominator, storedNumerator } from './gearmand-limits.js';
 import { Job, type Priority, type RunState } from './job.js';
-import { JobHandles } from './job-handles.js';
+import { createJobHandles, type JobHandles, type JobHandleStyle } from './job-handles.js';
 import type { JobLifecycle, JobOutcome, JobView, RequeueReason, WorkUpdate } from './job-lifecycle.js';
 import { JobTable } from './job-table.js';
+import { JOB_OVERHEAD_BYTES } from './server-limits.js';
 import { PeerState } from './peer-state.js';
 
 const NOOP = encodeByteStringResponse(PacketType.NOOP, []);
@@ -28,8 +29,16 @@ const CANCELLED: JobOutcome = { kind: 'cancelled' };
 const ABANDONED: JobOutcome = { kind: 'abandoned' };
 
 export interface BrokerOptions {
-  /** Handles are `<prefix>:<counter>`; a byte string (latin1). */
+  /** Handles start with `<prefix>:`; a byte string (latin1). */
   readonly handlePrefix: string;
+  /** Default `unguessable`. */
+  readonly jobHandles?: JobHandleStyle;
+  /** The `maxqueue` of a function until the admin command sets one; 0 = none (the default). */
+  readonly maxQueuedJobsPerFunction?: number;
+  /** Jobs one peer's submits may have here at once; 0 = no limit (the default). */
+  readonly maxQueuedJobsPerConnection?: number;
+  /** The estimated memory of every job here (unique id, payload and JOB_OVERHEAD_BYTES each); 0 = no limit (the default). */
+  readonly maxQueuedBytes?: number;
   /** A job whose worker vanishes this many times is failed; 0 = never. */
   readonly jobRetries: number;
   readonly warn: (message: string) => void;
@@ -85,11 +94,29 @@ export class JobBroker {
   private readonly lifecycle: JobLifecycle | undefined;
   /** Jobs whose `accepted` hook has not settled: true once accepted, false when refused. */
   private readonly accepting = new Map<Job, Promise<boolean>>();
+  /** Who submitted each job, kept only under maxQueuedJobsPerConnection (none by default: no cost per job). */
+  private readonly submitters: Map<Job, PeerState> | undefined;
+  private readonly maxPerConnection: number;
+  private readonly maxBytes: number;
+  private queuedBytes = 0;
+  private readonly connectionFull: Buffer;
+  private readonly memoryFull: Buffer;
   private nextId = 1;
 
   constructor(private readonly options: BrokerOptions) {
-    this.handles = new JobHandles(options.handlePrefix);
+    this.handles = createJobHandles(options.jobHandles ?? 'unguessable', options.handlePrefix);
     this.lifecycle = options.lifecycle;
+    this.maxPerConnection = options.maxQueuedJobsPerConnection ?? 0;
+    this.maxBytes = options.maxQueuedBytes ?? 0;
+    if (this.maxPerConnection > 0) this.submitters = new Map();
+    this.connectionFull = encodeByteStringResponse(PacketType.ERROR, [
+      'QUEUE_ERROR',
+      `This connection has ${this.maxPerConnection} jobs queued, its limit (maxQueuedJobsPerConnection)`,
+    ]);
+    this.memoryFull = encodeByteStringResponse(PacketType.ERROR, [
+      'QUEUE_ERROR',
+      `The job server's queue is full: ${this.maxBytes} bytes of jobs (maxQueuedBytes)`,
+    ]);
   }
 
   // --- Peers -------------------------------------------------------------------------------
@@ -123,6 +150,11 @@ export class JobBroker {
 
   handleOf(job: Job): string {
     return this.handles.of(job.id);
+  }
+
+  /** The estimated memory of every job here, as `maxQueuedBytes` counts it. */
+  get queuedJobBytes(): number {
+    return this.queuedBytes;
   }
 
   /** The job a handle names, or undefined (also for handles this server never made). */
@@ -170,12 +202,17 @@ export class JobBroker {
       if (this.accepting.size > 0) accepted = this.accepting.get(job);
       if (this.lifecycle?.joined) this.notifyJoined(job, request.background);
     } else {
-      if (fn.isFull(request.priority)) {
-        submitter.peer.send(QUEUE_FULL);
+      const refusal = this.refusal(fn, submitter, request);
+      if (refusal) {
+        submitter.peer.send(refusal);
         return;
       }
       const runAt = request.runAt ?? 0;
       job = this.admit(fn, request.unique, request.data, request.priority, request.background, request.reducer ?? '', runAt);
+      if (this.submitters) {
+        this.submitters.set(job, submitter);
+        submitter.queuedJobs++;
+      }
       if (this.lifecycle?.accepted) accepted = this.notifyAccepted(job, runAt);
     }
     if (!request.background) {
@@ -206,6 +243,16 @@ export class JobBroker {
       fn.findCoalescing(stored.unique, stored.data) ??
       this.admit(fn, stored.unique, stored.data, stored.priority, true, '', stored.runAt ?? 0);
     return this.handleOf(job);
+  }
+
+  /** The ERROR for a new job that a limit refuses: its function's maxqueue, its connection's share, the server's memory. */
+  private refusal(fn: GearmanFunction, submitter: PeerState, request: SubmitRequest): Buffer | undefined {
+    if (fn.isFull(request.priority)) return QUEUE_FULL;
+    if (this.submitters && submitter.queuedJobs >= this.maxPerConnection) return this.connectionFull;
+    if (this.maxBytes > 0 && this.queuedBytes + request.unique.length + request.data.length + JOB_OVERHEAD_BYTES > this.maxBytes) {
+      return this.memoryFull;
+    }
+    return undefined;
   }
 
   // --- Workers -----------------------------------------------------------------------------
@@ -242,11 +289,11 @@ export class JobBroker {
       return;
     }
     fn.start(job);
-    const run = job.start(worker);
-    worker.hold(job);
+    const handle = this.handleOf(job);
+    const run = job.start(worker, handle);
+    worker.hold(job, handle);
     const timeout = worker.timeoutFor(fn);
     if (timeout > 0) run.startTimer(Math.max(timeout, MIN_WORKER_TIMEOUT_MS), () => this.expire(job, run));
-    const handle = this.handleOf(job);
     const reducer = kind === PacketType.GRAB_JOB_ALL && this.reducers.size > 0 ? this.reducers.get(job) : undefined;
     if (kind === PacketType.GRAB_JOB) {
       worker.peer.send(encodeByteStringResponse(PacketType.JOB_ASSIGN, [handle, fn.name, job.data]));
@@ -376,7 +423,7 @@ export class JobBroker {
   private functionNamed(name: string): GearmanFunction {
     let fn = this.functionsByName.get(name);
     if (!fn) {
-      fn = new GearmanFunction(name);
+      fn = new GearmanFunction(name, this.options.maxQueuedJobsPerFunction ?? 0);
       this.functionsByName.set(name, fn);
     }
     return fn;
@@ -403,6 +450,7 @@ export class JobBroker {
     const job = new Job(this.nextId++, fn.name, unique, data, priority, background);
     if (reducer !== '') this.reducers.set(job, reducer);
     this.jobs.add(job);
+    this.queuedBytes += job.body.length + JOB_OVERHEAD_BYTES;
     fn.add(job);
     if (runAt > 0 && runAt > Date.now()) this.delayed.add(job, runAt);
     else this.enqueue(fn, job);
@@ -432,8 +480,7 @@ export class JobBroker {
 
   /** The job a worker holds under this handle, for its WORK_* packets. */
   private heldBy(worker: PeerState, handle: string): Job | undefined {
-    const job = this.findByHandle(handle);
-    return job && job.run?.worker === worker ? job : undefined;
+    return worker.heldJob(handle);
   }
 
   private expire(job: Job, run: RunState): void {
@@ -480,7 +527,7 @@ export class JobBroker {
     const run = job.stop();
     if (!run) return undefined;
     run.stopTimer();
-    run.worker.release(job);
+    run.worker.release(run.handle);
     fn.stop();
     return run;
   }
@@ -515,7 +562,15 @@ export class JobBroker {
     this.delayed.remove(job);
     this.detachClients(job);
     if (this.reducers.size > 0) this.reducers.delete(job);
+    if (this.submitters) {
+      const submitter = this.submitters.get(job);
+      if (submitter) {
+        submitter.queuedJobs--;
+        this.submitters.delete(job);
+      }
+    }
     this.jobs.delete(job);
+    this.queuedBytes -= job.body.length + JOB_OVERHEAD_BYTES;
   }
 
   // --- Lifecycle ---------------------------------------------------------------------------

@@ -17,8 +17,8 @@ export interface JobPeer {
   readonly peer: BrokerPeer;
   /** The peer no longer waits for this job's result. */
   stopWaiting(job: Job): void;
-  /** The peer no longer works on this job (it ended, or went back to its queue). */
-  release(job: Job): void;
+  /** The peer no longer works on this job, held under `handle` (it ended, or went back to its queue). */
+  release(handle: string): void;
 }
 
 // Flag bits of Job.flags: priority in the low two bits, then where the job is, the length of the
@@ -33,13 +33,17 @@ const UNIQUE_MASK = 0x7f;
 const RETRY_SHIFT = 13;
 const MAX_RETRIES = (2 ** 31 - 1) >>> RETRY_SHIFT;
 
-/** What only a job being worked on needs: its worker, its progress, its CAN_DO_TIMEOUT timer. */
+/** What only a job being worked on needs: its worker, its handle, its progress, its CAN_DO_TIMEOUT timer. */
 export class RunState {
   private progressNumerator = 0;
   private progressDenominator = 0;
   private timer: NodeJS.Timeout | undefined = undefined;
 
-  constructor(readonly worker: JobPeer) {}
+  constructor(
+    readonly worker: JobPeer,
+    /** The handle the worker was given (made once per run: an unguessable handle costs a hash). */
+    readonly handle: string,
+  ) {}
 
   /** The last WORK_STATUS, as gearmand stores it (0 and 0 before any). */
   get numerator(): number {
@@ -162,9 +166,9 @@ export class Job {
     return this.runState;
   }
 
-  /** A worker took the job. */
-  start(worker: JobPeer): RunState {
-    this.runState = new RunState(worker);
+  /** A worker took the job, given it under `handle`. */
+  start(worker: JobPeer, handle: string): RunState {
+    this.runState = new RunState(worker, handle);
     return this.runState;
   }
 

@@ -16,12 +16,14 @@ export class PeerState implements JobPeer, Sleeper {
   private readonly abilities = new Map<GearmanFunction, number>();
   /** Every CAN_DO in force, oldest first, repeats included (the `workers` listing shows them all). */
   private registered: GearmanFunction[] = [];
-  /** Jobs assigned to this peer, by handle counter, oldest first. */
-  private readonly held = new Map<number, Job>();
+  /** Jobs assigned to this peer, by the handle it was given, oldest first. */
+  private readonly held = new Map<string, Job>();
   /** Foreground jobs whose results this peer waits for. */
   private readonly waitingFor = new Set<Job>();
   private sleeping = false;
   private noopSent = false;
+  /** Jobs this peer submitted that are still here (counted only under maxQueuedJobsPerConnection). */
+  queuedJobs = 0;
 
   constructor(readonly peer: BrokerPeer) {}
 
@@ -77,12 +79,22 @@ export class PeerState implements JobPeer, Sleeper {
     this.peer.send(NOOP);
   }
 
-  hold(job: Job): void {
-    this.held.set(job.id, job);
+  hold(job: Job, handle: string): void {
+    this.held.set(handle, job);
   }
 
-  release(job: Job): void {
-    this.held.delete(job.id);
+  release(handle: string): void {
+    this.held.delete(handle);
+  }
+
+  /** The job this peer holds under that handle (WORK_* from a worker name it so). */
+  heldJob(handle: string): Job | undefined {
+    return this.held.get(handle);
+  }
+
+  /** Whether it waits for anything: jobs it runs, results it waits for, functions it serves. */
+  get isBusy(): boolean {
+    return this.held.size > 0 || this.waitingFor.size > 0 || this.abilities.size > 0;
   }
 
   /** The jobs it holds, newest first (the order gearmand gives a lost worker's jobs back in). */

@@ -1,5 +1,6 @@
 import type { FrameTransport } from '../connection/frame-transport.js';
 import { FramedSocket } from '../connection/framed-socket.js';
+import type { ReadTurns } from '../connection/read-turns.js';
 // Imported from each file, not the protocol index: the CommonJS build turns every use of an
 // index re-export into a getter call, which showed in the server's hot path.
 import { asciiLowerCase, formatAdminError, MAX_ADMIN_WORDS, parseAdminCommand } from '../protocol/admin.js';
@@ -7,6 +8,7 @@ import type { Frame, Packet } from '../protocol/decoder.js';
 import { encodeByteStringResponse, encodeResponse } from '../protocol/encoder.js';
 import { Magic, PACKET_SPECS, PacketType } from '../protocol/packet-types.js';
 import { GearmanProtocolError, ProtocolErrorCode } from '../protocol/protocol-error.js';
+import type { AdminAccess } from './admin-access.js';
 import type { BrokerPeer } from './broker-peer.js';
 import { atoi, canDoTimeout, MAX_ARGUMENT_BYTES, MAX_CLIENT_ID_BYTES, MAX_LOOKUP_BYTES, MAX_UNIQUE_BYTES } from './gearmand-limits.js';
 import { Priority } from './job.js';
@@ -21,11 +23,26 @@ export interface ServerConnectionContext {
   readonly exceptions: boolean;
   readonly maxPacketSize: number;
   readonly keepAliveMs: number | undefined;
-  /** Runs one admin line (a byte string) and returns the reply text (a byte string). */
-  runAdmin(line: string): string;
+  readonly limits: ConnectionLimits;
+  /** How the connections share the turns of the event loop; undefined when framesPerTurn is 0 (no bound). */
+  readonly readTurns: ReadTurns | undefined;
+  /** The number of the server's current sweep (see ServerConnection.sweep). */
+  currentSweep(): number;
+  /** Runs one admin line (a byte string) for a peer with this access and returns the reply text (a byte string). */
+  runAdmin(line: string, access: AdminAccess): string;
   connectionClosed(con: ServerConnection, error?: Error): void;
   logWarning(message: string): void;
   logError(message: string): void;
+  logDebug(message: string): void;
+}
+
+/** The server's limits that each connection applies to itself (see JobServerLimits); 0 = none. */
+export interface ConnectionLimits {
+  readonly outputBufferSoftBytes: number;
+  readonly outputBufferHardBytes: number;
+  readonly framesPerTurn: number;
+  readonly idleTimeoutMs: number;
+  readonly packetTimeoutMs: number;
 }
 
 const SUBMIT_KINDS: Partial<Record<PacketType, { priority: Priority; background: boolean }>> = {
@@ -60,6 +77,12 @@ function oversizedArgument(packet: Packet): string | undefined {
   return undefined;
 }
 
+/**
+ * A connection over its limits, found by ServerConnection.sweep, and why: the server closes it.
+ * `idle` is routine (a debug line), the others a warning.
+ */
+export type Overstay = 'idle' | 'partial-packet' | 'not-reading';
+
 /** A place reserved in the outgoing stream (see BrokerPeer.reserve), and what waits behind it. */
 interface Reservation {
   packet: Buffer | undefined;
@@ -70,6 +93,11 @@ interface Reservation {
  * One peer (client, worker, admin tool or all three) on its socket. Decoding and per-tick write
  * batching are FramedSocket's, scheduling is the broker's: this class reads each packet's
  * arguments, applies gearmand's argument limits, and calls the broker or the admin commands.
+ *
+ * It also keeps the peer within its limits: the replies it owes the peer (written, not yet taken)
+ * pause reading from it past the soft limit and close it past the hard one; FramedSocket hands
+ * over a bounded number of frames per turn; sweep() finds it idle, stuck in a partial packet, or
+ * not reading its replies.
  */
 export class ServerConnection implements BrokerPeer {
   exceptions: boolean;
@@ -81,11 +109,24 @@ export class ServerConnection implements BrokerPeer {
   private ending = false;
   /** Reserved places not filled yet, oldest first; while any, packets queue behind the newest. */
   private reservations: Reservation[] | undefined;
+  /** Bytes of the packets queued behind reservations. */
+  private reservedBytes = 0;
+  /** Reading is paused because the peer owes too many replies; since which sweep. */
+  private outputPausedAt = -1;
+  /** Frames received so far, and the sweep that last saw a change. */
+  private frames = 0;
+  private framesAtSweep = 0;
+  private lastActiveSweep = 0;
+  /** The sweep that first saw the current partial frame, and the frame count then. */
+  private partialSince = -1;
+  private framesAtPartial = 0;
 
   constructor(
     readonly id: number,
     socket: FrameTransport,
     private readonly context: ServerConnectionContext,
+    /** What this peer may run of the admin commands (the server's adminCommands rule). */
+    private readonly adminAccess: AdminAccess,
   ) {
     this.exceptions = context.exceptions;
     this.host = (socket.remoteAddress ?? '-').replace(/^::ffff:/, '');
@@ -102,11 +143,13 @@ export class ServerConnection implements BrokerPeer {
         adminEncoding: 'latin1',
         maxPacketSize: context.maxPacketSize,
         keepAliveMs: context.keepAliveMs,
+        readTurns: context.readTurns,
       },
       {
         onFrame: (frame) => this.onFrame(frame),
         onProtocolError: (error) => this.onProtocolError(error),
         onClose: (error) => context.connectionClosed(this, error),
+        onDrain: () => this.onDrain(),
       },
     );
     this.state = context.broker.connect(this);
@@ -123,8 +166,89 @@ export class ServerConnection implements BrokerPeer {
 
   send(packet: Buffer): void {
     if (this.ending) return;
-    if (this.reservations) this.reservations[this.reservations.length - 1].behind.push(packet);
-    else this.framed.write(packet);
+    if (this.reservations) {
+      this.reservations[this.reservations.length - 1].behind.push(packet);
+      this.reservedBytes += packet.length;
+      this.checkOutput(packet.length);
+    } else if (!this.framed.write(packet)) {
+      // Below the socket's high-water mark there is nothing to check.
+      this.checkOutput(packet.length);
+    }
+  }
+
+  /** Replies owed to the peer: written and not yet taken, or waiting behind a reservation. */
+  get owedBytes(): number {
+    return this.framed.queuedBytes + this.reservedBytes;
+  }
+
+  /**
+   * Past the hard limit the connection is closed (what it owed before this packet was over it:
+   * one packet, however large, always goes out); past the soft limit reading pauses until the
+   * peer has taken what is queued.
+   */
+  private checkOutput(packetLength: number): void {
+    const { outputBufferSoftBytes: soft, outputBufferHardBytes: hard } = this.context.limits;
+    const owed = this.owedBytes;
+    if (hard > 0 && owed - packetLength >= hard) {
+      this.context.logWarning(
+        `connection ${this.id} (${this.host}) closed: it left ${owed} bytes of replies unread, over outputBufferHardBytes (${hard})`,
+      );
+      this.drop();
+      return;
+    }
+    if (soft > 0 && owed >= soft && this.outputPausedAt < 0) {
+      this.outputPausedAt = this.context.currentSweep();
+      this.framed.pauseReading();
+      this.framed.requestDrain();
+    }
+  }
+
+  private onDrain(): void {
+    if (this.outputPausedAt < 0 || this.ending) return;
+    if (this.owedBytes >= this.context.limits.outputBufferSoftBytes) {
+      this.framed.requestDrain();
+      return;
+    }
+    this.outputPausedAt = -1;
+    this.framed.resumeReading();
+  }
+
+  /**
+   * Called by the server on every sweep (numbered from 0, `sweepMs` apart): what this connection
+   * overstayed, if anything. Ticks, not clocks: nothing is timed per packet.
+   */
+  sweep(sweep: number, sweepMs: number): Overstay | undefined {
+    const { idleTimeoutMs, packetTimeoutMs } = this.context.limits;
+    if (this.frames !== this.framesAtSweep) {
+      this.framesAtSweep = this.frames;
+      this.lastActiveSweep = sweep;
+    }
+    if (this.outputPausedAt >= 0) {
+      // Reading is ours to resume: neither idle nor slow, unless it never reads its replies.
+      return idleTimeoutMs > 0 && (sweep - this.outputPausedAt) * sweepMs >= idleTimeoutMs ? 'not-reading' : undefined;
+    }
+    if (this.framed.hasPartialFrame) {
+      if (this.partialSince < 0 || this.framesAtPartial !== this.frames) {
+        this.partialSince = sweep;
+        this.framesAtPartial = this.frames;
+      }
+      return packetTimeoutMs > 0 && (sweep - this.partialSince) * sweepMs >= packetTimeoutMs ? 'partial-packet' : undefined;
+    }
+    this.partialSince = -1;
+    if (idleTimeoutMs > 0 && !this.state.isBusy && (sweep - this.lastActiveSweep) * sweepMs >= idleTimeoutMs) return 'idle';
+    return undefined;
+  }
+
+  /** Says that a packet took too long to arrive (ERROR PACKET_TIMEOUT), then closes. */
+  sendPacketTimeout(timeoutMs: number): void {
+    this.sendError('PACKET_TIMEOUT', `A packet started arriving and was not whole within ${timeoutMs} ms`);
+    this.end();
+  }
+
+  /** Closes the connection at once, dropping what it owes (its jobs go back to their queues). */
+  drop(): void {
+    this.ending = true;
+    this.framed.destroy();
   }
 
   reserve(): (packet: Buffer) => void {
@@ -132,6 +256,7 @@ export class ServerConnection implements BrokerPeer {
     (this.reservations ??= []).push(reservation);
     return (packet) => {
       reservation.packet = packet;
+      this.reservedBytes += packet.length;
       this.releaseReservations();
     };
   }
@@ -158,15 +283,19 @@ export class ServerConnection implements BrokerPeer {
     let released = 0;
     while (released < reservations.length && reservations[released].packet) {
       const { packet, behind } = reservations[released++];
+      this.reservedBytes -= packet!.length;
+      for (const queued of behind) this.reservedBytes -= queued.length;
       if (this.ending) continue;
       this.framed.write(packet!);
       for (const queued of behind) this.framed.write(queued);
     }
     reservations.splice(0, released);
     if (reservations.length === 0) this.reservations = undefined;
+    if (!this.ending) this.checkOutput(0);
   }
 
   private onFrame(frame: Frame): void {
+    this.frames++;
     if (this.ending) return;
     try {
       if (frame.kind === 'admin') this.onAdminLine(frame.line);
@@ -187,7 +316,7 @@ export class ServerConnection implements BrokerPeer {
       this.end();
       return;
     }
-    this.sendText(this.context.runAdmin(line));
+    this.sendText(this.context.runAdmin(line, this.adminAccess));
   }
 
   /** An admin reply (a byte string). */

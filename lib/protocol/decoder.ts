@@ -87,6 +87,9 @@ export class PacketDecoder {
   private textPieces: Buffer[] = [];
   private textLength = 0;
 
+  /** Frames the current feed may still deliver. */
+  private framesLeft = 0;
+
   /** Throws RangeError for options that would silently disable a limit (NaN, negative, fractional). */
   constructor(options: DecoderOptions = {}) {
     this.accept = options.accept ?? 'any';
@@ -123,16 +126,20 @@ export class PacketDecoder {
   }
 
   /**
-   * Decodes a chunk, calling onFrame for each complete frame in order. Throws GearmanProtocolError.
+   * Decodes a chunk, calling onFrame for each complete frame in order, at most `maxFrames` of them.
+   * Returns how many bytes of the chunk it consumed: the whole chunk, or, once `maxFrames` frames
+   * were delivered, the bytes up to the end of the last one (feed the rest later; the decoder is
+   * then between two frames). Throws GearmanProtocolError.
    * The decoder keeps no view of the chunk once this returns (partial frames are copied), so the
    * caller may reuse it; only the arguments of the frames handed to onFrame may view it.
    * An exception thrown by onFrame propagates and drops the rest of the chunk.
    */
-  feed(chunk: Buffer, onFrame: (frame: Frame) => void): void {
+  feed(chunk: Buffer, onFrame: (frame: Frame) => void, maxFrames = Infinity): number {
     if (this.failure) throw this.failure;
     let offset = 0;
     const end = chunk.length;
-    while (offset < end) {
+    this.framesLeft = maxFrames;
+    while (offset < end && this.framesLeft > 0) {
       switch (this.state) {
         case State.FrameStart:
           if (chunk[offset] !== NUL) {
@@ -154,13 +161,19 @@ export class PacketDecoder {
           break;
       }
     }
+    return offset;
+  }
+
+  private deliver(onFrame: (frame: Frame) => void, frame: Frame): void {
+    this.framesLeft--;
+    onFrame(frame);
   }
 
   private readWholeHeader(chunk: Buffer, offset: number, onFrame: (frame: Frame) => void): number {
     const length = this.checkHeader(chunk, offset, HEADER_SIZE);
     const start = offset + HEADER_SIZE;
     if (chunk.length - start >= length) {
-      onFrame(this.packet(chunk.subarray(start, start + length)));
+      this.deliver(onFrame, this.packet(chunk.subarray(start, start + length)));
       return start + length;
     }
     this.beginPayload(length);
@@ -177,7 +190,7 @@ export class PacketDecoder {
     this.headerFill = 0;
     if (length === 0) {
       this.state = State.FrameStart;
-      onFrame(this.packet(EMPTY));
+      this.deliver(onFrame, this.packet(EMPTY));
     } else {
       this.beginPayload(length);
     }
@@ -199,7 +212,7 @@ export class PacketDecoder {
       this.payload = undefined;
       this.payloadFill = 0;
       this.state = State.FrameStart;
-      onFrame(this.packet(payload));
+      this.deliver(onFrame, this.packet(payload));
     }
     return offset + take;
   }
@@ -223,7 +236,7 @@ export class PacketDecoder {
     this.textPieces = [];
     this.textLength = 0;
     this.state = State.FrameStart;
-    onFrame({ kind: 'admin', line: bytes.toString(this.adminEncoding) });
+    this.deliver(onFrame, { kind: 'admin', line: bytes.toString(this.adminEncoding) });
     return newline + 1;
   }
 

@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_QUEUED_BYTES } from '../common/defaults.js';
 import { EventEmitter } from 'node:events';
 import { awaitedJobs, onAwaitedJobs } from '../common/awaited-jobs.js';
 import { connectAny } from '../connection/connect-any.js';
@@ -35,6 +36,12 @@ export interface GearmanWorkerOptions extends GearmanPeerOptions {
   exceptions?: boolean;
   /** Told of every job this worker runs and how it ended (metrics: see `GearmanMetrics`). */
   observer?: GearmanWorkerObserver;
+  /**
+   * Bytes per connection written and not yet taken by the job server past which a job's
+   * sendData, sendWarning and sendStatus throw GearmanQueueFullError (its end always goes out);
+   * default 64 MiB. The worker also takes no new job while a connection is backed up.
+   */
+  maxQueuedBytes?: number;
 }
 
 /** Runs one job. Its result completes the job unless the handler already ended it (see GearmanWorker). */
@@ -110,8 +117,13 @@ export class GearmanWorker extends EventEmitter {
       keepAliveMs: options.keepAliveMs,
       maxPacketSize: options.maxPacketSize,
     };
+    const maxQueuedBytes = options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
+    if (!Number.isInteger(maxQueuedBytes) || maxQueuedBytes < 0) {
+      throw new TypeError(`maxQueuedBytes must be a whole number ≥ 0, got ${String(options.maxQueuedBytes)}`);
+    }
     const owner: WorkerSessionOwner = {
       functions: this.registrations,
+      maxQueuedBytes,
       clientId: options.clientId,
       capacity: () => this.capacity,
       freeSlots: () => this.freeSlots(),

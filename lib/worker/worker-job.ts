@@ -6,6 +6,12 @@ import { PacketType } from '../protocol/packet-types.js';
 export interface WorkerJobChannel {
   /** Writes a packet for the job; false when the connection it came on is gone. */
   send(packet: Buffer): boolean;
+  /**
+   * Writes a WORK_DATA, WORK_WARNING or WORK_STATUS; throws GearmanQueueFullError when the job
+   * server has not taken `maxQueuedBytes` of what was written already (it reads slower than the
+   * handler reports, or not at all).
+   */
+  sendUpdate(packet: Buffer): void;
   /** The job ended (or was abandoned); its slot is free. */
   jobEnded(job: WorkerJob): void;
 }
@@ -76,7 +82,10 @@ export class WorkerJob {
     return this.lastDataSent;
   }
 
-  /** WORK_DATA: a partial result, passed on to the clients waiting. */
+  /**
+   * WORK_DATA: a partial result, passed on to the clients waiting. Throws GearmanQueueFullError
+   * when the job server has not taken the worker's `maxQueuedBytes` yet (so do sendWarning and sendStatus).
+   */
   sendData(data: Buffer | string): void {
     this.sendUpdate('sendData', PacketType.WORK_DATA, data);
     if (!this.abandoned) this.lastDataSent = data;
@@ -93,7 +102,7 @@ export class WorkerJob {
     if (!Number.isFinite(numerator) || !Number.isFinite(denominator)) {
       throw new TypeError(`sendStatus needs finite numbers, got ${numerator}/${denominator}`);
     }
-    this.channel.send(encodeRequest(PacketType.WORK_STATUS, this.handle, String(numerator), String(denominator)));
+    this.channel.sendUpdate(encodeRequest(PacketType.WORK_STATUS, this.handle, String(numerator), String(denominator)));
   }
 
   /** WORK_COMPLETE with the result (empty by default); ends the job. */
@@ -129,7 +138,7 @@ export class WorkerJob {
 
   private sendUpdate(method: string, type: PacketType, data: Buffer | string): void {
     if (!this.isRunning(method)) return;
-    this.channel.send(encodeRequest(type, this.handle, checkData(method, data)));
+    this.channel.sendUpdate(encodeRequest(type, this.handle, checkData(method, data)));
   }
 
   private end(method: string, outcome: WorkerJobOutcome, packet: Buffer): void {

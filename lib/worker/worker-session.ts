@@ -3,7 +3,7 @@ import type { ResolvedServerAddress } from '../connection/server-address.js';
 import type { Packet } from '../protocol/decoder.js';
 import { encodeRequest } from '../protocol/encoder.js';
 import { PacketType } from '../protocol/packet-types.js';
-import { GearmanConnectionError, GearmanServerError } from '../common/errors.js';
+import { GearmanConnectionError, GearmanQueueFullError, GearmanServerError } from '../common/errors.js';
 import { WorkerJob, type WorkerJobChannel } from './worker-job.js';
 
 /** A registered function as the sessions need it. */
@@ -14,6 +14,8 @@ export interface RegisteredFunction {
 /** What a session needs from the worker that owns it. */
 export interface WorkerSessionOwner {
   readonly functions: ReadonlyMap<string, RegisteredFunction>;
+  /** Bytes a connection may hold unsent before a job's progress updates are refused. */
+  readonly maxQueuedBytes: number;
   readonly clientId: string | undefined;
   /** Jobs the worker may start now, over all its connections: its capacity less the jobs running and the grabs awaiting an answer. */
   freeSlots(): number;
@@ -149,6 +151,15 @@ export class WorkerSession implements GearmanConnectionHandler, WorkerJobChannel
 
   send(packet: Buffer): boolean {
     return this.connection.write(packet);
+  }
+
+  sendUpdate(packet: Buffer): void {
+    // An empty buffer takes any update, so one large one is never refused.
+    const queued = this.connection.queuedBytes;
+    if (queued > 0 && queued + packet.length > this.owner.maxQueuedBytes) {
+      throw new GearmanQueueFullError(this.label, this.owner.maxQueuedBytes);
+    }
+    this.connection.write(packet);
   }
 
   jobEnded(job: WorkerJob): void {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PacketType } from '../../lib/protocol/index.js';
 import { adminQuery, RawPeer } from '../job-server/support/raw-peer.js';
+import { hasOpenssl, makeTestPki } from '../support/certificates.js';
 
 // `npm test` builds dist/ first; the CLI is tested as users run it.
 const MAIN = join(process.cwd(), 'dist/cjs/cli/main.js');
@@ -53,7 +54,7 @@ describe('nestjs-gearman CLI', () => {
     const peer = await RawPeer.connect(port);
     try {
       peer.send(PacketType.SUBMIT_JOB_BG, 'f', '', 'x');
-      expect(await peer.expect(PacketType.JOB_CREATED)).toEqual(['H:cli:1']);
+      expect(await peer.expect(PacketType.JOB_CREATED)).toEqual([expect.stringMatching(/^H:cli:1-[0-9a-f]{16}$/)]);
       expect(await adminQuery(port, 'status', true)).toBe('f\t1\t0\t0\n.\n');
       // gearmand's default level.
       expect(await adminQuery(port, 'verbose', false)).toBe('OK ERROR\n');
@@ -115,7 +116,7 @@ describe('nestjs-gearman CLI', () => {
     const peer = await RawPeer.connect(port);
     try {
       peer.send(PacketType.SUBMIT_JOB_BG, 'f', '', 'x');
-      expect(await peer.expect(PacketType.JOB_CREATED)).toEqual(['H:bare:1']);
+      expect(await peer.expect(PacketType.JOB_CREATED)).toEqual([expect.stringMatching(/^H:bare:1-[0-9a-f]{16}$/)]);
     } finally {
       await peer.close();
     }
@@ -210,5 +211,53 @@ describe('nestjs-gearman CLI', () => {
     expect(second.stderr).toContain('EADDRINUSE');
     first.child.kill('SIGTERM');
     expect((await first.finished).code).toBe(0);
+  });
+
+  test("--admin-commands=all and --job-handles=sequential give gearmand's behaviour; the default refuses show jobs", async () => {
+    const gearmandLike = launch(['server', '-p', '0', '--admin-commands=all', '--job-handles=sequential', '--job-handle-prefix', 'H:g']);
+    const strict = launch(['server', '-p', '0']);
+    running.push(gearmandLike.child, strict.child);
+    const [open, closed] = [await listeningPort(gearmandLike.output), await listeningPort(strict.output)];
+    for (const port of [open, closed]) {
+      const peer = await RawPeer.connect(port);
+      peer.send(PacketType.SUBMIT_JOB_BG, 'f', '', 'x');
+      await peer.expect(PacketType.JOB_CREATED);
+      await peer.close();
+    }
+    expect(await adminQuery(open, 'show jobs', true)).toBe('H:g:1\t0\t0\t1\n.\n');
+    expect(await adminQuery(closed, 'show jobs', true)).toMatch(/^ERR PERMISSION_DENIED /);
+  });
+
+  (hasOpenssl() || process.env.CI ? test : test.skip)("gearmand's --ssl flags: a TLS port and a plaintext one, a line each", async () => {
+    const pki = makeTestPki();
+    try {
+      const { child, output } = launch([
+        'server',
+        '-p',
+        '0',
+        '--ssl',
+        `--ssl-certificate=${pki.server.certFile}`,
+        '--ssl-key',
+        pki.server.keyFile,
+        '--ssl-ca-file',
+        pki.ca.certFile,
+        '--plaintext-listen',
+        '127.0.0.1:0',
+      ]);
+      running.push(child);
+      const deadline = Date.now() + 10_000;
+      while (output().split('\n').length < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      const lines = output().trim().split('\n');
+      expect(lines).toEqual([
+        expect.stringMatching(/^listening on 127\.0\.0\.1:\d+ \(TLS\)$/),
+        expect.stringMatching(/^listening on 127\.0\.0\.1:\d+$/),
+      ]);
+      const plainPort = Number(/:(\d+)$/.exec(lines[1])![1]);
+      expect(await adminQuery(plainPort, 'status', true)).toBe('.\n');
+      const tlsPort = Number(/:(\d+) /.exec(lines[0])![1]);
+      expect(await adminQuery(tlsPort, 'status', false)).toMatch(/^ERR TLS_REQUIRED /);
+    } finally {
+      pki.remove();
+    }
   });
 });

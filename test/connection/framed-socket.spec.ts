@@ -226,4 +226,70 @@ describe('FramedSocket over loopback', () => {
     await closed;
     expect(recorder.closes).toEqual([failure]);
   });
+
+  test('maxFramesPerTurn: a burst is handled in slices, one per turn, with the socket paused meanwhile; nothing is lost', async () => {
+    const sliced = new Recorder();
+    const [server2, client2] = await socketPair();
+    try {
+      const bounded = new FramedSocket(server2, { accept: 'request', maxFramesPerTurn: 10 }, sliced);
+      // Counts turns of the event loop: an immediate that schedules the next one runs once a turn.
+      const turns: number[] = [];
+      let turn = 0;
+      let ticking = true;
+      const tick = () => {
+        turn++;
+        if (ticking) setImmediate(tick);
+      };
+      setImmediate(tick);
+      const original = sliced.onFrame.bind(sliced);
+      sliced.onFrame = (frame) => {
+        turns.push(turn);
+        original(frame);
+      };
+      const packets = Array.from({ length: 95 }, (_, i) => encodeRequest(PacketType.ECHO_REQ, `n${i}`));
+      client2.write(Buffer.concat(packets));
+      await until(() => sliced.frames.length === 95, 'every frame');
+      ticking = false;
+      expect(sliced.frames.map((frame) => (frame.kind === 'packet' ? frame.args[0].toString() : ''))).toEqual(
+        packets.map((_, i) => `n${i}`),
+      );
+      // No more than 10 frames were handled in any one turn of the event loop.
+      const perTurn = new Map<number, number>();
+      for (const at of turns) perTurn.set(at, (perTurn.get(at) ?? 0) + 1);
+      expect(Math.max(...perTurn.values())).toBeLessThanOrEqual(10);
+      expect(perTurn.size).toBeGreaterThanOrEqual(10);
+      expect(server2.isPaused()).toBe(false);
+      expect(bounded.isReadingPaused).toBe(false);
+    } finally {
+      client2.destroy();
+      server2.destroy();
+    }
+  });
+
+  test('pauseReading stops the frames (what arrives waits), resumeReading hands them over in order', async () => {
+    client.write(encodeRequest(PacketType.ECHO_REQ, 'first'));
+    await until(() => recorder.frames.length === 1, 'the first frame');
+    framed.pauseReading();
+    expect(framed.isReadingPaused).toBe(true);
+    client.write(encodeRequest(PacketType.ECHO_REQ, 'second'));
+    client.write(encodeRequest(PacketType.ECHO_REQ, 'third'));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(recorder.frames).toHaveLength(1);
+    framed.resumeReading();
+    await until(() => recorder.frames.length === 3, 'the frames held back');
+    expect(recorder.frames.map((frame) => (frame.kind === 'packet' ? frame.args[0].toString() : ''))).toEqual(['first', 'second', 'third']);
+  });
+
+  test('queuedBytes counts the batch and the socket buffer; requestDrain calls onDrain once below the high-water mark', async () => {
+    let drains = 0;
+    recorder.onDrain = () => drains++;
+    expect(framed.queuedBytes).toBe(0);
+    framed.write(Buffer.alloc(100));
+    expect(framed.queuedBytes).toBe(100);
+    framed.requestDrain();
+    await until(() => drains === 1, 'onDrain after the flush');
+    expect(framed.hasPartialFrame).toBe(false);
+    client.write(encodeRequest(PacketType.ECHO_REQ, 'x').subarray(0, 5));
+    await until(() => framed.hasPartialFrame, 'a partial frame');
+  });
 });

@@ -93,6 +93,24 @@ describe('InMemorySocket', () => {
     server.destroy();
   });
 
+  test('resume() after pause() delivers what waited, in order, and the peer drains', async () => {
+    const { client, server } = InMemorySocket.pair();
+    const chunks = received(server);
+    server.pause();
+    let drains = 0;
+    client.on('drain', () => drains++);
+    client.write(Buffer.from('one'));
+    client.write(Buffer.alloc(client.writableHighWaterMark));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(chunks).toEqual([]);
+    server.resume();
+    await until(() => drains === 1, 'drain after resume');
+    expect(Buffer.concat(chunks).subarray(0, 3).toString()).toBe('one');
+    expect(Buffer.concat(chunks).length).toBe(3 + client.writableHighWaterMark);
+    client.destroy();
+    server.destroy();
+  });
+
   test('end() closes both ends once each has read what the other wrote', async () => {
     const { client, server } = InMemorySocket.pair();
     const atServer = received(server);

@@ -16,6 +16,9 @@ describe('server addresses', () => {
     expect(resolveServerAddress({ host: 'a', port: 1, tls: true })).toMatchObject({ port: 1, tls: {} });
     expect(resolveServerAddress({ host: 'a', tls: false }, true).tls).toBeUndefined();
     expect(resolveServerAddress('a', { rejectUnauthorized: false }).tls).toEqual({ rejectUnauthorized: false });
+    // tls: true on an address turns TLS on with the peer's own options (its CA), not without them.
+    expect(resolveServerAddress({ host: 'a', tls: true }, { ca: 'CA' }).tls).toEqual({ ca: 'CA' });
+    expect(resolveServerAddress({ host: 'a', tls: { ca: 'other' } }, { ca: 'CA' }).tls).toEqual({ ca: 'other' });
     expect(resolveServerAddress('[::1]:5').label).toBe('[::1]:5');
   });
 

@@ -10,7 +10,8 @@ describe('GearmanJobServer: lifecycle and options', () => {
   const peers: RawPeer[] = [];
 
   async function started(options: ConstructorParameters<typeof GearmanJobServer>[0] = {}): Promise<GearmanJobServer> {
-    const server = new GearmanJobServer({ port: 0, logger: false, ...options });
+    // gearmand's admin rules and handles: these tests read `show jobs` and cancel jobs.
+    const server = new GearmanJobServer({ port: 0, logger: false, adminCommands: 'all', jobHandles: 'sequential', ...options });
     opened.push(server);
     await server.listen();
     return server;

@@ -32,7 +32,8 @@ async function runScenario(scenario: Scenario, port: number): Promise<void> {
 describe('GearmanJobServer: protocol scenarios', () => {
   for (const scenario of scenarios) {
     test(scenario.title, async () => {
-      const server = new GearmanJobServer({ port: 0, logger: false, ...scenario.options });
+      // gearmand's admin rules (every command for everyone) and its H:host:N handles, which scenarios parse.
+      const server = new GearmanJobServer({ port: 0, logger: false, adminCommands: 'all', jobHandles: 'sequential', ...scenario.options });
       await server.listen();
       try {
         await runScenario(scenario, server.address().port);

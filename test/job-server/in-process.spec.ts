@@ -3,10 +3,15 @@ import { GearmanConnectionError } from '../../lib/common/errors.js';
 import { GearmanJobServer } from '../../lib/job-server/gearman-job-server.js';
 import { GearmanWorker } from '../../lib/worker/gearman-worker.js';
 import { adminCommand } from '../client/support/admin.js';
+import { adminQuery as adminReply } from './support/raw-peer.js';
 import { quietLogger } from '../client/support/harness.js';
 import { run, startPeerWorker, type PeerWorker } from '../client/support/peers.js';
 import { sleep, waitFor } from '../client/support/wait.js';
 import { describeWithPeers } from '../support/gearmand.js';
+import { makeTestPki } from '../support/certificates.js';
+import { connectInProcess } from '../../lib/connection/in-process-servers.js';
+import type { InMemorySocket } from '../../lib/connection/in-memory-socket.js';
+import { encodeRequest, PacketType } from '../../lib/protocol/index.js';
 
 /** `workers` rows as { ip, clientId, functions }. */
 async function workerRows(port: number) {
@@ -145,5 +150,94 @@ describeWithPeers(['gearman', 'gearadmin'], 'In-process and remote peers of one 
     expect(counts['in-process'] + counts.remote).toBe(60);
     expect(counts['in-process']).toBeGreaterThan(0);
     expect(counts.remote).toBeGreaterThan(0);
+  });
+});
+
+describe('the job server’s protections on connections from its own process', () => {
+  const closing: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const close of closing.splice(0).reverse()) await close();
+  });
+
+  async function startServer(options: ConstructorParameters<typeof GearmanJobServer>[0] = {}) {
+    const server = new GearmanJobServer({ port: 0, logger: false, ...options });
+    await server.listen();
+    closing.push(() => server.close());
+    return server;
+  }
+
+  /** The client's end of an in-memory channel, and what it received. */
+  function channel(port: number): { socket: InMemorySocket; received: () => Buffer } {
+    const socket = connectInProcess('127.0.0.1', port);
+    if (!socket) throw new Error('no job server of this process listens there');
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', () => undefined);
+    closing.push(async () => socket.destroy());
+    return { socket, received: () => Buffer.concat(chunks) };
+  }
+
+  test('they may run every admin command whatever adminCommands says; a TCP connection from 127.0.0.1 may not', async () => {
+    const server = await startServer();
+    const inMemory = channel(server.address().port);
+    inMemory.socket.write(Buffer.from('show jobs\n'));
+    await waitFor(async () => inMemory.received().length > 0, 'the reply');
+    expect(inMemory.received().toString()).toBe('.\n');
+    expect(await adminReply(server.address().port, 'show jobs', true)).toMatch(/^ERR PERMISSION_DENIED /);
+  });
+
+  test('a peer that never reads its replies is no longer read from, in memory as over TCP; it gets every reply once it reads', async () => {
+    const server = await startServer({ limits: { outputBufferSoftBytes: 64 * 1024, outputBufferHardBytes: 0 } });
+    const { socket, received } = channel(server.address().port);
+    socket.pause();
+    const request = encodeRequest(PacketType.ECHO_REQ, 'e'.repeat(1000));
+    let written = 0;
+    // The server's end stops reading: the client's writes stay backed up.
+    for (let i = 0; i < 4096 && !(socket.writableNeedDrain && written > 256 * 1024); i++) {
+      socket.write(request);
+      written += request.length;
+      if (i % 32 === 31) await sleep(1);
+    }
+    await sleep(100);
+    expect(socket.writableNeedDrain).toBe(true);
+    expect(written).toBeLessThan(4096 * request.length);
+    socket.resume();
+    await waitFor(async () => received().length >= written, 'every ECHO_RES');
+    expect(received().length).toBe(written);
+  });
+
+  test('idleTimeoutMs closes an idle in-memory connection as it does a TCP one', async () => {
+    const server = await startServer({ limits: { idleTimeoutMs: 200 } });
+    const { socket } = channel(server.address().port);
+    let closed = false;
+    socket.on('close', () => (closed = true));
+    await waitFor(async () => closed, 'the idle channel to be closed');
+  });
+
+  test('the channel stands for plaintext listeners only: beside a TLS listener, an in-process client reaches the plaintext one in memory and the TLS one over TCP', async () => {
+    const pki = makeTestPki();
+    closing.push(async () => pki.remove());
+    const server = new GearmanJobServer({
+      logger: false,
+      tls: { key: pki.server.key, cert: pki.server.cert },
+      listeners: [
+        { host: '127.0.0.1', port: 0, tls: true },
+        { host: '127.0.0.1', port: 0 },
+      ],
+    });
+    await server.listen();
+    closing.push(() => server.close());
+    const [secure, plain] = server.addresses();
+    expect(connectInProcess('127.0.0.1', secure.port)).toBeUndefined();
+    const inMemory = connectInProcess('127.0.0.1', plain.port);
+    expect(inMemory).toBeDefined();
+    inMemory!.destroy();
+    // A plaintext client of this process on the TLS port is refused as a remote one would be.
+    const client = new GearmanClient({ servers: [`127.0.0.1:${secure.port}`], logger: quietLogger, reconnect: { maxAttempts: 0 } });
+    const errors: { code: string }[] = [];
+    client.on('error', (error: { code: string }) => errors.push(error));
+    closing.push(() => client.close());
+    await expect(client.submitBackgroundJob('f', 'x')).rejects.toThrow(GearmanConnectionError);
+    expect(errors[0]).toMatchObject({ code: 'TLS_REQUIRED' });
   });
 });

@@ -42,7 +42,8 @@ function jobServerPerTest(): { readonly port: number; startPeer(command: string,
   };
 
   beforeEach(async () => {
-    server = new GearmanJobServer({ port: 0, logger: false });
+    // gearmand's admin rules and H:host:N handles, which these tools and tests expect.
+    server = new GearmanJobServer({ port: 0, logger: false, adminCommands: 'all', jobHandles: 'sequential' });
     await server.listen();
     context.port = server.address().port;
   });

@@ -3,6 +3,7 @@ import { runAdminCommand } from '../../lib/job-server/admin-commands.js';
 import { JobBroker } from '../../lib/job-server/job-broker.js';
 import type { JobLifecycle } from '../../lib/job-server/job-lifecycle.js';
 import { ServerConnection } from '../../lib/job-server/server-connection.js';
+import { defaultJobServerLimits } from '../../lib/job-server/server-limits.js';
 import { PacketType } from '../../lib/protocol/index.js';
 import { adminQuery, RawPeer } from './support/raw-peer.js';
 
@@ -10,7 +11,7 @@ const P = PacketType;
 
 /** ServerConnections on a real socket around one broker, as GearmanJobServer wires them, with a lifecycle. */
 async function serve(lifecycle: JobLifecycle): Promise<{ port: number; close(): Promise<void> }> {
-  const broker = new JobBroker({ handlePrefix: 'H:test', jobRetries: 0, warn: () => undefined, lifecycle });
+  const broker = new JobBroker({ handlePrefix: 'H:test', jobHandles: 'sequential', jobRetries: 0, warn: () => undefined, lifecycle });
   const connections = new Set<ServerConnection>();
   let nextId = 1;
   const context = {
@@ -18,15 +19,19 @@ async function serve(lifecycle: JobLifecycle): Promise<{ port: number; close(): 
     exceptions: false,
     maxPacketSize: 1 << 20,
     keepAliveMs: undefined,
-    runAdmin: (line: string) => runAdminCommand({ broker, version: 'test', verbose: 'FATAL' }, line),
+    limits: defaultJobServerLimits(),
+    readTurns: undefined,
+    currentSweep: () => 0,
+    runAdmin: (line: string) => runAdminCommand({ broker, version: 'test', verbose: 'FATAL' }, line, 'all'),
     connectionClosed: (con: ServerConnection) => {
       connections.delete(con);
       con.leaveBroker();
     },
     logWarning: () => undefined,
     logError: () => undefined,
+    logDebug: () => undefined,
   };
-  const server: Server = createServer((socket) => connections.add(new ServerConnection(nextId++, socket, context)));
+  const server: Server = createServer((socket) => connections.add(new ServerConnection(nextId++, socket, context, 'all')));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as { port: number }).port,

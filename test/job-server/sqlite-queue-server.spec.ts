@@ -24,7 +24,15 @@ afterEach(async () => {
 });
 
 async function start(file: string, extra: { storeOnShutdown?: boolean } = {}) {
-  const server = new GearmanJobServer({ port: 0, logger: false, jobHandlePrefix: 'H:test', queue: { type: 'sqlite', file, ...extra } });
+  // gearmand's handles and admin rules: these tests read the handles and `show unique jobs`.
+  const server = new GearmanJobServer({
+    port: 0,
+    logger: false,
+    jobHandlePrefix: 'H:test',
+    jobHandles: 'sequential',
+    adminCommands: 'all',
+    queue: { type: 'sqlite', file, ...extra },
+  });
   servers.push(server);
   await server.listen();
   return server;

@@ -450,3 +450,46 @@ describe('PacketDecoder: options', () => {
     expect(decodeChunks([bytes])).toEqual([{ kind: 'admin', line: 's\ufffd\0\ufffd' }]);
   });
 });
+
+describe('PacketDecoder: at most maxFrames frames a feed', () => {
+  const stream = Buffer.concat([
+    encodeRequest(PacketType.ECHO_REQ, 'a'),
+    Buffer.from('status\n'),
+    encodeRequest(PacketType.GRAB_JOB),
+    encodeRequest(PacketType.ECHO_REQ, 'b'.repeat(100)),
+  ]);
+
+  test('stops after maxFrames frames and returns the bytes it consumed; the rest decodes later, whatever the budget', () => {
+    for (const budget of [1, 2, 3]) {
+      const decoder = new PacketDecoder({ accept: 'request' });
+      const frames: Frame[] = [];
+      let rest = stream;
+      let feeds = 0;
+      while (rest.length > 0) {
+        const before = frames.length;
+        const consumed = decoder.feed(rest, (frame) => frames.push(frame), budget);
+        expect(frames.length - before).toBeLessThanOrEqual(budget);
+        expect(decoder.isAtFrameBoundary).toBe(true);
+        rest = rest.subarray(consumed);
+        feeds++;
+      }
+      expect(frames).toEqual(decodeChunks([stream], { accept: 'request' }));
+      expect(feeds).toBe(Math.ceil(4 / budget));
+    }
+  });
+
+  test('the whole chunk is consumed while the budget lasts, a partial frame included; a spent budget stops before the next frame', () => {
+    const decoder = new PacketDecoder({ accept: 'request' });
+    const frames: Frame[] = [];
+    const cut = stream.length - 10;
+    expect(decoder.feed(stream.subarray(0, cut), (frame) => frames.push(frame), 4)).toBe(cut);
+    expect(frames).toHaveLength(3);
+    expect(decoder.isAtFrameBoundary).toBe(false);
+    expect(decoder.feed(stream.subarray(cut), (frame) => frames.push(frame), 4)).toBe(10);
+    expect(frames).toHaveLength(4);
+    const spent = new PacketDecoder({ accept: 'request' });
+    const firstThree = stream.length - encodeRequest(PacketType.ECHO_REQ, 'b'.repeat(100)).length;
+    expect(spent.feed(stream.subarray(0, cut), () => undefined, 3)).toBe(firstThree);
+    expect(spent.isAtFrameBoundary).toBe(true);
+  });
+});

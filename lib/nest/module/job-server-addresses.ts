@@ -6,13 +6,16 @@ const DEFAULT_SERVERS: ServerAddress[] = [`${DEFAULT_GEARMAN_HOST}:${DEFAULT_GEA
 
 /**
  * Where this app's client and workers connect: the `servers` option when given, else the embedded
- * server at the port it really bound (so `port: 0` works), else gearmand's default address.
+ * server at the port it really bound (so `port: 0` works), else gearmand's default address. Of an
+ * embedded server with several listeners, the first plaintext one (the app's own traffic stays on
+ * this machine), else the first, over TLS with the client's and workers' `tls` options.
  */
 export function jobServerAddresses(servers: ServerAddress[] | undefined, embedded: GearmanJobServer | null): ServerAddress[] {
   if (servers && servers.length > 0) return servers;
   if (!embedded) return DEFAULT_SERVERS;
-  const { host, port } = embedded.address();
-  return [{ host: reachableHost(host), port }];
+  const addresses = embedded.addresses();
+  const { host, port, tls } = addresses.find((address) => !address.tls) ?? addresses[0];
+  return [tls ? { host: reachableHost(host), port, tls: true } : { host: reachableHost(host), port }];
 }
 
 /** A server bound to every interface is reached over loopback. */

@@ -70,7 +70,9 @@ function ourServer(name: string, inProcess: boolean): JobServerKind {
     name,
     peers: [],
     async launch() {
-      let server: GearmanJobServer | undefined = new GearmanJobServer({ port: 0, logger: false, inProcess });
+      // Tests change queues with admin commands from this machine, as gearmand lets them.
+      const options = { logger: false, inProcess, adminCommands: 'loopback' } as const;
+      let server: GearmanJobServer | undefined = new GearmanJobServer({ ...options, port: 0 });
       await server.listen();
       const port = server.address().port;
       return {
@@ -83,7 +85,7 @@ function ourServer(name: string, inProcess: boolean): JobServerKind {
         },
         async start() {
           if (server) return;
-          server = new GearmanJobServer({ port, logger: false, inProcess });
+          server = new GearmanJobServer({ ...options, port });
           await server.listen();
         },
       };

@@ -38,6 +38,11 @@ export class RawPeer {
     socket.on('error', () => undefined);
   }
 
+  /** A RawPeer over a socket already connected (a TLS socket, say). */
+  static over(socket: Socket): RawPeer {
+    return new RawPeer(socket);
+  }
+
   static connect(port: number, host = '127.0.0.1'): Promise<RawPeer> {
     return new Promise((resolve, reject) => {
       const socket = connect(port, host);

@@ -125,7 +125,13 @@ export class Core {
   private nextId = 1;
 
   constructor(options: Partial<BrokerOptions> = {}) {
-    this.broker = new JobBroker({ handlePrefix: 'H:test', jobRetries: 0, warn: (message) => this.warnings.push(message), ...options });
+    this.broker = new JobBroker({
+      handlePrefix: 'H:test',
+      jobHandles: 'sequential',
+      jobRetries: 0,
+      warn: (message) => this.warnings.push(message),
+      ...options,
+    });
   }
 
   peer(exceptions = false): FakePeer {
