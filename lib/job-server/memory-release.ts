@@ -43,6 +43,8 @@ export const DEFAULT_MEMORY_RELEASE: MemoryReleaseThresholds = {
 export class MemoryRelease {
   private timer: NodeJS.Timeout | undefined;
   private peakJobs = 0;
+  /** Jobs ended since the last release (or the start), read from the created counter. */
+  private endedSinceRebase = 0;
   private lastJobs = 0;
   private lastCreated = 0;
   private baselineHeap = 0;
@@ -76,10 +78,13 @@ export class MemoryRelease {
     const endedJobs = newJobs - (jobs - this.lastJobs);
     this.lastJobs = jobs;
     this.lastCreated = created;
+    this.endedSinceRebase += endedJobs;
     if (jobs > this.peakJobs) this.peakJobs = jobs;
     if (this.releasing || newJobs + endedJobs > this.thresholds.maxChangesWhenIdle) return;
-    const drained = this.peakJobs - jobs;
-    if (drained < this.thresholds.minDrainedJobs || jobs * 2 > this.peakJobs) return;
+    // A burst may fill and drain the queue between two checks: the jobs that ended stand for a
+    // peak no check saw.
+    const peak = Math.max(this.peakJobs, this.endedSinceRebase);
+    if (this.endedSinceRebase < this.thresholds.minDrainedJobs || jobs * 2 > peak) return;
     if (this.probe.committedHeap() - this.baselineHeap < this.thresholds.minHeapGrowthBytes) return;
     this.releasing = true;
     void this.release()
@@ -94,6 +99,7 @@ export class MemoryRelease {
   private rebase(): void {
     this.lastJobs = this.probe.jobs();
     this.peakJobs = this.lastJobs;
+    this.endedSinceRebase = 0;
     this.baselineHeap = this.probe.committedHeap();
   }
 }

@@ -98,6 +98,15 @@ describe('MemoryRelease', () => {
     expect(server.releases).toBe(1);
   });
 
+  test('a queue that filled and drained between two checks counts as drained', async () => {
+    server.submit(1_000_000);
+    server.finish(1_000_000);
+    await server.tick(); // busy: a million jobs came and went
+    expect(server.releases).toBe(0);
+    await server.tick();
+    expect(server.releases).toBe(1);
+  });
+
   test('no release for a drained queue that grew the heap little', async () => {
     server.submit(100_000); // 30 MB
     await server.tick();
