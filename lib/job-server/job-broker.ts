@@ -187,6 +187,16 @@ export class JobBroker {
     return this.jobs.values();
   }
 
+  /** Jobs here now: queued, delayed or running. */
+  get jobCount(): number {
+    return this.jobs.size;
+  }
+
+  /** Jobs created since the broker started (restored ones included); never decreases. */
+  get jobsCreated(): number {
+    return this.nextId - 1;
+  }
+
   // --- Clients -----------------------------------------------------------------------------
 
   /**

@@ -79,8 +79,10 @@ describe('the standalone server with the sqlite queue, SIGKILLed', () => {
     );
     expect(missing).toEqual([]);
     expect(counts.size).toBe(JOBS);
-    // Only jobs the workers held (4 each) or had just finished, unconfirmed, when the server died.
-    for (const distance of distanceFromKill) expect(distance).toBeLessThanOrEqual(16);
+    // Only jobs the workers held (4 each) or had just finished when the server died: the store
+    // commits deletes in groups, of up to 20 ms or 1,024 jobs, so at most those ended unrecorded.
+    expect(twice.length).toBeLessThanOrEqual(1024 + 8);
+    for (const distance of distanceFromKill) expect(distance).toBeLessThanOrEqual(1024 + 16);
   }, 240_000);
 
   test('a SIGKILL between submits and their JOB_CREATED: every submitter that got a handle finds its job after the restart', async () => {

@@ -190,4 +190,34 @@ describe('GearmanJobServer: lifecycle and options', () => {
     expect(await offender.closedByServer()).toBe(true);
     expect(warnings.join('\n')).toMatch(/broke the protocol: Bad magic/);
   });
+
+  test('once a large queue has drained and the server idles, it gives the heap back and says so in the log', async () => {
+    const logged: string[] = [];
+    const server = await started({
+      logger: { log: (message: string) => logged.push(message), error: () => undefined, warn: () => undefined },
+    });
+    const client = await peer(server);
+    const worker = await peer(server);
+    // The heap must grow by 64 MiB or more for a release to be worth its pause. Job payloads live
+    // outside V8's heap, and this test process's heap may already be large, so objects held while
+    // the queue fills and drains make sure of it (about 150 MiB).
+    const held = { objects: Array.from({ length: 1_500_000 }, (_, n) => ({ n, text: `held ${n}` })) };
+    const jobs = 5_000;
+    for (let i = 0; i < jobs; i++) client.send(P.SUBMIT_JOB_BG, 'bulk', `u-${i}`, 'payload');
+    for (let i = 0; i < jobs; i++) await client.expect(P.JOB_CREATED);
+    worker.send(P.CAN_DO, 'bulk');
+    for (let i = 0; i < jobs; i++) worker.send(P.GRAB_JOB);
+    const handles: string[] = [];
+    for (let i = 0; i < jobs; i++) handles.push((await worker.expect(P.JOB_ASSIGN))[0]);
+    for (const handle of handles) worker.send(P.WORK_COMPLETE, handle, '');
+    await worker.sync();
+    expect(held.objects.length).toBe(1_500_000);
+    held.objects = [];
+    expect(await adminQuery(server.address().port, 'status', true)).toBe('bulk\t0\t0\t1\n.\n');
+    const released = /^a drained queue's memory given back: heap [\d.]+ MiB -> [\d.]+ MiB in \d+ ms$/;
+    for (let waited = 0; waited < 15_000 && !logged.some((line) => released.test(line)); waited += 100) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(logged).toContainEqual(expect.stringMatching(released));
+  }, 60_000);
 });

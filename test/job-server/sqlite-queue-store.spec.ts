@@ -1,5 +1,6 @@
+import { jest } from '@jest/globals';
 import { execFileSync, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { GearmanMissingPeerError, GearmanQueueStoreError } from '../../lib/common/errors.js';
 import { loadOptionalPeer } from '../../lib/common/optional-peer.js';
@@ -43,6 +44,16 @@ const job = (unique: string, extra: Partial<StoredJob> = {}): StoredJob => ({
 });
 const committed = (store: SqliteQueueStore, stored: StoredJob) =>
   new Promise<void>((resolve, reject) => store.add(stored, (error) => (error ? reject(error) : resolve())));
+/** better-sqlite3 that notes every COMMIT in `commits`. */
+function countingCommits(commits: string[]): Database {
+  class CountingDatabase extends (BetterSqlite as unknown as new (file: string, options?: object) => { exec(sql: string): unknown }) {
+    override exec(sql: string) {
+      if (sql === 'COMMIT') commits.push(sql);
+      return super.exec(sql);
+    }
+  }
+  return CountingDatabase as unknown as Database;
+}
 /** Rows as the sqlite3 CLI sees them, another program than ours. */
 const sqlite3 = (file: string, sql: string) => execFileSync('sqlite3', [file, sql], { encoding: 'utf8' }).trim();
 
@@ -88,13 +99,7 @@ describe('SqliteQueueStore', () => {
 
   test('every write of one turn is one transaction (group commit)', async () => {
     const commits: string[] = [];
-    class CountingDatabase extends (BetterSqlite as unknown as new (file: string, options?: object) => { exec(sql: string): unknown }) {
-      override exec(sql: string) {
-        if (sql === 'COMMIT') commits.push(sql);
-        return super.exec(sql);
-      }
-    }
-    const store = open(newFile(), {}, CountingDatabase as unknown as Database);
+    const store = open(newFile(), {}, countingCommits(commits));
     const before = commits.length;
     const writes = Array.from({ length: 500 }, (_, i) => committed(store, job(`u-${i}`)));
     store.remove('u-3', 'fn');
@@ -113,6 +118,50 @@ describe('SqliteQueueStore', () => {
     // And without one they commit on their own.
     await new Promise<void>((resolve, reject) => store.remove('u-6', 'fn', (error) => (error ? reject(error) : resolve())));
     expect(commits.length - before).toBe(4);
+  });
+
+  test('deletes alone share one commit for up to 20 ms, and 1,024 waiting commit at once', async () => {
+    const commits: string[] = [];
+    const file = newFile();
+    const store = open(file, {}, countingCommits(commits));
+    for (let n = 0; n < 1100; n++) store.add(job(`u-${n}`), () => undefined);
+    store.flush();
+    jest.useFakeTimers();
+    try {
+      const before = commits.length;
+      // A drain: a few deletes a turn, turn after turn.
+      for (let turn = 0; turn < 19; turn++) {
+        store.remove(`u-${2 * turn}`, 'fn');
+        store.remove(`u-${2 * turn + 1}`, 'fn');
+        await jest.advanceTimersByTimeAsync(1);
+      }
+      expect(commits.length).toBe(before);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(commits.length).toBe(before + 1);
+      // A faster drain fills a transaction before the time is up.
+      for (let n = 38; n < 38 + 1024; n++) store.remove(`u-${n}`, 'fn');
+      await jest.advanceTimersByTimeAsync(0);
+      expect(commits.length).toBe(before + 2);
+    } finally {
+      jest.useRealTimers();
+    }
+    closeAll();
+    expect(sqlite3(file, 'SELECT count(*) FROM gearman_queue')).toBe(String(1100 - 38 - 1024));
+  });
+
+  test('the log holds up to 8,192 pages before they are copied into the file, and is emptied at close', async () => {
+    const file = newFile();
+    const store = open(file);
+    // About 3,000 pages of rows, in commits of 100 rows: SQLite's default (1,000 pages) would have
+    // copied them into the file and started the log over twice.
+    const payload = 'p'.repeat(4000);
+    for (let batch = 0; batch < 30; batch++) {
+      await Promise.all(Array.from({ length: 100 }, (_, i) => committed(store, job(`b${batch}-${i}`, { data: payload }))));
+    }
+    expect(statSync(`${file}-wal`).size).toBeGreaterThan(2500 * 4096);
+    closeAll();
+    expect(existsSync(`${file}-wal`) ? statSync(`${file}-wal`).size : 0).toBe(0);
+    expect(sqlite3(file, 'SELECT count(*) FROM gearman_queue')).toBe('3000');
   });
 
   test("synchronous 'full' stores and replays the same; a bad value is refused", async () => {
