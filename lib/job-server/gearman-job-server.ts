@@ -304,6 +304,8 @@ export class GearmanJobServer {
       maxQueuedJobsPerConnection: this.limits.maxQueuedJobsPerConnection,
       maxQueuedBytes: this.limits.maxQueuedBytes,
       warn: (message) => this.logger.warn(message),
+      // After the turn's reads: a job submitted in them goes to a worker whose GRAB_JOB found nothing.
+      atEndOfTurn: (callback) => setImmediate(callback),
       // The durable queue first: a job is stored before anything else hears of it.
       lifecycle:
         this.durable && options.lifecycle ? combineLifecycles(this.durable, options.lifecycle) : (this.durable ?? options.lifecycle),

@@ -44,6 +44,11 @@ export interface BrokerOptions {
   readonly warn: (message: string) => void;
   /** Follows every job (see JobLifecycle); none by default. */
   readonly lifecycle?: JobLifecycle;
+  /**
+   * Runs a callback at the end of the current turn of the event loop (the server passes
+   * setImmediate): a GRAB_JOB that finds nothing is answered then, see grab. Absent: NO_JOB at once.
+   */
+  readonly atEndOfTurn?: (callback: () => void) => void;
 }
 
 /** One SUBMIT_JOB* packet, read. Strings are byte strings (latin1). */
@@ -87,6 +92,10 @@ export class JobBroker {
   /** Every job by the counter in its handle. */
   private readonly jobs = new JobTable();
   private readonly peerStates = new Set<PeerState>();
+  /** Workers whose GRAB_JOB found nothing, answered at the end of the turn (see grab). */
+  private readonly grabsWaiting = new Map<PeerState, GrabKind>();
+  private grabsScheduled = false;
+  private readonly answerGrabsNow = () => this.answerGrabs();
   private readonly handles: JobHandles;
   private readonly delayed = new DelayedJobs((job) => this.enqueue(this.functionOf(job), job));
   /** Reducer names of the few jobs that have one (reduce jobs), kept beside the job records. */
@@ -131,6 +140,7 @@ export class JobBroker {
   /** A peer is gone: the jobs it held go back to their queues, its waits end, its functions are given up. */
   disconnect(state: PeerState): void {
     if (!this.peerStates.delete(state)) return;
+    this.grabsWaiting.delete(state);
     for (const job of state.heldNewestFirst()) this.requeue(job, 'worker-gone');
     for (const job of state.leave()) {
       job.removeClient(state);
@@ -289,15 +299,50 @@ export class JobBroker {
     else worker.sleep();
   }
 
-  /** GRAB_JOB*: the job with the highest priority across the worker's functions, then the oldest; NO_JOB when none. */
+  /**
+   * GRAB_JOB*: the job with the highest priority across the worker's functions, then the oldest.
+   * When none waits, NO_JOB is held until the end of this turn of the event loop (or the worker's
+   * next packet, whichever comes first): a job submitted by a connection read later in the same
+   * turn then goes to this worker, instead of a NO_JOB, PRE_SLEEP, NOOP, GRAB_JOB exchange.
+   */
   grab(worker: PeerState, kind: GrabKind): void {
     worker.awake();
-    const fn = this.pick(worker);
-    const job = fn?.peek();
-    if (!fn || !job) {
+    if (this.assign(worker, kind)) return;
+    const atEndOfTurn = this.options.atEndOfTurn;
+    if (!atEndOfTurn) {
       worker.peer.send(NO_JOB);
       return;
     }
+    this.grabsWaiting.set(worker, kind);
+    if (!this.grabsScheduled) {
+      this.grabsScheduled = true;
+      atEndOfTurn(this.answerGrabsNow);
+    }
+  }
+
+  /** The worker sent another packet: its waiting GRAB_JOB is answered first, so replies keep their order. */
+  answerGrab(worker: PeerState): void {
+    const kind = this.grabsWaiting.get(worker);
+    if (kind === undefined) return;
+    this.grabsWaiting.delete(worker);
+    if (!this.assign(worker, kind)) worker.peer.send(NO_JOB);
+  }
+
+  /** Whether the worker's GRAB_JOB waits for the end of the turn. */
+  isGrabWaiting(worker: PeerState): boolean {
+    return this.grabsWaiting.size > 0 && this.grabsWaiting.has(worker);
+  }
+
+  private answerGrabs(): void {
+    this.grabsScheduled = false;
+    for (const worker of this.grabsWaiting.keys()) this.answerGrab(worker);
+  }
+
+  /** Gives the worker its next job (JOB_ASSIGN*); false when none waits. */
+  private assign(worker: PeerState, kind: GrabKind): boolean {
+    const fn = this.pick(worker);
+    const job = fn?.peek();
+    if (!fn || !job) return false;
     fn.start(job);
     const handle = this.handleOf(job);
     const run = job.start(worker, handle);
@@ -313,6 +358,7 @@ export class JobBroker {
       worker.peer.send(encodeByteStringResponse(PacketType.JOB_ASSIGN_UNIQ, [handle, fn.name, job.unique, job.data]));
     }
     if (this.lifecycle?.started) this.notifyStarted(job, worker.peer);
+    return true;
   }
 
   /**
@@ -422,9 +468,10 @@ export class JobBroker {
     return true;
   }
 
-  /** Stops every timer. Queued jobs are dropped without `ended`: a durable store keeps them for restore. */
+  /** Stops every timer and forgets waiting GRAB_JOBs. Queued jobs are dropped without `ended`: a durable store keeps them for restore. */
   close(): void {
     this.delayed.close();
+    this.grabsWaiting.clear();
     for (const job of this.jobs.values()) job.run?.stopTimer();
   }
 

@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import { GearmanJobServer } from '../../lib/job-server/gearman-job-server.js';
-import { PacketType } from '../../lib/protocol/index.js';
+import { encodeRequest, PacketType } from '../../lib/protocol/index.js';
 import { adminQuery, RawPeer } from './support/raw-peer.js';
 
 const P = PacketType;
@@ -136,6 +136,33 @@ describe('GearmanJobServer: lifecycle and options', () => {
     connection.send(P.ECHO_REQ, 'after');
     expect(await connection.expect(P.ECHO_RES)).toEqual(['after']);
     expect(await adminQuery(server.address().port, 'status', true)).toBe('mixed\t1\t0\t0\n.\n');
+  });
+
+  test('a GRAB_JOB read in the same turn as a submit gets the job, whichever of the two is read first', async () => {
+    const server = await started();
+    const [worker, client] = [await peer(server), await peer(server)];
+    worker.send(P.CAN_DO, 'same-turn');
+    worker.send(P.ECHO_REQ, 'registered');
+    await worker.expect(P.ECHO_RES);
+    // Both writes reach the server's sockets before its next poll: one turn reads them both.
+    worker.send(P.GRAB_JOB);
+    client.send(P.SUBMIT_JOB_BG, 'same-turn', '', 'payload');
+    const [handle] = await client.expect(P.JOB_CREATED);
+    expect(await worker.expect(P.JOB_ASSIGN)).toEqual([handle, 'same-turn', 'payload']);
+  });
+
+  test('a GRAB_JOB that found nothing is answered before the same connection’s next packet', async () => {
+    const server = await started();
+    const connection = await peer(server);
+    connection.sendBytes(
+      Buffer.concat([
+        encodeRequest(P.CAN_DO, 'next-packet'),
+        encodeRequest(P.GRAB_JOB),
+        encodeRequest(P.SUBMIT_JOB_BG, 'next-packet', '', 'x'),
+        encodeRequest(P.ECHO_REQ, 'last'),
+      ]),
+    );
+    expect((await connection.sync()).map((packet) => packet.type)).toEqual(['NO_JOB', 'JOB_CREATED', 'ECHO_RES']);
   });
 
   test('cancel job on a running job: the client gets WORK_FAIL at once, the worker result goes nowhere', async () => {

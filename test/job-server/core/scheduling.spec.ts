@@ -140,3 +140,73 @@ describe('JobBroker without sockets: which job a worker gets, and wake-ups', () 
     expect(worker.state.registrations()).toEqual([]);
   });
 });
+
+describe('JobBroker with atEndOfTurn: a GRAB_JOB that finds nothing waits for the end of the turn', () => {
+  /** A broker whose end of turn the test decides. */
+  function turnBased(): { core: Core; scheduled: () => number; endTurn: () => void } {
+    const callbacks: (() => void)[] = [];
+    const core = new Core({ atEndOfTurn: (callback) => callbacks.push(callback) });
+    return { core, scheduled: () => callbacks.length, endTurn: () => callbacks.splice(0).forEach((callback) => callback()) };
+  }
+
+  test('a job submitted later in the same turn goes to the waiting worker instead of NO_JOB', () => {
+    const { core, endTurn } = turnBased();
+    const worker = core.worker('f');
+    worker.grab(P.GRAB_JOB_UNIQ);
+    expect(worker.take()).toEqual([]);
+    const handle = core.peer().submitted('f', 'u', 'payload', { background: true });
+    endTurn();
+    expect(worker.expectOne(P.JOB_ASSIGN_UNIQ)).toEqual([handle, 'f', 'u', 'payload']);
+    expect(core.status('f')).toEqual([1, 1, 1]);
+  });
+
+  test('nothing came: NO_JOB at the end of the turn, for every waiting worker, from one scheduled callback', () => {
+    const { core, scheduled, endTurn } = turnBased();
+    const [one, two] = [core.worker('f'), core.worker('f', 'g')];
+    one.grab();
+    two.grab();
+    expect(scheduled()).toBe(1);
+    expect([one.take(), two.take()]).toEqual([[], []]);
+    endTurn();
+    expect([one.expectOne(P.NO_JOB), two.expectOne(P.NO_JOB)]).toEqual([[], []]);
+    // The next turn schedules again.
+    one.grab();
+    expect(scheduled()).toBe(1);
+  });
+
+  test('waiting workers are served in the order they asked; the rest get NO_JOB', () => {
+    const { core, endTurn } = turnBased();
+    const [first, second] = [core.worker('f'), core.worker('f')];
+    first.grab();
+    second.grab();
+    const handle = core.peer().submitted('f', '', 'only', { background: true });
+    endTurn();
+    expect(first.expectOne(P.JOB_ASSIGN)).toEqual([handle, 'f', 'only']);
+    expect(second.expectOne(P.NO_JOB)).toEqual([]);
+  });
+
+  test('answerGrab answers at once (the connection calls it before the worker’s next packet); a waiting worker that leaves gets nothing', () => {
+    const { core, endTurn } = turnBased();
+    const [asking, leaving] = [core.worker('f'), core.worker('f')];
+    asking.grab();
+    leaving.grab();
+    expect(core.broker.isGrabWaiting(asking.state)).toBe(true);
+    core.broker.answerGrab(asking.state);
+    expect(asking.expectOne(P.NO_JOB)).toEqual([]);
+    expect(core.broker.isGrabWaiting(asking.state)).toBe(false);
+    leaving.disconnect();
+    core.peer().submitted('f', '', 'x', { background: true });
+    endTurn();
+    expect([asking.take(), leaving.take()]).toEqual([[], []]);
+    expect(core.status('f')).toEqual([1, 0, 1]);
+  });
+
+  test('a waiting worker is awake: jobs arriving during the turn send it no NOOP', () => {
+    const { core, endTurn } = turnBased();
+    const worker = core.worker('f');
+    worker.grab();
+    core.peer().submitted('f', '', 'x', { background: true });
+    endTurn();
+    expect(worker.take().map((packet) => packet.type)).toEqual(['JOB_ASSIGN']);
+  });
+});
