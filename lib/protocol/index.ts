@@ -36,3 +36,25 @@ export type { AdminCommand, AdminReply, FunctionPriorityStatus, FunctionStatus, 
 // The job envelope: metadata (trace context, retries) carried ahead of a job's payload between Nest peers.
 export { EnvelopeError, isEnvelope, openEnvelope, sealEnvelope } from './envelope.js';
 export type { EnvelopeMetadata, OpenedEnvelope } from './envelope.js';
+
+// Fetching a job's stored state with an ordinary job submission (gearman.result).
+export {
+  decodeResultReply,
+  decodeResultRequest,
+  encodeResultReply,
+  encodeResultRequest,
+  formatResultRefusal,
+  MAX_JOB_ID_BYTES,
+  RESULT_FUNCTION,
+  RESULT_NOW_FUNCTION,
+  ResultFetchError,
+} from './result-fetch.js';
+export type {
+  BatchCounts,
+  DecodedResultRequest,
+  JobStateName,
+  JobStateRecord,
+  ResultRefusalCode,
+  ResultRequest,
+  UnknownReason,
+} from './result-fetch.js';
