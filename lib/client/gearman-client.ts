@@ -11,7 +11,10 @@ import { TrackedJob, type ClientJob } from './client-job.js';
 import { clientJobOutcome, type GearmanClientObserver } from './client-observer.js';
 import { ClientSession, type ClientSessionOwner } from './client-session.js';
 import { DEFAULT_MAX_QUEUED_BYTES } from '../common/defaults.js';
-import { GearmanConnectionError } from '../common/errors.js';
+import { GearmanConnectionError, GearmanResultsUnavailableError } from '../common/errors.js';
+import { encodeResultRequest, RESULT_FUNCTION, type ResultRequest } from '../protocol/result-fetch.js';
+import type { JobResult } from './job-result.js';
+import { JobWatch, ResultFetch } from './result-watch.js';
 import type { JobStatus, UniqueJobStatus } from './job-status.js';
 import { defaultLogger, type GearmanLogger } from '../common/logger.js';
 import { ServerSelector } from './server-selector.js';
@@ -47,6 +50,21 @@ export interface BackgroundJob {
   readonly handle: string;
   /** The unique id it was queued under: the caller's, or the generated one. Stable across server restarts. */
   readonly unique: string;
+}
+
+/** How long `waitForResult` and `followResult` wait for a job to end unless told otherwise. */
+export const DEFAULT_RESULT_TIMEOUT_MS = 60_000;
+
+/** Options of `waitForResult` and `followResult`. */
+export interface WaitForResultOptions {
+  /** Give up after this long (rejecting with GearmanResultTimeoutError); default 60 000 ms. */
+  timeoutMs?: number;
+}
+
+/** Options of `watchResult`. */
+export interface WatchResultOptions extends WaitForResultOptions {
+  /** Emit the job's WORK_STATUS, WORK_WARNING and WORK_DATA while waiting; default false. */
+  follow?: boolean;
 }
 
 /**
@@ -242,6 +260,68 @@ export class GearmanClient extends EventEmitter {
     return answers.find((status) => status.known) ?? answers[0];
   }
 
+  /**
+   * The state of a job, by the handle `submitBackgroundJob` returned or by its unique id: queued,
+   * running (with progress), completed (with its result and WORK_DATA parts), failed (with the error
+   * a foreground job would have failed with) or unknown. Asks every connected job server that keeps
+   * results (`gearman.result`); rejects with GearmanResultsUnavailableError when none does (gearmand).
+   */
+  getResult(handleOrUnique: string): Promise<JobResult> {
+    return this.fetchResult(handleOrUnique, { wait: false }).state;
+  }
+
+  /**
+   * Resolves once the job has ended (completed or failed), or at once when it is unknown. The job
+   * server checks and waits in one step, so a job that ends meanwhile is never missed. Rejects with
+   * GearmanResultTimeoutError (its `lastState` says how far the job got) after `timeoutMs`.
+   */
+  waitForResult(handleOrUnique: string, options: WaitForResultOptions = {}): Promise<JobResult> {
+    return this.watchResult(handleOrUnique, options).state;
+  }
+
+  /**
+   * `waitForResult` as a `JobWatch`: `state` settles as waitForResult's promise, `release()` stops
+   * waiting. With `follow`, it emits the job's WORK_STATUS ('status'), WORK_WARNING ('warning') and
+   * WORK_DATA ('data') meanwhile (WORK_DATA parts sent before the watch started come first).
+   */
+  watchResult(handleOrUnique: string, options: WatchResultOptions = {}): JobWatch {
+    return this.fetchResult(handleOrUnique, { wait: true, follow: options.follow === true }, options);
+  }
+
+  private fetchResult(id: string, asked: ResultRequest, options?: WaitForResultOptions): JobWatch {
+    let request = asked;
+    let payload: Buffer;
+    try {
+      if (options) request = { ...asked, timeoutMs: resultTimeout(options) };
+      if (typeof id !== 'string') throw new TypeError(`A job handle or unique id must be a string, got ${typeof id}`);
+      payload = encodeResultRequest(id, request);
+    } catch (error) {
+      const watch = new JobWatch(String(id));
+      watch.reject(error instanceof TypeError ? error : new TypeError((error as Error).message));
+      return watch;
+    }
+    const fetch = new ResultFetch(new JobWatch(id), request);
+    this.askForResult(fetch, encodeRequest(PacketType.SUBMIT_JOB, RESULT_FUNCTION, '', payload)).catch((error: Error) =>
+      fetch.watch.reject(error),
+    );
+    return fetch.watch;
+  }
+
+  /** Submits the fetch to every connected server that keeps results. */
+  private async askForResult(fetch: ResultFetch, packet: Buffer): Promise<void> {
+    await this.whenConnected(() => this.sessions.find((session) => session.isConnected));
+    const connected = this.sessions.filter((session) => session.isConnected);
+    const keeps = await Promise.all(connected.map((session) => session.supportsResults().catch(() => false)));
+    const keeping = connected.filter((_session, index) => keeps[index]);
+    if (keeping.length === 0) throw new GearmanResultsUnavailableError(connected.map((session) => session.label));
+    for (const session of keeping) {
+      const job = new TrackedJob(RESULT_FUNCTION, '');
+      fetch.track(job);
+      session.submit(job, packet);
+    }
+    fetch.expect(keeping.length);
+  }
+
   /** ECHO_REQ to one server; resolves with the echoed bytes. */
   async echo(data: Buffer | string): Promise<Buffer> {
     const session = await this.whenConnected(() => this.selector.pick('', data));
@@ -273,6 +353,13 @@ export class GearmanClient extends EventEmitter {
     if (this.listenerCount('error') > 0) this.emit('error', error);
     else this.logger.error(`GearmanClient: ${error.message}`);
   }
+}
+
+function resultTimeout(options: WaitForResultOptions): number {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_RESULT_TIMEOUT_MS;
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 0)
+    throw new TypeError(`timeoutMs must be a whole number of ms ≥ 0, got ${options.timeoutMs}`);
+  return timeoutMs;
 }
 
 function checkFunctionName(name: string): string {
