@@ -71,7 +71,7 @@ export type { JobPriority, SubmitOptions } from './client/submit-options.js';
 export type { JobStatus, UniqueJobStatus } from './client/job-status.js';
 export { GearmanWorker } from './worker/gearman-worker.js';
 export type { GearmanWorkerOptions, JobHandler, RegisterOptions } from './worker/gearman-worker.js';
-export type { WorkerJob, WorkerJobOutcome } from './worker/worker-job.js';
+export type { WorkerJob, WorkerJobEnd, WorkerJobOutcome, WorkerJobRecorder } from './worker/worker-job.js';
 // Reading a job server (gearmand or ours) over its admin protocol, as health checks and `nestjs-gearman status` do.
 export { GearmanAdminClient } from './client/admin-client.js';
 export type { GearmanAdminClientOptions } from './client/admin-client.js';
@@ -116,3 +116,8 @@ export type { JobHandleStyle } from './job-server/job-handles.js';
 // Following every job through the job server (the `lifecycle` option): metrics, stores.
 export { combineLifecycles } from './job-server/job-lifecycle.js';
 export type { JobEnd, JobLifecycle, JobOutcome, JobView, RequeueReason, WorkUpdate } from './job-server/job-lifecycle.js';
+
+// Results kept for gearmand deployments (gearmand keeps none): workers write, clients read.
+export { RedisResultStore } from './results/redis-result-store.js';
+export type { RedisResultStoreOptions } from './results/redis-result-store.js';
+export type { GearmanResultStore, QueuedJob } from './results/result-store.js';
