@@ -34,7 +34,14 @@ export {
 export { ServerGearman } from './nest/server-gearman.js';
 export type { GearmanServerOptions } from './nest/server-gearman.js';
 export { ClientGearman } from './nest/client-gearman.js';
-export type { GearmanClientProxyOptions } from './nest/client-gearman.js';
+export type { GearmanBatchOptions, GearmanClientProxyOptions } from './nest/client-gearman.js';
+export type {
+  GearmanBatchOutcome,
+  GearmanJobEvent,
+  GearmanJobProgress,
+  GearmanJobState,
+  GearmanKnownJob,
+} from './nest/gearman-job-state.js';
 export { GearmanContext } from './nest/gearman.context.js';
 export { GearmanJobTimeout } from './nest/gearman-job-timeout.decorator.js';
 export { GearmanRetry } from './nest/gearman-retry.decorator.js';
@@ -57,15 +64,30 @@ export {
   GearmanJobReleasedError,
   GearmanJobTimeoutError,
   GearmanMissingPeerError,
+  GearmanJobUnknownError,
+  GearmanBatchError,
   GearmanQueueFullError,
   GearmanQueueStoreError,
+  GearmanResultTimeoutError,
+  GearmanResultsUnavailableError,
   GearmanServerError,
 } from './common/errors.js';
 export { GearmanProtocolError, ProtocolErrorCode } from './protocol/protocol-error.js';
 
 // Low-level clients and workers, without Nest.
 export { GearmanClient } from './client/gearman-client.js';
-export type { BackgroundJob, GearmanClientOptions } from './client/gearman-client.js';
+export type { BackgroundJob, GearmanClientOptions, WaitForResultOptions, WatchResultOptions } from './client/gearman-client.js';
+export type {
+  CompletedJobResult,
+  FailedJobResult,
+  JobProgress,
+  JobResult,
+  QueuedJobResult,
+  RunningJobResult,
+  UnknownJobResult,
+} from './client/job-result.js';
+export { JobWatch } from './client/result-watch.js';
+export type { JobWatchEvents } from './client/result-watch.js';
 export type { ClientJob, ClientJobEvents } from './client/client-job.js';
 export type { JobPriority, SubmitOptions } from './client/submit-options.js';
 export type { JobStatus, UniqueJobStatus } from './client/job-status.js';

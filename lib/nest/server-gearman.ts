@@ -12,7 +12,8 @@ import {
 import { isObservable, lastValueFrom, type Observable, type Subscription } from 'rxjs';
 import { GearmanJobTimeoutError } from '../common/errors.js';
 import { GearmanClient } from '../client/gearman-client.js';
-import { sealEnvelope, type EnvelopeMetadata } from '../protocol/envelope.js';
+import { openEnvelope, sealEnvelope, type EnvelopeMetadata } from '../protocol/envelope.js';
+import type { GearmanResultStore } from '../results/result-store.js';
 import { GearmanWorker, type GearmanWorkerOptions } from '../worker/gearman-worker.js';
 import type { WorkerJob } from '../worker/worker-job.js';
 import { checkJobTimeout, JOB_TIMEOUT_EXTRA } from './gearman-job-timeout.decorator.js';
@@ -50,6 +51,13 @@ export interface GearmanServerOptions extends GearmanWorkerOptions {
    * the trace the job carried. false: no spans, whatever is installed.
    */
   openTelemetry?: boolean;
+  /**
+   * Where each job's state and outcome are recorded for clients to fetch later, when the job servers
+   * keep none (gearmand), e.g. a `RedisResultStore` shared with the clients. Jobs with a unique id are
+   * recorded (background jobs from this package's clients always have one); the outcome is written
+   * before the job server hears that the job ended.
+   */
+  resultStore?: GearmanResultStore;
 }
 
 type PendingListener = { event: string; callback: (...args: any[]) => void };
@@ -160,9 +168,15 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
       deserializer: _deserializer,
       jobTimeoutMs: _jobTimeoutMs,
       openTelemetry: _openTelemetry,
+      resultStore,
       ...workerOptions
     } = this.options;
-    const worker = new GearmanWorker({ logger: this.logger, concurrency: DEFAULT_SERVER_CONCURRENCY, ...workerOptions });
+    const worker = new GearmanWorker({
+      logger: this.logger,
+      concurrency: DEFAULT_SERVER_CONCURRENCY,
+      recorder: resultStore?.recorder,
+      ...workerOptions,
+    });
     worker.on('connect', () => this._status$.next(GearmanStatus.CONNECTED));
     worker.on('disconnect', () => this._status$.next(GearmanStatus.DISCONNECTED));
     worker.on('reconnecting', () => this._status$.next(GearmanStatus.RECONNECTING));

@@ -23,7 +23,13 @@ export class GearmanStrategyFactory {
   /** A new strategy; `options` override the module's `worker` defaults (and, if given, its servers). */
   create(options: GearmanServerOptions = {}): ServerGearman {
     const observer = this.observer ? { observer: this.observer } : {};
-    const strategy = new ServerGearman({ servers: this.servers, ...observer, ...this.options.worker, ...options });
+    const strategy = new ServerGearman({
+      servers: this.servers,
+      resultStore: this.options.resultStore,
+      ...observer,
+      ...this.options.worker,
+      ...options,
+    });
     this.made.add(strategy);
     return strategy;
   }
