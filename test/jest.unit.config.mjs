@@ -10,7 +10,7 @@ export default {
     '<rootDir>/test/common/**/*.spec.ts',
     '<rootDir>/test/metrics/metric-families.spec.ts',
     '<rootDir>/test/docs/links.spec.ts',
-    '<rootDir>/test/protocol/{admin,codec-properties,decoder,encoder,envelope,packet-types,result-fetch}.spec.ts',
+    '<rootDir>/test/protocol/{admin,codec-properties,decoder,encoder,envelope,packet-types,result-fetch,batch}.spec.ts',
     '<rootDir>/test/connection/{backoff,fifo,framed-socket,in-memory-socket,read-turns,server-address}.spec.ts',
     '<rootDir>/test/job-server/{delayed-jobs,job-index,memory-release,schedule,gearmand-order,gearmand-limits,admin-access,job-handles}.spec.ts',
     '<rootDir>/test/job-server/core/**/*.spec.ts',

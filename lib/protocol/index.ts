@@ -58,3 +58,15 @@ export type {
   ResultRequest,
   UnknownReason,
 } from './result-fetch.js';
+
+// Background batches (gearman.batch): the request, the item naming, the gathered outcomes.
+export {
+  BATCH_FUNCTION,
+  batchItemUnique,
+  BatchRequestError,
+  decodeBatchRequest,
+  encodeBatchOutcomes,
+  encodeBatchRequest,
+  MAX_BATCH_UNIQUE_BYTES,
+} from './batch.js';
+export type { BatchItemOutcome, BatchPriority, BatchRequest } from './batch.js';
