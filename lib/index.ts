@@ -34,7 +34,7 @@ export {
 export { ServerGearman } from './nest/server-gearman.js';
 export type { GearmanServerOptions } from './nest/server-gearman.js';
 export { ClientGearman } from './nest/client-gearman.js';
-export type { GearmanBatchOptions, GearmanClientProxyOptions } from './nest/client-gearman.js';
+export type { GearmanBatchOptions, GearmanClientProxyOptions, GearmanEmitBatchOptions, GearmanPattern } from './nest/client-gearman.js';
 export type {
   GearmanBatchOutcome,
   GearmanJobEvent,
@@ -142,4 +142,5 @@ export type { JobEnd, JobLifecycle, JobOutcome, JobView, RequeueReason, WorkUpda
 // Results kept for gearmand deployments (gearmand keeps none): workers write, clients read.
 export { RedisResultStore } from './results/redis-result-store.js';
 export type { RedisResultStoreOptions } from './results/redis-result-store.js';
-export type { GearmanResultStore, QueuedJob } from './results/result-store.js';
+export type { BatchSubmitter, GearmanResultStore, QueuedJob } from './results/result-store.js';
+export type { RedisClient, RedisConnectionOptions } from './results/redis-result-store.js';

@@ -12,7 +12,8 @@ import { clientJobOutcome, type GearmanClientObserver } from './client-observer.
 import { ClientSession, type ClientSessionOwner } from './client-session.js';
 import { DEFAULT_MAX_QUEUED_BYTES } from '../common/defaults.js';
 import { GearmanConnectionError, GearmanResultsUnavailableError } from '../common/errors.js';
-import { encodeResultRequest, RESULT_FUNCTION, type ResultRequest } from '../protocol/result-fetch.js';
+import { BATCH_CANCEL_FUNCTION, BATCH_FUNCTION, encodeBatchRequest, MAX_BATCH_UNIQUE_BYTES, type BatchRequest } from '../protocol/batch.js';
+import { checkJobId, encodeResultRequest, RESULT_FUNCTION, type ResultRequest } from '../protocol/result-fetch.js';
 import type { JobResult } from './job-result.js';
 import { JobWatch, ResultFetch } from './result-watch.js';
 import type { JobStatus, UniqueJobStatus } from './job-status.js';
@@ -305,6 +306,59 @@ export class GearmanClient extends EventEmitter {
       fetch.watch.reject(error),
     );
     return fetch.watch;
+  }
+
+  /**
+   * Submits a background batch (`gearman.batch`) to the job server its unique id hashes to, which
+   * coordinates it: one background job of `request.function` per item, then the gather step. Resolves
+   * with the batch's handle and unique id (generated when not given; at most 48 bytes) once the job
+   * server has taken it. Rejects with GearmanResultsUnavailableError when that server does not keep
+   * results (gearmand: batches there need a result store, see ClientGearman.emitBatch).
+   */
+  async submitBatch(
+    request: BatchRequest,
+    items: readonly Buffer[],
+    options: { unique?: string } = {},
+  ): Promise<{ handle: string; unique: string }> {
+    const unique = options.unique ?? randomUUID();
+    if (typeof unique !== 'string' || unique.length === 0 || Buffer.byteLength(unique) > MAX_BATCH_UNIQUE_BYTES || unique.includes('\0')) {
+      throw new TypeError(`A batch's unique id is 1-${MAX_BATCH_UNIQUE_BYTES} bytes without NUL, got ${JSON.stringify(unique)}`);
+    }
+    const payload = encodeBatchRequest(request, items);
+    const session = await this.whenConnected(() => this.selector.pick(unique, payload));
+    if (!(await session.supportsResults())) throw new GearmanResultsUnavailableError([session.label]);
+    const [handle] = await session.request(
+      encodeRequest(PacketType.SUBMIT_JOB_BG, BATCH_FUNCTION, unique, payload),
+      PacketType.JOB_CREATED,
+    );
+    return { handle: handle.toString('utf8'), unique };
+  }
+
+  /**
+   * Cancels a batch by its handle or unique id (`gearman.batch.cancel`, asked of every server that
+   * keeps results): it fails, and its items not started yet never run. Resolves with whether a
+   * batch was cancelled (false: it had ended, or no server knows it).
+   */
+  async cancelBatch(handleOrUnique: string): Promise<boolean> {
+    try {
+      checkJobId(handleOrUnique);
+    } catch (error) {
+      throw new TypeError((error as Error).message, { cause: error });
+    }
+    await this.whenConnected(() => this.sessions.find((session) => session.isConnected));
+    const connected = this.sessions.filter((session) => session.isConnected);
+    const keeps = await Promise.all(connected.map((session) => session.supportsResults().catch(() => false)));
+    const keeping = connected.filter((_session, index) => keeps[index]);
+    if (keeping.length === 0) throw new GearmanResultsUnavailableError(connected.map((session) => session.label));
+    const packet = encodeRequest(PacketType.SUBMIT_JOB, BATCH_CANCEL_FUNCTION, '', handleOrUnique);
+    const answers = await Promise.all(
+      keeping.map((session) => {
+        const job = new TrackedJob(BATCH_CANCEL_FUNCTION, '');
+        session.submit(job, packet);
+        return job.result;
+      }),
+    );
+    return answers.some((answer) => answer.toString('latin1') === '1');
   }
 
   /** Submits the fetch to every connected server that keeps results. */

@@ -1,5 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
-import { ClientProxy, type Deserializer, type ReadPacket, type Serializer, type WritePacket } from '@nestjs/microservices';
+import { ClientProxy, type Deserializer, type MsPattern, type ReadPacket, type Serializer, type WritePacket } from '@nestjs/microservices';
 import { Observable, type Observer } from 'rxjs';
 import type { ClientJob } from '../client/client-job.js';
 import {
@@ -10,7 +11,8 @@ import {
 } from '../client/gearman-client.js';
 import type { JobResult } from '../client/job-result.js';
 import type { JobWatch } from '../client/result-watch.js';
-import type { SubmitOptions } from '../client/submit-options.js';
+import type { JobPriority, SubmitOptions } from '../client/submit-options.js';
+import { BATCH_FUNCTION, encodeBatchRequest, MAX_BATCH_UNIQUE_BYTES } from '../protocol/batch.js';
 import {
   GearmanBatchError,
   GearmanConnectionError,
@@ -55,6 +57,9 @@ export interface GearmanClientProxyOptions extends GearmanClientOptions {
   resultStore?: GearmanResultStore;
 }
 
+/** A message pattern, as `send()` takes it: a string, a number, or an object (normalised as Nest does). */
+export type GearmanPattern = string | number | Record<string, unknown>;
+
 /** Options of `sendBatch()`. */
 export interface GearmanBatchOptions {
   /** Items in flight at once; default 100. */
@@ -64,6 +69,24 @@ export interface GearmanBatchOptions {
 }
 
 export const DEFAULT_BATCH_CONCURRENCY = 100;
+
+/** Options of `emitBatch()`. */
+export interface GearmanEmitBatchOptions {
+  /** The pattern whose handler receives the ordered outcomes (`{ index, value }` / `{ index, error }`); its result becomes the batch's. */
+  gather?: GearmanPattern;
+  /**
+   * `true` (default): the batch fails at the first failed item, with that item's error, and the
+   * items not started yet do not run. `false`: every item runs, and the failures are handed to the
+   * gather step with the values.
+   */
+  failFast?: boolean;
+  /** Priority of the item jobs and of the gather job; default normal. */
+  priority?: JobPriority;
+  /** At most this many items queued or running at once (this package's job server); default all. */
+  concurrency?: number;
+  /** The batch's unique id (at most 48 bytes); default a random UUID. */
+  unique?: string;
+}
 
 type PendingListener = { event: string; callback: (...args: any[]) => void };
 
@@ -227,7 +250,7 @@ export class ClientGearman extends ClientProxy<GearmanEventsMap> {
    * exactly as `send()` would report it. A background record (`setBackground()`) is followed through
    * its stored state. Cold, as `send()`: each subscription submits; unsubscribing releases the job.
    */
-  follow<T = unknown>(pattern: unknown, data: unknown): Observable<GearmanJobEvent<T>> {
+  follow<T = unknown>(pattern: GearmanPattern, data: unknown): Observable<GearmanJobEvent<T>> {
     return new Observable<GearmanJobEvent<T>>((subscriber) => {
       let job: ClientJob | undefined;
       let following: { unsubscribe(): void } | undefined;
@@ -277,7 +300,7 @@ export class ClientGearman extends ClientProxy<GearmanEventsMap> {
    * releases the rest. Unsubscribing releases the jobs in flight and submits no more.
    */
   sendBatch<T = unknown>(
-    pattern: unknown,
+    pattern: GearmanPattern,
     items: Iterable<unknown>,
     options: GearmanBatchOptions = {},
   ): Observable<GearmanBatchOutcome<T>> {
@@ -381,6 +404,59 @@ export class ClientGearman extends ClientProxy<GearmanEventsMap> {
       },
     });
     return queued;
+  }
+
+  /**
+   * A background batch that lives where the jobs do, not in the caller: resolves with the batch's
+   * handle as soon as it is submitted. One job of `pattern` per item runs on whatever workers serve
+   * it; when all have ended, the `gather` pattern (if any) receives the ordered outcomes and its
+   * result becomes the batch's, otherwise the outcomes are. `getResult()` / `waitForResult()` /
+   * `followResult()` take the batch handle (progress: items ended / total); `cancelBatch()` cancels.
+   *
+   * On this package's job server the server coordinates the batch (it survives the caller's exit,
+   * and a restart with the sqlite store). On gearmand it needs a `resultStore`: the workers
+   * coordinate it through the store (see docs/results-and-batches.md); without one it rejects with
+   * GearmanResultsUnavailableError. An item that cannot be encoded rejects the whole call, naming
+   * its index, before anything is sent.
+   */
+  async emitBatch(pattern: GearmanPattern, items: Iterable<unknown>, options: GearmanEmitBatchOptions = {}): Promise<string> {
+    const list = Array.from(items);
+    const payloads = list.map((item, index) => {
+      try {
+        return this.prepare({ pattern, data: item }).payload;
+      } catch (error) {
+        throw new TypeError(`Batch item ${index} cannot be sent: ${(error as Error).message}`, { cause: error });
+      }
+    });
+    const unique = options.unique ?? randomUUID();
+    if (typeof unique !== 'string' || unique.length === 0 || Buffer.byteLength(unique) > MAX_BATCH_UNIQUE_BYTES) {
+      throw new TypeError(`A batch's unique id is 1-${MAX_BATCH_UNIQUE_BYTES} bytes, got ${JSON.stringify(unique)}`);
+    }
+    const request = {
+      function: this.normalizePattern(pattern as MsPattern),
+      failFast: options.failFast ?? true,
+      ...(options.gather === undefined ? {} : { gather: this.normalizePattern(options.gather as MsPattern) }),
+      ...(options.priority === undefined ? {} : { priority: options.priority }),
+      ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+    };
+    const client = await this.connect();
+    const store = this.options.resultStore;
+    if (!store) return (await client.submitBatch(request, payloads, { unique })).handle;
+    // gearmand: the batch is a job of gearman.batch that a worker with the store takes up.
+    const handle = await client.submitBackgroundJob(BATCH_FUNCTION, encodeBatchRequest(request, payloads), { unique });
+    await store.jobQueued({ handle, unique, functionName: BATCH_FUNCTION });
+    return handle;
+  }
+
+  /**
+   * Cancels a batch by its handle or unique id: it fails, and its items not started yet never run
+   * (items already running finish, their outcome unused). Resolves with whether it was cancelled
+   * (false: it had ended, or nothing knows it).
+   */
+  async cancelBatch(handleOrUnique: string): Promise<boolean> {
+    const store = this.options.resultStore;
+    if (store) return store.cancelBatch(handleOrUnique);
+    return (await this.connect()).cancelBatch(handleOrUnique);
   }
 
   /** The client send() and emit() connected; gone only when close() ran in between. */

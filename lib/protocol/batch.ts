@@ -18,6 +18,13 @@ import { isEnvelope, openEnvelope, sealEnvelope } from './envelope.js';
  */
 export const BATCH_FUNCTION = 'gearman.batch';
 
+/**
+ * Cancels a batch: a foreground job whose payload is the batch's handle or unique id. The batch
+ * fails and its items not started yet never run; the reply is `1`, or `0` when the batch had ended
+ * or is unknown.
+ */
+export const BATCH_CANCEL_FUNCTION = 'gearman.batch.cancel';
+
 /** A batch's unique id leaves room for `/<index>` within the 64 bytes of a unique id. */
 export const MAX_BATCH_UNIQUE_BYTES = 48;
 

@@ -61,6 +61,7 @@ export type {
 
 // Background batches (gearman.batch): the request, the item naming, the gathered outcomes.
 export {
+  BATCH_CANCEL_FUNCTION,
   BATCH_FUNCTION,
   batchItemUnique,
   BatchRequestError,

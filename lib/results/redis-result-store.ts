@@ -6,7 +6,20 @@ import { consoleLogger, type GearmanLogger } from '../common/logger.js';
 import type { JobStateRecord } from '../protocol/result-fetch.js';
 import type { WorkerJob, WorkerJobEnd, WorkerJobRecorder } from '../worker/worker-job.js';
 import { loadIoredis } from './load-ioredis.js';
-import type { GearmanResultStore, QueuedJob } from './result-store.js';
+import { RedisBatches } from './redis-batches.js';
+import { RedisKeyspace, SCRIPTS, type ScriptName } from './redis-scripts.js';
+import type { BatchSubmitter, GearmanResultStore, QueuedJob } from './result-store.js';
+
+/**
+ * An ioredis client (`new Redis(…)` from the `ioredis` package), described here by the one method
+ * the store checks, so that these declarations do not need ioredis installed.
+ */
+export interface RedisClient {
+  duplicate(): unknown;
+}
+
+/** ioredis connection options (`host`, `port`, `password`, `db`, `tls`, …), passed to `new Redis(options)` as they are. */
+export type RedisConnectionOptions = Record<string, unknown>;
 
 export interface RedisResultStoreOptions {
   /**
@@ -14,7 +27,7 @@ export interface RedisResultStoreOptions {
    * subscribing, for which it opens a duplicate), or the options or URL of one the store opens and
    * closes. Default `redis://127.0.0.1:6379`.
    */
-  redis?: Redis | RedisOptions | string;
+  redis?: RedisClient | RedisConnectionOptions | string;
   /** Prefix of every key and channel; default `gearman:`. */
   keyPrefix?: string;
   /** How long an ended job's state and result are kept; default 24 hours. */
@@ -31,66 +44,6 @@ const HOUR_MS = 3_600_000;
 export const DEFAULT_RESULT_TTL_MS = 24 * HOUR_MS;
 export const DEFAULT_PENDING_TTL_MS = 7 * 24 * HOUR_MS;
 export const DEFAULT_MAX_RESULT_BYTES = 16 * 1024 * 1024;
-
-// The record of a job is a hash `<prefix>job:<unique>`, its WORK_DATA parts a list
-// `<prefix>parts:<unique>`, and `<prefix>handle:<handle>` names its unique id. Every change is
-// announced on the channel `<prefix>events:<unique>`: `status`, `data`, `end`, or `w` + a warning.
-// Each change is one script, so that readers never see half of it.
-
-/** KEYS: job, handle. ARGV: handle, function, now, pendingTtl, unique. A job a worker already took keeps its state. */
-const QUEUED = `
-if redis.call('HSETNX', KEYS[1], 'state', 'queued') == 1 then
-  redis.call('HSET', KEYS[1], 'handle', ARGV[1], 'function', ARGV[2], 'createdAt', ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[4])
-end
-return 1`;
-
-/** KEYS: job, handle, parts. ARGV: handle, function, now, pendingTtl, unique, channel. A run starts afresh. */
-const STARTED = `
-redis.call('HSET', KEYS[1], 'state', 'running', 'handle', ARGV[1], 'function', ARGV[2], 'startedAt', ARGV[3],
-  'numerator', '0', 'denominator', '0', 'parts', '0')
-redis.call('HDEL', KEYS[1], 'payload', 'failure', 'endedAt', 'dropped')
-redis.call('HSETNX', KEYS[1], 'createdAt', ARGV[3])
-redis.call('DEL', KEYS[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[4])
-redis.call('PUBLISH', ARGV[6], 'status')
-return 1`;
-
-/** KEYS: job. ARGV: numerator, denominator, channel. */
-const STATUS = `
-if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
-redis.call('HSET', KEYS[1], 'numerator', ARGV[1], 'denominator', ARGV[2])
-redis.call('PUBLISH', ARGV[3], 'status')
-return 1`;
-
-/** KEYS: job, parts. ARGV: part, pendingTtl, channel. */
-const DATA = `
-if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[1])
-redis.call('HINCRBY', KEYS[1], 'parts', 1)
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-redis.call('PUBLISH', ARGV[3], 'data')
-return 1`;
-
-/** KEYS: job, handle, parts. ARGV: state, failure, payload, now, ttl, dropped, handle, function, unique, channel. */
-const ENDED = `
-redis.call('HSET', KEYS[1], 'state', ARGV[1], 'failure', ARGV[2], 'payload', ARGV[3], 'endedAt', ARGV[4],
-  'dropped', ARGV[6], 'handle', ARGV[7], 'function', ARGV[8])
-redis.call('HSETNX', KEYS[1], 'createdAt', ARGV[4])
-if ARGV[6] == '1' then
-  redis.call('DEL', KEYS[3])
-  redis.call('HSET', KEYS[1], 'parts', '0')
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('PEXPIRE', KEYS[3], ARGV[5])
-redis.call('SET', KEYS[2], ARGV[9], 'PX', ARGV[5])
-redis.call('PUBLISH', ARGV[10], 'end')
-return 1`;
-
-const SCRIPTS = { QUEUED, STARTED, STATUS, DATA, ENDED } as const;
-type ScriptName = keyof typeof SCRIPTS;
 
 /** What the recorder keeps of a job while it runs. */
 interface RunningJob {
@@ -112,12 +65,12 @@ type Listener = (message: Buffer) => void;
  * `pendingTtlMs` while queued or running), and results over `maxResultBytes` are not kept.
  */
 export class RedisResultStore implements GearmanResultStore {
-  readonly recorder: WorkerJobRecorder;
-  private readonly prefix: string;
+  private readonly keys: RedisKeyspace;
   private readonly ttlMs: number;
   private readonly pendingTtlMs: number;
   private readonly maxResultBytes: number;
   private readonly logger: GearmanLogger;
+  private readonly batches: RedisBatches;
   private commands: Promise<Redis> | undefined;
   private subscriber: Promise<Redis> | undefined;
   private readonly ownConnections: Promise<Redis>[] = [];
@@ -127,18 +80,43 @@ export class RedisResultStore implements GearmanResultStore {
   private closed = false;
 
   constructor(private readonly options: RedisResultStoreOptions = {}) {
-    this.prefix = options.keyPrefix ?? 'gearman:';
+    this.keys = new RedisKeyspace(options.keyPrefix ?? 'gearman:');
     this.ttlMs = positive('ttlMs', options.ttlMs, DEFAULT_RESULT_TTL_MS);
     this.pendingTtlMs = positive('pendingTtlMs', options.pendingTtlMs, DEFAULT_PENDING_TTL_MS);
     this.maxResultBytes = positive('maxResultBytes', options.maxResultBytes, DEFAULT_MAX_RESULT_BYTES);
     this.logger = options.logger ?? consoleLogger('RedisResultStore');
-    this.recorder = {
+    this.batches = new RedisBatches({
+      keys: this.keys,
+      ttlMs: this.ttlMs,
+      pendingTtlMs: this.pendingTtlMs,
+      logger: this.logger,
+      run: (script, keys, args) => this.run(script, keys, args),
+      peek: (hash, fields, other) => this.peek(hash, fields, other),
+      hashOf: async (key) => (await this.connection()).hgetallBuffer(key),
+    });
+  }
+
+  recorder(submitter?: BatchSubmitter): WorkerJobRecorder {
+    return {
       started: (job) => this.started(job),
       status: (job, numerator, denominator) => this.status(job, numerator, denominator),
       data: (job, data) => this.data(job, data),
       warning: (job, data) => this.warning(job, data),
-      ended: (job, outcome) => this.ended(job, outcome),
+      ended: (job, outcome) => this.ended(job, outcome, submitter),
     };
+  }
+
+  startBatch(job: WorkerJob, submitter: BatchSubmitter): Promise<void> {
+    return this.batches.start(job, submitter);
+  }
+
+  shouldRun(job: WorkerJob): Promise<boolean> {
+    return this.batches.shouldRun(job);
+  }
+
+  async cancelBatch(handleOrUnique: string): Promise<boolean> {
+    const { unique } = await this.read(handleOrUnique);
+    return unique !== undefined && (await this.batches.cancel(unique));
   }
 
   async jobQueued(job: QueuedJob): Promise<void> {
@@ -247,7 +225,7 @@ export class RedisResultStore implements GearmanResultStore {
   }
 
   private started(job: WorkerJob): void {
-    if (!storable(job.unique)) return;
+    if (!storable(job.unique) || this.batches.isCoordinator(job)) return;
     this.running.set(job, { unique: job.unique, partBytes: 0, dropped: false, pendingStatus: undefined, statusInFlight: false });
     this.write(
       'STARTED',
@@ -295,10 +273,15 @@ export class RedisResultStore implements GearmanResultStore {
       .catch((error: Error) => this.logger.warn(`could not pass on a warning of ${run.unique}: ${error.message}`));
   }
 
-  private async ended(job: WorkerJob, outcome: WorkerJobEnd): Promise<void> {
+  private async ended(job: WorkerJob, outcome: WorkerJobEnd, submitter: BatchSubmitter | undefined): Promise<void> {
     const run = this.running.get(job);
     if (!run) return;
     this.running.delete(job);
+    await this.record(job, run, outcome);
+    await this.batches.ended(job, outcome, submitter);
+  }
+
+  private async record(job: WorkerJob, run: RunningJob, outcome: WorkerJobEnd): Promise<void> {
     const payload = outcome.type === 'fail' ? EMPTY : outcome.data;
     const dropped = run.dropped || run.partBytes + payload.length > this.maxResultBytes;
     await this.run(
@@ -331,13 +314,25 @@ export class RedisResultStore implements GearmanResultStore {
     return (redis as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[`gearman${script}`](...keys, ...args);
   }
 
+  private async peek(
+    hash: string,
+    fields: string[],
+    other?: { hash: string; field: string },
+  ): Promise<{ values: (string | null)[]; exists: boolean }> {
+    const redis = await this.connection();
+    const pipeline = redis.pipeline().hmget(hash, ...fields);
+    if (other) pipeline.hexists(other.hash, other.field);
+    const replies = (await pipeline.exec())!.map(([error, value]) => {
+      if (error) throw error;
+      return value;
+    });
+    return { values: replies[0] as (string | null)[], exists: replies[1] === 1 };
+  }
+
   private connection(): Promise<Redis> {
     if (this.closed) return Promise.reject(new Error('The Redis result store is closed'));
     this.commands ??= this.open(false).then((redis) => {
-      for (const [name, lua] of Object.entries(SCRIPTS)) {
-        const numberOfKeys = name === 'STATUS' ? 1 : name === 'DATA' || name === 'QUEUED' ? 2 : 3;
-        redis.defineCommand(`gearman${name}`, { numberOfKeys, lua });
-      }
+      for (const [name, { lua, keys }] of Object.entries(SCRIPTS)) redis.defineCommand(`gearman${name}`, { numberOfKeys: keys, lua });
       return redis;
     });
     return this.commands;
@@ -349,7 +344,7 @@ export class RedisResultStore implements GearmanResultStore {
     const opening = (async () => {
       if (isRedisClient(given)) return forSubscribing ? given.duplicate() : given;
       const Redis = await loadIoredis();
-      return typeof given === 'string' ? new Redis(given) : new Redis(given ?? {});
+      return typeof given === 'string' ? new Redis(given) : new Redis((given ?? {}) as RedisOptions);
     })();
     if (forSubscribing || !isRedisClient(given)) this.ownConnections.push(opening);
     return opening;
@@ -388,19 +383,19 @@ export class RedisResultStore implements GearmanResultStore {
   }
 
   private jobKey(unique: string): string {
-    return `${this.prefix}job:${unique}`;
+    return this.keys.job(unique);
   }
 
   private partsKey(unique: string): string {
-    return `${this.prefix}parts:${unique}`;
+    return this.keys.parts(unique);
   }
 
   private handleKey(handle: string): string {
-    return `${this.prefix}handle:${handle}`;
+    return this.keys.handle(handle);
   }
 
   private channel(unique: string): string {
-    return `${this.prefix}events:${unique}`;
+    return this.keys.channel(unique);
   }
 }
 
@@ -419,7 +414,7 @@ function positive(name: string, value: number | undefined, fallback: number): nu
 }
 
 function isRedisClient(value: RedisResultStoreOptions['redis']): value is Redis {
-  return typeof value === 'object' && value !== null && typeof (value as Redis).duplicate === 'function';
+  return typeof value === 'object' && value !== null && typeof (value as RedisClient).duplicate === 'function';
 }
 
 function resultFrom(id: string, unique: string, fields: Record<string, Buffer>, parts: Buffer[]): JobResult {
@@ -438,6 +433,7 @@ function resultFrom(id: string, unique: string, fields: Record<string, Buffer>, 
     endedAt: number('endedAt'),
     failure: failure === 'fail' || failure === 'exception' ? failure : undefined,
     dropped: text('dropped') === '1',
+    batch: text('batch') === '1' ? { total: number('total') ?? 0, ended: number('ended') ?? 0, failed: number('failed') ?? 0 } : undefined,
   };
   return jobResultFrom(id, record, fields.payload ?? EMPTY, parts);
 }

@@ -1,12 +1,17 @@
 import type { JobResult } from '../client/job-result.js';
 import type { JobWatch } from '../client/result-watch.js';
-import type { WorkerJobRecorder } from '../worker/worker-job.js';
+import type { WorkerJob, WorkerJobRecorder } from '../worker/worker-job.js';
 
 /** A background job the job server just queued, as its submitter knows it. */
 export interface QueuedJob {
   readonly handle: string;
   readonly unique: string;
   readonly functionName: string;
+}
+
+/** How a worker submits the jobs of a batch: its items and its gather job, as background jobs. */
+export interface BatchSubmitter {
+  submitBackground(functionName: string, data: Buffer, options: { unique: string; priority?: 'high' | 'normal' | 'low' }): Promise<string>;
 }
 
 /**
@@ -16,8 +21,17 @@ export interface QueuedJob {
  * stored: background jobs submitted by this package's clients always have one.
  */
 export interface GearmanResultStore {
-  /** Give it to the workers (`GearmanWorker`'s `recorder` option; `ServerGearman` does it itself). */
-  readonly recorder: WorkerJobRecorder;
+  /**
+   * What a worker records through (`GearmanWorker`'s `recorder` option; `ServerGearman` does it
+   * itself). `submitter` lets the worker that ends a batch's last item submit its gather job.
+   */
+  recorder(submitter?: BatchSubmitter): WorkerJobRecorder;
+  /** Runs a `gearman.batch` job on a worker: records the batch and submits its items (see RedisBatches). */
+  startBatch(job: WorkerJob, submitter: BatchSubmitter): Promise<void>;
+  /** Whether a job should run: false for an item of a batch that failed or was cancelled, or that ended before. */
+  shouldRun(job: WorkerJob): Promise<boolean>;
+  /** Cancels a batch: it fails, and its items not started yet do not run. False when it had ended or is unknown. */
+  cancelBatch(handleOrUnique: string): Promise<boolean>;
   /** A client queued a background job: recorded so that it reads as `queued` until a worker takes it. */
   jobQueued(job: QueuedJob): Promise<void>;
   /** The job's state now. */

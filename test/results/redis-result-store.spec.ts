@@ -46,7 +46,7 @@ describeWithPeers(['gearmand', 'redis-server'], 'RedisResultStore over two gearm
   }
 
   async function worker(results: RedisResultStore, handlers: Record<string, (job: WorkerJob) => unknown>): Promise<GearmanWorker> {
-    const created = new GearmanWorker({ servers, logger: quiet, concurrency: 4, recorder: results.recorder, stopTimeoutMs: 1000 });
+    const created = new GearmanWorker({ servers, logger: quiet, concurrency: 4, recorder: results.recorder(), stopTimeoutMs: 1000 });
     for (const [name, handler] of Object.entries(handlers)) created.register(name, handler);
     await created.start();
     closing.push(() => created.stop());
