@@ -35,7 +35,17 @@ class SquareController {
   }
 }
 
-@Module({ controllers: [SquareController] })
+@Controller()
+class SplitterController {
+  /** A worker as the splitter: it fans its job out as sub-jobs and gathers them itself. */
+  @MessagePattern('batch.split-sum')
+  async splitSum(@Payload() numbers: number[], @Ctx() ctx: GearmanContext) {
+    const outcomes = await lastValueFrom(ctx.sendBatch<number>('batch.square', numbers, { concurrency: 4 }).pipe(toArray()));
+    return outcomes.reduce((sum, outcome) => sum + ('value' in outcome ? outcome.value : 0), 0);
+  }
+}
+
+@Module({ controllers: [SquareController, SplitterController] })
 class SquareModule {}
 
 /**
@@ -138,6 +148,12 @@ describeOnJobServers('ClientGearman.sendBatch()', (kind) => {
     ]);
     const failed = await lastValueFrom(client.sendBatch('batch.square', [1, 10n, 3])).catch((error: unknown) => error);
     expect(failed).toMatchObject({ index: 1, error: expect.any(TypeError) });
+  });
+
+  test('a handler splits its own job with ctx.sendBatch() and gathers the sub-jobs', async () => {
+    const numbers = [1, 2, 3, 4, 5, 6, 8, 9];
+    expect(await lastValueFrom(client.send('batch.split-sum', numbers))).toBe(numbers.reduce((sum, n) => sum + n * n, 0));
+    expect([...ran].sort((a, b) => a - b)).toEqual(numbers);
   });
 
   test('items may be GearmanRecords (a priority or unique id per item)', async () => {
