@@ -12,7 +12,7 @@ export default {
     '<rootDir>/test/docs/links.spec.ts',
     '<rootDir>/test/protocol/{admin,codec-properties,decoder,encoder,envelope,packet-types,result-fetch,batch}.spec.ts',
     '<rootDir>/test/connection/{backoff,fifo,framed-socket,in-memory-socket,read-turns,server-address}.spec.ts',
-    '<rootDir>/test/job-server/{delayed-jobs,job-index,memory-release,schedule,gearmand-order,gearmand-limits,admin-access,job-handles}.spec.ts',
+    '<rootDir>/test/job-server/{delayed-jobs,job-index,memory-release,schedule,gearmand-order,gearmand-limits,admin-access,job-handles,stored-results}.spec.ts',
     '<rootDir>/test/job-server/core/**/*.spec.ts',
     '<rootDir>/test/nest/{payload-codec,retry-policy,job-metadata}.spec.ts',
     '<rootDir>/test/cli/server-arguments.spec.ts',
