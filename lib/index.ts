@@ -138,6 +138,7 @@ export type { JobHandleStyle } from './job-server/job-handles.js';
 // Following every job through the job server (the `lifecycle` option): metrics, stores.
 export { combineLifecycles } from './job-server/job-lifecycle.js';
 export type { JobEnd, JobLifecycle, JobOutcome, JobView, RequeueReason, WorkUpdate } from './job-server/job-lifecycle.js';
+export type { ResultRetention } from './job-server/stored-results.js';
 
 // Results kept for gearmand deployments (gearmand keeps none): workers write, clients read.
 export { RedisResultStore } from './results/redis-result-store.js';

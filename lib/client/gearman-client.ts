@@ -345,8 +345,7 @@ export class GearmanClient extends EventEmitter {
     } catch (error) {
       throw new TypeError((error as Error).message, { cause: error });
     }
-    await this.whenConnected(() => this.sessions.find((session) => session.isConnected));
-    const connected = this.sessions.filter((session) => session.isConnected);
+    const connected = await this.resultServers();
     const keeps = await Promise.all(connected.map((session) => session.supportsResults().catch(() => false)));
     const keeping = connected.filter((_session, index) => keeps[index]);
     if (keeping.length === 0) throw new GearmanResultsUnavailableError(connected.map((session) => session.label));
@@ -361,10 +360,19 @@ export class GearmanClient extends EventEmitter {
     return answers.some((answer) => answer.toString('latin1') === '1');
   }
 
+  /**
+   * The servers to ask about a job: every one connected, once those still making their first
+   * connection have got there (or failed): the job may be on any of them.
+   */
+  private async resultServers(): Promise<ClientSession[]> {
+    await this.whenConnected(() => this.sessions.find((session) => session.isConnected));
+    await Promise.allSettled(this.sessions.map((session) => session.connection.pendingAttempt));
+    return this.sessions.filter((session) => session.isConnected);
+  }
+
   /** Submits the fetch to every connected server that keeps results. */
   private async askForResult(fetch: ResultFetch, packet: Buffer): Promise<void> {
-    await this.whenConnected(() => this.sessions.find((session) => session.isConnected));
-    const connected = this.sessions.filter((session) => session.isConnected);
+    const connected = await this.resultServers();
     const keeps = await Promise.all(connected.map((session) => session.supportsResults().catch(() => false)));
     const keeping = connected.filter((_session, index) => keeps[index]);
     if (keeping.length === 0) throw new GearmanResultsUnavailableError(connected.map((session) => session.label));

@@ -12,10 +12,14 @@ import { PacketType } from '../protocol/packet-types.js';
 import { ADMIN_COMMANDS_SETTINGS, adminAccessFor, certificateNames, isLoopbackAddress, type AdminCommandsSetting } from './admin-access.js';
 import { runAdminCommand } from './admin-commands.js';
 import { MAX_HANDLE_PREFIX_BYTES } from './gearmand-limits.js';
+import { BatchCoordinator } from './batch-coordinator.js';
 import { JobBroker } from './job-broker.js';
 import { JOB_HANDLE_STYLES, MAX_UNGUESSABLE_PREFIX_BYTES, type JobHandleStyle } from './job-handles.js';
 import { combineLifecycles, type JobLifecycle } from './job-lifecycle.js';
+import { JobResults } from './job-results.js';
 import { collectGarbageReducingMemory, committedHeapBytes, MemoryRelease } from './memory-release.js';
+import { ReservedFunctions } from './reserved-functions.js';
+import { resultRetention, type ResultRetention } from './stored-results.js';
 import { ServerConnection, type Overstay, type ServerConnectionContext } from './server-connection.js';
 import { resolveJobServerLimits, type JobServerLimits } from './server-limits.js';
 import { DurableQueue } from './durable-queue.js';
@@ -117,6 +121,12 @@ export interface GearmanJobServerOptions {
    */
   releaseMemoryAfterDrain?: boolean;
   /**
+   * What the server keeps of ended background jobs, for `gearman.result` fetches and batches:
+   * `maxAgeMs` (default 24 h), `maxCount` (100,000), `maxBytes` (64 MiB), `maxResultBytes` (16 MiB).
+   * `false`: keep nothing, answer no fetch, run no batch (as gearmand).
+   */
+  results?: Partial<ResultRetention> | false;
+  /**
    * Follows every job through the server: accepted, started, progressed, requeued, ended (see
    * `JobLifecycle`). Metrics plug in here (`GearmanMetrics.jobServerLifecycle()`); several at once
    * with `combineLifecycles`.
@@ -194,6 +204,7 @@ export class GearmanJobServer {
   private readonly tlsServer: TlsServer | undefined;
   private readonly adminCommands: AdminCommandsSetting;
   private readonly adminCertificates: readonly string[];
+  private readonly results: JobResults | undefined;
   private readonly connections = new Set<ServerConnection>();
   /** Sockets accepted and not closed (TLS handshakes included), and their count by address. */
   private readonly sockets = new Set<FrameTransport>();
@@ -296,6 +307,16 @@ export class GearmanJobServer {
       this.queueOptions = options.queue;
       this.durable = new DurableQueue(options.queue.storeOnShutdown === true);
     }
+    const handleStart = `${Buffer.from(handlePrefix, 'utf8').toString('latin1')}:`;
+    let reserved: ReservedFunctions | undefined;
+    let batches: BatchCoordinator | undefined;
+    if (options.results !== false) {
+      this.results = new JobResults(() => this.broker, resultRetention(options.results));
+      batches = new BatchCoordinator(() => this.broker, this.results, handleStart);
+      this.results.attachBatches(batches);
+      reserved = new ReservedFunctions(this.results, batches, handleStart);
+    }
+    const lifecycles = [this.durable, this.results, batches, options.lifecycle].filter((lifecycle) => lifecycle !== undefined);
     this.broker = new JobBroker({
       handlePrefix: Buffer.from(handlePrefix, 'utf8').toString('latin1'),
       jobHandles,
@@ -306,9 +327,9 @@ export class GearmanJobServer {
       warn: (message) => this.logger.warn(message),
       // After the turn's reads: a job submitted in them goes to a worker whose GRAB_JOB found nothing.
       atEndOfTurn: (callback) => setImmediate(callback),
-      // The durable queue first: a job is stored before anything else hears of it.
-      lifecycle:
-        this.durable && options.lifecycle ? combineLifecycles(this.durable, options.lifecycle) : (this.durable ?? options.lifecycle),
+      // The durable queue first (it stores a job before its JOB_CREATED), then the results, then the
+      // batches (a batch item's outcome is looked at before its batch moves on), then the app's own.
+      lifecycle: lifecycles.length === 0 ? undefined : lifecycles.length === 1 ? lifecycles[0] : combineLifecycles(...lifecycles),
     });
     if (options.releaseMemoryAfterDrain ?? true) {
       const broker = this.broker;
@@ -317,13 +338,14 @@ export class GearmanJobServer {
         () => this.releaseMemory(),
       );
     }
-    const adminContext = { broker: this.broker, version: JOB_SERVER_VERSION, verbose };
+    const adminContext = { broker: this.broker, version: JOB_SERVER_VERSION, verbose, results: this.results, batches };
     this.context = {
       broker: this.broker,
       exceptions: options.exceptions ?? false,
       maxPacketSize,
       keepAliveMs,
       limits: this.limits,
+      reserved,
       readTurns: this.limits.framesPerTurn > 0 ? new ReadTurns(this.limits.framesPerTurn) : undefined,
       currentSweep: () => this.sweeps,
       runAdmin: (line, access) => runAdminCommand(adminContext, line, access),
@@ -461,6 +483,7 @@ export class GearmanJobServer {
     this.unregisterInProcess = [];
     this.memoryRelease?.stop();
     this.broker.close();
+    this.results?.close();
     const closed = Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     for (const con of this.connections) con.destroy();
     this.connections.clear();

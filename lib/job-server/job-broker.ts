@@ -269,10 +269,35 @@ export class JobBroker {
   private refusal(fn: GearmanFunction, submitter: PeerState, request: SubmitRequest): Buffer | undefined {
     if (fn.isFull(request.priority)) return QUEUE_FULL;
     if (this.submitters && submitter.queuedJobs >= this.maxPerConnection) return this.connectionFull;
-    if (this.maxBytes > 0 && this.queuedBytes + request.unique.length + request.data.length + JOB_OVERHEAD_BYTES > this.maxBytes) {
-      return this.memoryFull;
-    }
+    if (this.overMemory(request)) return this.memoryFull;
     return undefined;
+  }
+
+  /** Whether a new job would take the jobs here over `maxQueuedBytes`. */
+  private overMemory(request: { readonly unique: string; readonly data: string }): boolean {
+    return this.maxBytes > 0 && this.queuedBytes + request.unique.length + request.data.length + JOB_OVERHEAD_BYTES > this.maxBytes;
+  }
+
+  /**
+   * A background job the server submits itself (a batch's items and gather job): admitted as a
+   * client's background submit is (coalescing on the unique id, `maxqueue` and `maxQueuedBytes`,
+   * the lifecycle's `accepted`), with no connection to answer. Its handle, and the lifecycle's
+   * verdict when `accepted` asked to wait (a durable store's commit); undefined when a limit refuses it.
+   */
+  submitInternal(request: Omit<SubmitRequest, 'background' | 'reducer'>): { handle: string; accepted?: Promise<boolean> } | undefined {
+    const fn = this.functionNamed(request.functionName);
+    let job = fn.findCoalescing(request.unique, request.data);
+    let accepted: Promise<boolean> | undefined;
+    if (job) {
+      if (this.accepting.size > 0) accepted = this.accepting.get(job);
+      if (this.lifecycle?.joined) this.notifyJoined(job, true);
+    } else {
+      if (fn.isFull(request.priority) || this.overMemory(request)) return undefined;
+      const runAt = request.runAt ?? 0;
+      job = this.admit(fn, request.unique, request.data, request.priority, true, '', runAt);
+      if (this.lifecycle?.accepted) accepted = this.notifyAccepted(job, runAt);
+    }
+    return { handle: this.handleOf(job), accepted };
   }
 
   // --- Workers -----------------------------------------------------------------------------

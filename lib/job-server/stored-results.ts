@@ -19,7 +19,10 @@ export const DEFAULT_RESULT_RETENTION: ResultRetention = {
 
 /** Checks retention options, filling in the defaults. Throws RangeError on a value that is not a whole number ≥ 1. */
 export function resultRetention(options: Partial<ResultRetention> = {}): ResultRetention {
-  const retention = { ...DEFAULT_RESULT_RETENTION, ...options };
+  const maxBytes = options.maxBytes ?? DEFAULT_RESULT_RETENTION.maxBytes;
+  // A smaller total bound lowers the default per-result bound with it.
+  const maxResultBytes = options.maxResultBytes ?? Math.min(DEFAULT_RESULT_RETENTION.maxResultBytes, maxBytes);
+  const retention = { ...DEFAULT_RESULT_RETENTION, ...options, maxBytes, maxResultBytes };
   for (const [name, value] of Object.entries(retention)) {
     if (!Number.isInteger(value) || value < 1) throw new RangeError(`results.${name} must be a whole number ≥ 1, got ${String(value)}`);
   }

@@ -14,11 +14,17 @@ export interface BatchWorkerProcess {
 }
 
 /** Starts `count` batch worker processes on the job servers (recording into Redis when a URL is given); resolves once all listen. */
-export async function startBatchWorkers(count: number, servers: string[], redisUrl?: string): Promise<BatchWorkerProcess[]> {
+export async function startBatchWorkers(
+  count: number,
+  servers: string[],
+  redisUrl?: string,
+  options: { concurrency?: number } = {},
+): Promise<BatchWorkerProcess[]> {
   const script = join(process.cwd(), 'test', 'support', 'fixtures', 'batch-worker.cjs');
   const started = Array.from({ length: count }, () => {
     const child = spawn(process.execPath, [script, servers.join(','), ...(redisUrl ? [redisUrl] : [])], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...(options.concurrency ? { BATCH_WORKER_CONCURRENCY: String(options.concurrency) } : {}) },
     });
     const ran: number[] = [];
     let stderr = '';

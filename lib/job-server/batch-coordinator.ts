@@ -1,0 +1,253 @@
+import { randomUUID } from 'node:crypto';
+import {
+  batchItemUnique,
+  BatchRequestError,
+  decodeBatchRequest,
+  encodeBatchOutcomes,
+  MAX_BATCH_UNIQUE_BYTES,
+  type BatchItemOutcome,
+  type BatchRequest,
+} from '../protocol/batch.js';
+import { encodeByteStringResponse } from '../protocol/encoder.js';
+import { PacketType } from '../protocol/packet-types.js';
+import type { BrokerPeer } from './broker-peer.js';
+import { Priority } from './job.js';
+import type { JobBroker, SubmitRequest } from './job-broker.js';
+import type { JobEnd, JobLifecycle, JobOutcome, JobView } from './job-lifecycle.js';
+import type { JobResults, JobState } from './job-results.js';
+
+/** A batch while it runs. Item payloads are byte strings (latin1), dropped once submitted. */
+interface Batch {
+  readonly handle: string;
+  readonly unique: string;
+  readonly request: BatchRequest;
+  readonly items: (string | undefined)[];
+  outcomes: (BatchItemOutcome | undefined)[];
+  readonly createdAt: number;
+  /** Next item to submit. */
+  next: number;
+  inFlight: number;
+  ended: number;
+  failed: number;
+  /** Item (and gather) jobs submitted and not ended, by handle. */
+  readonly jobs: Set<string>;
+  gathering: boolean;
+}
+
+const PRIORITIES = { high: Priority.HIGH, normal: Priority.NORMAL, low: Priority.LOW } as const;
+
+/** A job's end as a batch counts it. */
+function itemOutcome(outcome: JobOutcome, handle: string): BatchItemOutcome {
+  switch (outcome.kind) {
+    case 'complete':
+      return { kind: 'complete', data: Buffer.from(outcome.data) };
+    case 'exception':
+      return { kind: 'exception', data: Buffer.from(outcome.data) };
+    case 'retries-exhausted':
+      return { kind: 'fail', reason: `Job ${handle} was dropped: its workers were lost too many times` };
+    case 'cancelled':
+      return { kind: 'fail', reason: `Job ${handle} was cancelled` };
+    default:
+      return { kind: 'fail', reason: `Job ${handle} failed` };
+  }
+}
+
+/**
+ * Background batches coordinated by the job server (`gearman.batch`): the caller submits one
+ * background job carrying every item and may leave at once. The server submits the items as
+ * background jobs of the batch's function (`<batch>/<index>`, at most `concurrency` at a time),
+ * counts their outcomes as they end (a job whose worker dies goes back to its queue as any job
+ * does), fails the batch at the first failure under `failFast` (cancelling the items still queued),
+ * and once all have ended submits the gather job with the ordered outcomes (or ends the batch with
+ * them). The batch's outcome is stored like a job's, under its handle and unique id.
+ */
+export class BatchCoordinator implements JobLifecycle {
+  private readonly byHandle = new Map<string, Batch>();
+  private readonly byUnique = new Map<string, Batch>();
+  /** Item and gather jobs by handle. */
+  private readonly jobs = new Map<string, { batch: Batch; index: number | 'gather' }>();
+  private nextBatch = 1;
+
+  constructor(
+    private readonly broker: () => JobBroker,
+    private readonly results: JobResults,
+    /** `<prefix>:`, a byte string. */
+    private readonly handleStart: string,
+  ) {}
+
+  /** Batches running now. */
+  get running(): number {
+    return this.byHandle.size;
+  }
+
+  /** A `gearman.batch` background submit: the batch starts, its submitter gets its handle (or ERROR INVALID_BATCH). */
+  submit(peer: BrokerPeer, request: SubmitRequest): void {
+    let decoded: { request: BatchRequest; items: Buffer[] };
+    try {
+      decoded = decodeBatchRequest(Buffer.from(request.data, 'latin1'));
+      if (request.unique.length > MAX_BATCH_UNIQUE_BYTES) {
+        throw new BatchRequestError(`A batch's unique id is at most ${MAX_BATCH_UNIQUE_BYTES} bytes`);
+      }
+    } catch (error) {
+      if (!(error instanceof BatchRequestError)) throw error;
+      peer.send(encodeByteStringResponse(PacketType.ERROR, ['INVALID_BATCH', error.message]));
+      return;
+    }
+    const unique = request.unique === '' ? randomUUID() : request.unique;
+    // The same batch submitted again while it runs is the same batch (as a unique id coalesces jobs).
+    const batch = this.byUnique.get(unique) ?? this.start(unique, decoded.request, decoded.items);
+    peer.send(encodeByteStringResponse(PacketType.JOB_CREATED, [batch.handle]));
+  }
+
+  /** A running batch's state, for a fetch; undefined when the id names no running batch. */
+  stateOf(id: string): JobState | undefined {
+    const batch = this.byHandle.get(id) ?? this.byUnique.get(id);
+    if (!batch) return undefined;
+    return {
+      kind: 'live',
+      handle: batch.handle,
+      unique: batch.unique,
+      functionName: batch.request.function,
+      running: batch.ended > 0 || batch.inFlight > 0,
+      numerator: batch.ended,
+      denominator: batch.items.length,
+      createdAt: batch.createdAt,
+      parts: [],
+      batch: { total: batch.items.length, ended: batch.ended, failed: batch.failed },
+    };
+  }
+
+  owns(handle: string): boolean {
+    return this.jobs.has(handle);
+  }
+
+  /** Cancels a running batch: its queued jobs are cancelled, it fails. False when no batch by that id runs. */
+  cancel(id: string): boolean {
+    const batch = this.byHandle.get(id) ?? this.byUnique.get(id);
+    if (!batch) return false;
+    this.fail(batch, { kind: 'fail', reason: `Batch ${batch.handle} was cancelled` });
+    return true;
+  }
+
+  /** Lifecycle: an item or gather job ended. */
+  ended(job: JobView, end: JobEnd): void {
+    const entry = this.jobs.get(job.handle);
+    if (!entry) return;
+    this.jobs.delete(job.handle);
+    const { batch, index } = entry;
+    batch.jobs.delete(job.handle);
+    if (!this.byHandle.has(batch.handle)) return; // the batch ended before this job did
+    const outcome = itemOutcome(end.outcome, job.handle);
+    if (index === 'gather') return this.finish(batch, outcome);
+    this.itemEnded(batch, index, outcome);
+  }
+
+  private start(unique: string, request: BatchRequest, items: Buffer[]): Batch {
+    const batch: Batch = {
+      handle: `${this.handleStart}B${this.nextBatch++}`,
+      unique,
+      request,
+      items: items.map((item) => item.toString('latin1')),
+      outcomes: new Array<BatchItemOutcome | undefined>(items.length),
+      createdAt: Date.now(),
+      next: 0,
+      inFlight: 0,
+      ended: 0,
+      failed: 0,
+      jobs: new Set(),
+      gathering: false,
+    };
+    this.byHandle.set(batch.handle, batch);
+    this.byUnique.set(unique, batch);
+    if (items.length === 0) this.allEnded(batch);
+    else this.pump(batch);
+    return batch;
+  }
+
+  /** Submits items while the batch's concurrency allows. */
+  private pump(batch: Batch): void {
+    const limit = batch.request.concurrency ?? Infinity;
+    while (batch.next < batch.items.length && batch.inFlight < limit && this.byHandle.has(batch.handle)) {
+      const index = batch.next++;
+      const data = batch.items[index]!;
+      batch.items[index] = undefined;
+      batch.inFlight++;
+      const handle = this.submitJob(batch, batch.request.function, batchItemUnique(batch.unique, index), data);
+      if (handle === undefined) {
+        this.itemEnded(batch, index, { kind: 'fail', reason: `The queue of ${batch.request.function} is full` });
+        continue;
+      }
+      this.jobs.set(handle, { batch, index });
+    }
+  }
+
+  private submitJob(batch: Batch, functionName: string, unique: string, data: string): string | undefined {
+    const submitted = this.broker().submitInternal({
+      functionName,
+      unique,
+      data,
+      priority: PRIORITIES[batch.request.priority ?? 'normal'],
+    });
+    if (!submitted) return undefined;
+    batch.jobs.add(submitted.handle);
+    return submitted.handle;
+  }
+
+  private itemEnded(batch: Batch, index: number, outcome: BatchItemOutcome): void {
+    if (batch.outcomes[index]) return;
+    batch.outcomes[index] = outcome;
+    batch.inFlight--;
+    batch.ended++;
+    if (outcome.kind !== 'complete') batch.failed++;
+    this.results.notifyUpdate(batch.handle, { kind: 'status', numerator: batch.ended, denominator: batch.items.length });
+    if (outcome.kind !== 'complete' && batch.request.failFast) return this.fail(batch, outcome);
+    if (batch.ended === batch.items.length) return this.allEnded(batch);
+    this.pump(batch);
+  }
+
+  /** Every item ended: the gather job gets the ordered outcomes, or the batch ends with them. */
+  private allEnded(batch: Batch): void {
+    const gathered = encodeBatchOutcomes(batch.outcomes as BatchItemOutcome[]);
+    batch.outcomes = []; // handed on: the gather job (or the stored result) holds them now
+    const gather = batch.request.gather;
+    if (gather === undefined) return this.finish(batch, { kind: 'complete', data: gathered });
+    batch.gathering = true;
+    const handle = this.submitJob(batch, gather, batchItemUnique(batch.unique, 'gather'), gathered.toString('latin1'));
+    if (handle === undefined) return this.finish(batch, { kind: 'fail', reason: `The queue of ${gather} is full` });
+    this.jobs.set(handle, { batch, index: 'gather' });
+  }
+
+  /** Ends the batch as failed: its jobs still queued are cancelled (those running finish, unused). */
+  private fail(batch: Batch, outcome: BatchItemOutcome): void {
+    const pending = [...batch.jobs];
+    // Ended first, so that the cancellations below (each an `ended` of its own) find no batch to count in.
+    this.finish(batch, outcome);
+    const broker = this.broker();
+    for (const handle of pending) {
+      const job = broker.findByHandle(handle);
+      if (job && !job.run) broker.cancel(handle);
+    }
+  }
+
+  private finish(batch: Batch, outcome: BatchItemOutcome): void {
+    if (!this.byHandle.delete(batch.handle)) return;
+    this.byUnique.delete(batch.unique);
+    for (const handle of batch.jobs) this.jobs.delete(handle);
+    batch.jobs.clear();
+    this.results.stored.add({
+      handle: batch.handle,
+      unique: batch.unique,
+      functionName: batch.request.function,
+      outcome: outcome.kind,
+      payload: outcome.kind === 'fail' ? Buffer.alloc(0) : outcome.data,
+      parts: [],
+      numerator: batch.ended,
+      denominator: batch.items.length,
+      createdAt: batch.createdAt,
+      endedAt: Date.now(),
+      dropped: false,
+      batch: { total: batch.items.length, ended: batch.ended, failed: batch.failed },
+    });
+    this.results.notifyEnded(batch.handle);
+  }
+}
