@@ -8,6 +8,7 @@ import { ClientGearman } from '../../lib/nest/client-gearman.js';
 import { GearmanContext } from '../../lib/nest/gearman.context.js';
 import { GearmanRecordBuilder } from '../../lib/nest/gearman-record-builder.js';
 import { ServerGearman } from '../../lib/nest/server-gearman.js';
+import { GearmanModule } from '../../lib/nest/module/gearman.module.js';
 import { RedisResultStore } from '../../lib/results/redis-result-store.js';
 import { describeWithPeers, startGearmand, type RunningGearmand } from '../support/gearmand.js';
 import { startRedis, type RunningRedis } from '../support/redis.js';
@@ -126,6 +127,35 @@ describeWithPeers(['gearmand', 'redis-server'], 'ClientGearman results through a
     expect(error).toMatchObject({ lastState: { state: 'running', progress: { numerator: 1, denominator: 2 } } });
     open();
     expect(await client.waitForResult(handle, { timeoutMs: 10_000 })).toMatchObject({ state: 'completed' });
+  });
+});
+
+describeWithPeers(['gearmand', 'redis-server'], 'GearmanModule with a resultStore', () => {
+  test('the module gives the store to its client and to its workers, and closes it on shutdown', async () => {
+    const redis = await startRedis();
+    const gearmand = await startGearmand();
+    const store = new RedisResultStore({ redis: redis.url, logger: quiet });
+    try {
+      @Module({
+        imports: [GearmanModule.forRoot({ servers: [`127.0.0.1:${gearmand.port}`], resultStore: store })],
+        controllers: [ImageController],
+      })
+      class StoreModule {}
+      const app = await NestFactory.createMicroservice(StoreModule, { ...GearmanModule.microservice(), logger: false });
+      await app.listen();
+      const client = app.get(ClientGearman);
+      const handle = await firstValueFrom(client.emit<string>('results.resize', { id: 11 }));
+      expect(await client.waitForResult(handle, { timeoutMs: 10_000 })).toMatchObject({
+        state: 'completed',
+        value: { id: 11, width: 128 },
+      });
+      await app.close();
+      await expect(store.get(handle)).rejects.toThrow(/closed/);
+    } finally {
+      await store.close();
+      await gearmand.stop();
+      await redis.stop();
+    }
   });
 });
 
