@@ -26,7 +26,7 @@ export interface WorkerSessionOwner {
   /** Whether the worker stopped grabbing (stopping or stopped). */
   isStopping(): boolean;
   runJob(job: WorkerJob): void;
-  /** A job of this session ended: its slot is free for any connection. */
+  /** A slot this session held is free again (its job ended, or its grabs found none): any connection may grab. */
   jobEnded(session: WorkerSession): void;
   sessionConnected(session: WorkerSession): void;
   sessionDisconnected(session: WorkerSession, error: GearmanConnectionError): void;
@@ -245,6 +245,10 @@ export class WorkerSession implements GearmanConnectionHandler, WorkerJobChannel
 
   private onNoJob(): void {
     if (this.grabsOutstanding > 0) this.grabsOutstanding--;
+    // Slots are shared by every connection: grabs this one held back another that found none free,
+    // and that one has sent no PRE_SLEEP, so its server would never wake it. Once this burst is
+    // answered, the others try again.
+    if (this.grabsOutstanding === 0) this.owner.jobEnded(this);
     if (this.isIdle) this.owner.sessionIdle(this);
   }
 
