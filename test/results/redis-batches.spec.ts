@@ -28,22 +28,24 @@ describeWithPeers(['gearmand', 'redis-server'], 'emitBatch() on gearmand with a 
 
   beforeAll(async () => {
     redis = await startRedis();
+    store = new RedisResultStore({ redis: redis.url, logger: quiet });
+  }, 30_000);
+  // Fresh gearmand servers for every test: items a failed or cancelled batch left queued (skipped
+  // when a worker takes them) must not queue ahead of the next test's.
+  beforeEach(async () => {
     gearmands = await Promise.all(['H:a', 'H:b'].map((prefix) => startGearmand(['--job-handle-prefix', prefix])));
     servers = gearmands.map((gearmand) => `127.0.0.1:${gearmand.port}`);
-    store = new RedisResultStore({ redis: redis.url, logger: quiet });
     client = new ClientGearman({ servers, resultStore: store });
     await client.connect();
-  }, 30_000);
-  beforeEach(async () => {
     workers = await startBatchWorkers(3, servers, redis.url);
   }, 30_000);
   afterEach(async () => {
     await Promise.all(workers.map((worker) => worker.stop()));
+    await client.close();
+    await Promise.all(gearmands.map((gearmand) => gearmand.stop()));
   });
   afterAll(async () => {
-    await client?.close();
     await store?.close();
-    await Promise.all((gearmands ?? []).map((gearmand) => gearmand.stop()));
     await redis?.stop();
   });
 
@@ -67,7 +69,7 @@ describeWithPeers(['gearmand', 'redis-server'], 'emitBatch() on gearmand with a 
   test('a worker SIGKILLed mid-batch: its items go to the others and the batch completes', async () => {
     const handle = await client.emitBatch(
       'batch.square',
-      items(600, () => ({ sleepMs: 5 })),
+      items(600, () => ({ sleepMs: 50 })),
       { gather: 'batch.sum' },
     );
     await eventually(() => allRan().length >= 150, 'a quarter of the items to start');
@@ -79,7 +81,9 @@ describeWithPeers(['gearmand', 'redis-server'], 'emitBatch() on gearmand with a 
     // Only items the killed worker held when it died can have started twice.
     const twice = ran.length - 600;
     console.log(`redis batch, worker SIGKILLed: ${ran.length} runs for 600 items (${twice} started again after the kill)`);
-    expect(twice).toBeLessThanOrEqual(2 * 16);
+    // The killed worker held items (up to 16 at a time): they ran again elsewhere, and only they did.
+    expect(ran.length - 600).toBeGreaterThan(0);
+    expect(ran.length - 600).toBeLessThanOrEqual(2 * 16);
   });
 
   test('failFast (the default): the first failure fails the batch with its error, and the items not started do not run', async () => {
