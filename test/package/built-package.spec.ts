@@ -49,7 +49,9 @@ describe('the built package', () => {
     expect(report.echoPacket).toBe('\0REQ\0\0\0\x10\0\0\0\x02hi');
     expect(report.oneErrorClass).toBe(true);
     expect(report.dashboardPage).toBe(true);
-    expect(report.withoutIoredis).toBe('The Redis result store needs the optional package ioredis, which is not installed: npm install ioredis@^6.0.0');
+    expect(report.withoutIoredis).toBe(
+      'The Redis result store needs the optional package ioredis, which is not installed: npm install ioredis@^6.0.0',
+    );
   });
 
   test('npm pack ships the dashboard page in both builds', async () => {
