@@ -219,8 +219,14 @@ describeWithPeers(['gearmand', 'redis-server'], 'RedisResultStore over two gearm
     const results = store({ ttlMs: 300, maxResultBytes: 16 });
     await worker(results, { echo: (job) => job.data });
     const submitter = client();
-    await submitter.submitBackgroundJob('echo', 'small', { unique: 'small' });
-    await submitter.submitBackgroundJob('echo', 'x'.repeat(17), { unique: 'large' });
+    for (const [unique, data] of [
+      ['small', 'small'],
+      ['large', 'x'.repeat(17)],
+    ]) {
+      const handle = await submitter.submitBackgroundJob('echo', data, { unique });
+      // As ClientGearman.emit() does: a wait right after the submit then finds the job.
+      await results.jobQueued({ handle, unique, functionName: 'echo' });
+    }
     const small = await results.watch('small', { timeoutMs: 5000 }).state;
     expect(small).toMatchObject({ state: 'completed', resultDropped: false });
     const large = await results.watch('large', { timeoutMs: 5000 }).state;
@@ -232,18 +238,21 @@ describeWithPeers(['gearmand', 'redis-server'], 'RedisResultStore over two gearm
     expect(await results.get('large')).toMatchObject({ state: 'unknown' });
   });
 
-  it('records nothing for a job without a unique id (nothing would find it again)', async () => {
+  it('records nothing for a job without a unique id (a foreground one: nothing would find it again)', async () => {
     const results = store();
-    const ran: string[] = [];
-    await worker(results, { plain: (job) => void ran.push(job.handle) });
+    await worker(results, { plain: (job) => `ran ${job.data}` });
     const submitter = client();
-    const handle = await submitter.submitBackgroundJob('plain', 'x');
-    await waitUntil(
-      async () => ran.length,
-      (count) => count === 1,
-    );
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(await results.get(handle)).toMatchObject({ state: 'unknown' });
+    // Background jobs from this package's clients always get one (a generated UUID); a foreground job need not.
+    const job = submitter.submitJob('plain', 'x');
+    expect((await job.result).toString()).toBe('ran x');
+    expect(await results.get(job.handle!)).toMatchObject({ state: 'unknown' });
+    const background = await submitter.submitBackground('plain', 'y');
+    expect(background.unique).toMatch(/^[0-9a-f-]{36}$/);
+    await results.jobQueued({ ...background, functionName: 'plain' });
+    expect(await results.watch(background.handle, { timeoutMs: 5000 }).state).toMatchObject({
+      state: 'completed',
+      unique: background.unique,
+    });
   });
 });
 
