@@ -1,4 +1,5 @@
 import type { BrokerPeer } from './broker-peer.js';
+import { retryOrigin, type RetryOrigin } from './retry-origin.js';
 import type { JobBroker } from './job-broker.js';
 import type { JobEnd, JobLifecycle, JobView, WorkUpdate } from './job-lifecycle.js';
 import { StoredResults, type ResultRetention, type StoredResult } from './stored-results.js';
@@ -55,6 +56,13 @@ export class JobResults implements JobLifecycle {
   private readonly live = new Map<string, LiveJob>();
   private readonly listeners = new Map<string, Set<JobListener>>();
   private batches: LiveBatches | undefined;
+  /**
+   * Retried jobs whose chain still runs: the first attempt's unique id and handle → the handle of
+   * the latest attempt. An attempt is queued before the one it replaces ends (see the Nest retries).
+   */
+  private readonly latestAttempt = new Map<string, string>();
+  /** Attempts after the first, by handle → the first attempt's unique id and handle. */
+  private readonly originOf = new Map<string, RetryOrigin>();
 
   constructor(
     private readonly broker: () => JobBroker,
@@ -72,7 +80,13 @@ export class JobResults implements JobLifecycle {
   // --- Lifecycle ---------------------------------------------------------------------------
 
   accepted(job: JobView): void {
-    if (job.background && !this.batches?.owns(job.handle)) this.track(job.handle);
+    if (!job.background || this.batches?.owns(job.handle)) return;
+    this.track(job.handle);
+    const origin = retryOrigin(job.data);
+    if (!origin) return;
+    this.originOf.set(job.handle, origin);
+    this.latestAttempt.set(origin.unique, job.handle);
+    this.latestAttempt.set(origin.handle, job.handle);
   }
 
   joined(job: JobView, background: boolean): void {
@@ -115,6 +129,18 @@ export class JobResults implements JobLifecycle {
     const live = this.live.get(job.handle);
     this.live.delete(job.handle);
     if ((job.background || live) && !this.batches?.owns(job.handle)) this.keep(job, end, live);
+    const origin = this.originOf.get(job.handle);
+    if (origin) {
+      this.originOf.delete(job.handle);
+      // The last attempt (no later one queued): its outcome is the job's, under its first handle and unique id too.
+      if (this.latestAttempt.get(origin.unique) === job.handle) {
+        this.latestAttempt.delete(origin.unique);
+        this.latestAttempt.delete(origin.handle);
+        const kept = this.stored.find(job.handle);
+        if (kept) this.stored.add({ ...kept, handle: origin.handle, unique: origin.unique });
+        this.notifyEnded(origin.handle);
+      }
+    }
     this.notifyEnded(job.handle);
   }
 
@@ -124,6 +150,9 @@ export class JobResults implements JobLifecycle {
   stateOf(id: string): JobState {
     const batch = this.batches?.stateOf(id);
     if (batch) return batch;
+    // A job being retried is where its latest attempt is.
+    const attempt = this.latestAttempt.get(id);
+    if (attempt !== undefined && attempt !== id) return this.stateOf(attempt);
     const broker = this.broker();
     const job = broker.findByHandle(id) ?? broker.findByUnique(id);
     if (job) {

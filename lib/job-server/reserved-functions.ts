@@ -119,32 +119,43 @@ export class ReservedFunctions {
     this.await(peer, answer, state.handle, decoded.id, machine ? decoded.request.timeoutMs : undefined);
   }
 
-  /** Waits for the job under `jobHandle` to end (or for `timeoutMs`), relaying its updates when following. */
+  /**
+   * Waits for the job under `jobHandle` to end (or for `timeoutMs`), relaying its updates when
+   * following. A job being retried goes on in its next attempt: the wait follows it there.
+   */
   private await(peer: BrokerPeer, answer: Answer, jobHandle: string, id: string, timeoutMs: number | undefined): void {
     let timer: NodeJS.Timeout | undefined;
+    let watched = jobHandle;
     const stops = this.waiting.get(peer) ?? new Set<() => void>();
     this.waiting.set(peer, stops);
     const stop = () => {
       if (timer) clearTimeout(timer);
-      this.results.unlisten(jobHandle, listener);
+      this.results.unlisten(watched, listener);
       stops.delete(stop);
       if (stops.size === 0 && this.waiting.get(peer) === stops) this.waiting.delete(peer);
     };
     const listener: JobListener = {
       update: (update) => answer.update(update),
       ended: () => {
-        stop();
         const state = this.results.stateOf(id);
+        if (state.kind === 'live' && state.handle !== watched) {
+          // Retried: the next attempt runs under a handle of its own.
+          this.results.unlisten(watched, listener);
+          watched = state.handle;
+          this.results.listen(watched, listener);
+          return;
+        }
+        stop();
         // The handle is gone and the id named a foreground job (not kept): look it up under its handle.
-        answer.final(state.kind === 'live' ? this.results.stateOf(jobHandle) : state, id);
+        answer.final(state.kind === 'live' ? this.results.stateOf(watched) : state, id);
       },
     };
     stops.add(stop);
-    this.results.listen(jobHandle, listener);
+    this.results.listen(watched, listener);
     if (timeoutMs !== undefined) {
       timer = setTimeout(() => {
         stop();
-        answer.record(this.results.stateOf(jobHandle));
+        answer.record(this.results.stateOf(id));
       }, timeoutMs);
       timer.unref?.();
     }

@@ -6,6 +6,7 @@ import { JobResults } from '../../../lib/job-server/job-results.js';
 import { ReservedFunctions } from '../../../lib/job-server/reserved-functions.js';
 import { resultRetention, type ResultRetention } from '../../../lib/job-server/stored-results.js';
 import { PacketType } from '../../../lib/protocol/packet-types.js';
+import { sealEnvelope } from '../../../lib/protocol/envelope.js';
 import { decodeResultReply, encodeResultRequest, type ResultRequest } from '../../../lib/protocol/result-fetch.js';
 import { Core, type FakePeer } from './support/fake-peer.js';
 
@@ -153,6 +154,58 @@ describe('JobResults: what the job server keeps of background jobs', () => {
     worker.work(P.WORK_DATA, handle, '123456');
     worker.end(P.WORK_COMPLETE, handle, '123456');
     expect(results.stateOf(handle)).toMatchObject({ kind: 'stored', result: { dropped: true, payload: Buffer.alloc(0), parts: [] } });
+  });
+});
+
+describe('a retried job (the Nest retries: each attempt queued before the failed one ends)', () => {
+  /** The next attempt as ServerGearman submits it: unique `<first>#<n>`, the first job named in the envelope. */
+  const attempt = (origin: { unique: string; handle: string }, n: number) =>
+    sealEnvelope({ retry: { attempts: 3, attempt: n, origin } }, Buffer.from('payload')).toString('latin1');
+
+  test('its first handle and unique id lead through every attempt to the last one, and its outcome', () => {
+    const { core, results, reserved } = setUp();
+    const client = core.peer();
+    const asker = core.peer();
+    const first = client.submitted('mail', 'm-1', 'payload', { background: true });
+    const origin = { unique: 'm-1', handle: first };
+    const worker = core.worker('mail');
+    worker.grabbed();
+    const waiting = fetchMachine(reserved, asker, first, { wait: true });
+    const second = client.submitted('mail', 'm-1#2', attempt(origin, 2), { background: true });
+    worker.end(P.WORK_FAIL, first);
+    // The first attempt failed, but the job goes on: it reads as its second attempt, queued.
+    expect(results.stateOf(first)).toMatchObject({ kind: 'live', handle: second, running: false });
+    expect(results.stateOf('m-1')).toMatchObject({ kind: 'live', handle: second });
+    expect(packetsOf(asker)).toEqual([]);
+    worker.grabbed();
+    const third = client.submitted('mail', 'm-1#3', attempt(origin, 3), { background: true });
+    worker.end(P.WORK_FAIL, second);
+    worker.grabbed();
+    worker.end(P.WORK_COMPLETE, third, 'sent');
+    expect(results.stateOf(first)).toMatchObject({
+      kind: 'stored',
+      result: { handle: first, unique: 'm-1', outcome: 'complete', payload: Buffer.from('sent') },
+    });
+    expect(results.stateOf('m-1')).toMatchObject({ kind: 'stored', result: { outcome: 'complete' } });
+    const [done] = packetsOf(asker);
+    expect(done.args[0]).toBe(waiting);
+    expect(reply(done.args)).toMatchObject({ record: { state: 'completed' }, payload: 'sent' });
+  });
+
+  test("out of attempts: the last attempt's failure is the job's", () => {
+    const { core, results } = setUp();
+    const client = core.peer();
+    const first = client.submitted('mail', 'm-2', 'payload', { background: true });
+    const worker = core.worker('mail');
+    worker.grabbed();
+    const second = client.submitted('mail', 'm-2#2', attempt({ unique: 'm-2', handle: first }, 2), { background: true });
+    worker.end(P.WORK_FAIL, first);
+    worker.grabbed();
+    worker.end(P.WORK_EXCEPTION, second, '{"code":"BOUNCED"}');
+    expect(results.stateOf('m-2')).toMatchObject({
+      kind: 'stored',
+      result: { outcome: 'exception', payload: Buffer.from('{"code":"BOUNCED"}') },
+    });
   });
 });
 
