@@ -15,6 +15,7 @@ import { Priority } from './job.js';
 import type { JobBroker, SubmitRequest } from './job-broker.js';
 import type { JobEnd, JobLifecycle, JobOutcome, JobView } from './job-lifecycle.js';
 import type { JobResults, JobState } from './job-results.js';
+import { retryOrigin } from './retry-origin.js';
 
 /** A batch while it runs. Item payloads are byte strings (latin1), dropped once submitted. */
 interface Batch {
@@ -66,6 +67,10 @@ export class BatchCoordinator implements JobLifecycle {
   private readonly byUnique = new Map<string, Batch>();
   /** Item and gather jobs by handle. */
   private readonly jobs = new Map<string, { batch: Batch; index: number | 'gather' }>();
+  /** Item and gather jobs by unique id (`<batch>/<index>`) → the handle of their latest attempt. */
+  private readonly attempts = new Map<string, string>();
+  /** Attempts a later one replaced, until they end (with the WORK_FAIL that is not their item's). */
+  private readonly superseded = new Set<string>();
   private nextBatch = 1;
 
   constructor(
@@ -118,7 +123,32 @@ export class BatchCoordinator implements JobLifecycle {
   }
 
   owns(handle: string): boolean {
-    return this.jobs.has(handle);
+    return this.jobs.has(handle) || this.superseded.has(handle);
+  }
+
+  /** Whether the job is a later attempt of an item or gather job (a Nest worker's retry of it). */
+  ownsAttempt(job: JobView): boolean {
+    const origin = retryOrigin(job.data);
+    return origin !== undefined && this.attempts.has(origin.unique);
+  }
+
+  /**
+   * Lifecycle: a job was submitted. A later attempt of an item (a Nest worker retrying it, see
+   * ServerGearman) takes the item's place: the attempt it replaces ends with WORK_FAIL once this
+   * one is queued, and that failure is not the item's.
+   */
+  accepted(job: JobView): void {
+    const origin = retryOrigin(job.data);
+    if (!origin) return;
+    const current = this.attempts.get(origin.unique);
+    const entry = current === undefined ? undefined : this.jobs.get(current);
+    if (!entry) return;
+    this.jobs.delete(current!);
+    entry.batch.jobs.delete(current!);
+    this.superseded.add(current!);
+    this.jobs.set(job.handle, entry);
+    entry.batch.jobs.add(job.handle);
+    this.attempts.set(origin.unique, job.handle);
   }
 
   /** Cancels a running batch: its queued jobs are cancelled, it fails. False when no batch by that id runs. */
@@ -131,9 +161,11 @@ export class BatchCoordinator implements JobLifecycle {
 
   /** Lifecycle: an item or gather job ended. */
   ended(job: JobView, end: JobEnd): void {
+    if (this.superseded.delete(job.handle)) return;
     const entry = this.jobs.get(job.handle);
     if (!entry) return;
     this.jobs.delete(job.handle);
+    this.attempts.delete(batchItemUnique(entry.batch.unique, entry.index));
     const { batch, index } = entry;
     batch.jobs.delete(job.handle);
     if (!this.byHandle.has(batch.handle)) return; // the batch ended before this job did
@@ -190,6 +222,7 @@ export class BatchCoordinator implements JobLifecycle {
     });
     if (!submitted) return undefined;
     batch.jobs.add(submitted.handle);
+    this.attempts.set(unique, submitted.handle);
     return submitted.handle;
   }
 
@@ -232,7 +265,11 @@ export class BatchCoordinator implements JobLifecycle {
   private finish(batch: Batch, outcome: BatchItemOutcome): void {
     if (!this.byHandle.delete(batch.handle)) return;
     this.byUnique.delete(batch.unique);
-    for (const handle of batch.jobs) this.jobs.delete(handle);
+    for (const handle of batch.jobs) {
+      const entry = this.jobs.get(handle);
+      this.jobs.delete(handle);
+      if (entry) this.attempts.delete(batchItemUnique(batch.unique, entry.index));
+    }
     batch.jobs.clear();
     this.results.stored.add({
       handle: batch.handle,

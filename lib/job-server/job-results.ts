@@ -43,6 +43,8 @@ export interface LiveBatches {
   stateOf(id: string): JobState | undefined;
   /** Whether a job is an item (or the gather job) of a running batch: the batch keeps its outcome. */
   owns(handle: string): boolean;
+  /** Whether a job is a later attempt (a Nest worker's retry) of such a job. */
+  ownsAttempt(job: JobView): boolean;
 }
 
 /**
@@ -80,7 +82,7 @@ export class JobResults implements JobLifecycle {
   // --- Lifecycle ---------------------------------------------------------------------------
 
   accepted(job: JobView): void {
-    if (!job.background || this.batches?.owns(job.handle)) return;
+    if (!job.background || this.batches?.owns(job.handle) || this.batches?.ownsAttempt(job)) return;
     this.track(job.handle);
     const origin = retryOrigin(job.data);
     if (!origin) return;

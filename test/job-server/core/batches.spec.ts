@@ -6,6 +6,7 @@ import { JobResults, type JobListener } from '../../../lib/job-server/job-result
 import { ReservedFunctions } from '../../../lib/job-server/reserved-functions.js';
 import { resultRetention } from '../../../lib/job-server/stored-results.js';
 import { encodeBatchRequest, type BatchRequest } from '../../../lib/protocol/batch.js';
+import { sealEnvelope } from '../../../lib/protocol/envelope.js';
 import { PacketType } from '../../../lib/protocol/packet-types.js';
 import { Core, type FakePeer } from './support/fake-peer.js';
 
@@ -142,6 +143,36 @@ describe('BatchCoordinator: batches coordinated by the job server', () => {
     const worker = core.worker('f');
     for (let i = 0; i < 2; i++) worker.end(P.WORK_COMPLETE, take(worker)[0], 'ok');
     expect(results.stateOf(batch)).toMatchObject({ kind: 'stored', result: { outcome: 'complete', batch: { ended: 2, failed: 0 } } });
+  });
+
+  test("an item a Nest worker retries: its next attempt takes its place, the failure it replaces is not the item's", () => {
+    const { core, results, submitBatch } = setUp();
+    const client = core.peer();
+    const batch = submitBatch(client, { function: 'f', gather: 'g' }, ['1', '2']);
+    const worker = core.worker('f', 'g');
+    const [first, , data] = take(worker);
+    // What ServerGearman does: queue attempt 2 (unique <item>#2, the first attempt named in its envelope), then WORK_FAIL.
+    const retry = (n: number) =>
+      sealEnvelope({ retry: { attempts: 3, attempt: n, origin: { unique: 'b1/0', handle: first } } }, Buffer.from(data)).toString('latin1');
+    client.submitted('f', 'b1/0#2', retry(2), { background: true });
+    worker.end(P.WORK_FAIL, first);
+    expect(results.stateOf(batch)).toMatchObject({ kind: 'live', batch: { ended: 0, failed: 0 } });
+    const [other] = take(worker);
+    worker.end(P.WORK_COMPLETE, other, '"two"');
+    const [second] = take(worker);
+    client.submitted('f', 'b1/0#3', retry(3), { background: true });
+    worker.end(P.WORK_FAIL, second);
+    const [third] = take(worker);
+    worker.end(P.WORK_COMPLETE, third, '"one"');
+    const [gather, , gathered] = take(worker);
+    expect(JSON.parse(gathered)).toEqual([
+      { index: 0, value: 'one' },
+      { index: 1, value: 'two' },
+    ]);
+    worker.end(P.WORK_COMPLETE, gather, 'done');
+    expect(results.stateOf(batch)).toMatchObject({ kind: 'stored', result: { outcome: 'complete', batch: { ended: 2, failed: 0 } } });
+    // The attempts were the batch's: none is stored on its own.
+    expect(results.stored.count).toBe(1);
   });
 
   test('cancel: the batch fails and its queued items are cancelled; by handle or unique id, once', () => {
