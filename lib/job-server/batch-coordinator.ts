@@ -15,7 +15,7 @@ import { Priority } from './job.js';
 import type { JobBroker, SubmitRequest } from './job-broker.js';
 import type { JobEnd, JobLifecycle, JobOutcome, JobView } from './job-lifecycle.js';
 import type { JobResults, JobState } from './job-results.js';
-import { retryOrigin } from './retry-origin.js';
+import { retryOrigin } from '../protocol/retry-origin.js';
 
 /** A batch while it runs. Item payloads are byte strings (latin1), dropped once submitted. */
 interface Batch {

@@ -1,5 +1,5 @@
 import type { BrokerPeer } from './broker-peer.js';
-import { retryOrigin, type RetryOrigin } from './retry-origin.js';
+import { retryOrigin, type RetryOrigin } from '../protocol/retry-origin.js';
 import type { JobBroker } from './job-broker.js';
 import type { JobEnd, JobLifecycle, JobView, WorkUpdate } from './job-lifecycle.js';
 import { StoredResults, type ResultRetention, type StoredResult } from './stored-results.js';

@@ -16,7 +16,7 @@ import { BATCH_FUNCTION } from '../protocol/batch.js';
 import { sealEnvelope, type EnvelopeMetadata } from '../protocol/envelope.js';
 import type { BatchSubmitter, GearmanResultStore } from '../results/result-store.js';
 import { GearmanWorker, type GearmanWorkerOptions } from '../worker/gearman-worker.js';
-import type { WorkerJob } from '../worker/worker-job.js';
+import type { WorkerJob, WorkerJobRecorder } from '../worker/worker-job.js';
 import { ClientGearman } from './client-gearman.js';
 import { checkJobTimeout, JOB_TIMEOUT_EXTRA } from './gearman-job-timeout.decorator.js';
 import { RETRY_EXTRA } from './gearman-retry.decorator.js';
@@ -111,6 +111,8 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
   private readonly retryWakeups = new Set<NodeJS.Timeout>();
   /** The client of `client()` when the options gave none. */
   private ownClient: ClientGearman | undefined;
+  /** What the result store records this worker's jobs with, when there is a store. */
+  private recorder: WorkerJobRecorder | undefined;
   /** Submits a batch's item and gather jobs (gearmand deployments with a result store). */
   private readonly submitter: BatchSubmitter = {
     submitBackground: async (functionName, data, { unique, priority }) =>
@@ -201,10 +203,11 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
       client: _client,
       ...workerOptions
     } = this.options;
+    this.recorder = resultStore?.recorder(this.submitter);
     const worker = new GearmanWorker({
       logger: this.logger,
       concurrency: DEFAULT_SERVER_CONCURRENCY,
-      recorder: resultStore?.recorder(this.submitter),
+      recorder: this.recorder,
       ...workerOptions,
     });
     worker.on('connect', () => this._status$.next(GearmanStatus.CONNECTED));
@@ -396,7 +399,11 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
     this.logger.warn(
       `Job ${job.handle} (${job.functionName}) attempt ${attempt} of ${policy.attempts} failed: ${describeError(error)}; attempt ${next} queued as ${unique}${delayMs > 0 ? ` to run in ${delayMs} ms` : ''}`,
     );
-    if (!job.isDone) job.fail();
+    if (!job.isDone) {
+      // The job goes on in its next attempt: a result store must not take this WORK_FAIL for its end.
+      this.recorder?.retrying?.(job);
+      job.fail();
+    }
     return true;
   }
 

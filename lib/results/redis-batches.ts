@@ -87,9 +87,9 @@ export class RedisBatches {
     );
   }
 
-  /** Whether an item (or gather) job should still run: its batch runs and, for an item, it has not ended before. */
-  async shouldRun(job: WorkerJob): Promise<boolean> {
-    const item = parseItemUnique(job.unique);
+  /** Whether an item (or gather) job (by its unique id, the first attempt's for a retry) should still run: its batch runs and, for an item, it has not ended before. */
+  async shouldRun(unique: string): Promise<boolean> {
+    const item = parseItemUnique(unique);
     if (!item) return true;
     const { keys } = this.store;
     const { values, exists } = await this.store.peek(
@@ -102,11 +102,11 @@ export class RedisBatches {
   }
 
   /**
-   * An item or gather job ended (after its own record): counts it, and ends or gathers the batch
+   * An item or gather job (by unique id, as shouldRun) ended (after its own record): counts it, and ends or gathers the batch
    * when that is due. False when the job belongs to no batch.
    */
-  async ended(job: WorkerJob, outcome: WorkerJobEnd, submitter: BatchSubmitter | undefined): Promise<boolean> {
-    const item = parseItemUnique(job.unique);
+  async ended(unique: string, outcome: WorkerJobEnd, submitter: BatchSubmitter | undefined): Promise<boolean> {
+    const item = parseItemUnique(unique);
     if (!item) return false;
     const { keys } = this.store;
     if (item.index === 'gather') {

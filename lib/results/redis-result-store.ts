@@ -6,6 +6,7 @@ import { consoleLogger, type GearmanLogger } from '../common/logger.js';
 import type { JobStateRecord } from '../protocol/result-fetch.js';
 import type { WorkerJob, WorkerJobEnd, WorkerJobRecorder } from '../worker/worker-job.js';
 import { loadIoredis } from './load-ioredis.js';
+import { retryOriginOf } from '../protocol/retry-origin.js';
 import { RedisBatches } from './redis-batches.js';
 import { RedisKeyspace, SCRIPTS, type ScriptName } from './redis-scripts.js';
 import type { BatchSubmitter, GearmanResultStore, QueuedJob } from './result-store.js';
@@ -47,7 +48,10 @@ export const DEFAULT_MAX_RESULT_BYTES = 16 * 1024 * 1024;
 
 /** What the recorder keeps of a job while it runs. */
 interface RunningJob {
+  /** The job's unique id; for a later attempt of a retried job, the first attempt's. */
   readonly unique: string;
+  /** Its next attempt is queued: its WORK_FAIL is not the job's end. */
+  retrying: boolean;
   partBytes: number;
   dropped: boolean;
   /** Progress not written yet; one STATUS write at a time, the newest wins. */
@@ -103,6 +107,10 @@ export class RedisResultStore implements GearmanResultStore {
       data: (job, data) => this.data(job, data),
       warning: (job, data) => this.warning(job, data),
       ended: (job, outcome) => this.ended(job, outcome, submitter),
+      retrying: (job) => {
+        const run = this.running.get(job);
+        if (run) run.retrying = true;
+      },
     };
   }
 
@@ -111,7 +119,7 @@ export class RedisResultStore implements GearmanResultStore {
   }
 
   shouldRun(job: WorkerJob): Promise<boolean> {
-    return this.batches.shouldRun(job);
+    return this.batches.shouldRun(recordedUnique(job));
   }
 
   async cancelBatch(handleOrUnique: string): Promise<boolean> {
@@ -159,12 +167,22 @@ export class RedisResultStore implements GearmanResultStore {
     let last: JobResult = first.result;
     const parts: Buffer[] = [];
     let progress = { numerator: 0, denominator: 0 };
+    let attemptHandle: string | undefined;
     // One read at a time, in order: each catches up with whatever changed since the one before.
     let reading: Promise<void> = Promise.resolve();
     const catchUp = () => {
       reading = reading.then(async () => {
         if (watch.isSettled) return;
-        const read = await this.read(unique, parts.length);
+        let read = await this.read(unique, parts.length);
+        const attempt = read.result.state === 'unknown' ? undefined : read.result.handle;
+        if (attempt !== undefined && attempt !== attemptHandle) {
+          // Another attempt of a retried job (or the first read): its parts start afresh.
+          if (attemptHandle !== undefined && parts.length > 0) {
+            parts.length = 0;
+            read = await this.read(unique, 0);
+          }
+          attemptHandle = attempt;
+        }
         const result = read.result;
         last = result;
         parts.push(...read.parts);
@@ -225,12 +243,14 @@ export class RedisResultStore implements GearmanResultStore {
   }
 
   private started(job: WorkerJob): void {
-    if (!storable(job.unique) || this.batches.isCoordinator(job)) return;
-    this.running.set(job, { unique: job.unique, partBytes: 0, dropped: false, pendingStatus: undefined, statusInFlight: false });
+    if (this.batches.isCoordinator(job)) return;
+    const unique = recordedUnique(job);
+    if (!storable(unique)) return;
+    this.running.set(job, { unique, retrying: false, partBytes: 0, dropped: false, pendingStatus: undefined, statusInFlight: false });
     this.write(
       'STARTED',
-      [this.jobKey(job.unique), this.handleKey(job.handle), this.partsKey(job.unique)],
-      [job.handle, job.functionName, Date.now(), this.pendingTtlMs, job.unique, this.channel(job.unique)],
+      [this.jobKey(unique), this.handleKey(job.handle), this.partsKey(unique)],
+      [job.handle, job.functionName, Date.now(), this.pendingTtlMs, unique, this.channel(unique)],
     );
   }
 
@@ -277,8 +297,17 @@ export class RedisResultStore implements GearmanResultStore {
     const run = this.running.get(job);
     if (!run) return;
     this.running.delete(job);
+    if (run.retrying && outcome.type === 'fail') {
+      // Not the job's end: it goes on in its next attempt, queued already.
+      await this.run(
+        'RETRYING',
+        [this.jobKey(run.unique), this.partsKey(run.unique)],
+        [job.handle, this.pendingTtlMs, this.channel(run.unique)],
+      );
+      return;
+    }
     await this.record(job, run, outcome);
-    await this.batches.ended(job, outcome, submitter);
+    await this.batches.ended(run.unique, outcome, submitter);
   }
 
   private async record(job: WorkerJob, run: RunningJob, outcome: WorkerJobEnd): Promise<void> {
@@ -403,6 +432,11 @@ const EMPTY = Buffer.alloc(0);
 const WARNING_TAG = Buffer.from('w');
 
 /** `''` never identifies a job, and `-` means "coalesce on the payload": neither can key a result. */
+/** The unique id a job is recorded under: its own, or for a later attempt of a retried job, the first attempt's. */
+function recordedUnique(job: WorkerJob): string {
+  return retryOriginOf(job.data)?.unique ?? job.unique;
+}
+
 function storable(unique: string): boolean {
   return unique !== '' && unique !== '-';
 }

@@ -2,6 +2,9 @@
  * The Lua scripts of the Redis result store. Each change of a job or batch is one script, so that
  * readers never see half of it, and every change is announced on the job's channel.
  *
+ * A retried job (a Nest retry policy: each attempt has a unique id of its own and names the first
+ * in its envelope) is recorded under its first attempt's unique id, whichever attempt runs.
+ *
  * Keys, under the store's prefix: `job:<unique>` a hash (state, handle, function, progress, times,
  * outcome; a batch adds its counts), `parts:<unique>` the WORK_DATA parts, `handle:<handle>` the
  * unique id a handle names, `outcomes:<batch unique>` a batch's item outcomes by index (a kind byte,
@@ -59,6 +62,20 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PEXPIRE', KEYS[3], ARGV[5])
 redis.call('SET', KEYS[2], ARGV[9], 'PX', ARGV[5])
 redis.call('PUBLISH', ARGV[10], 'end')
+return 1`;
+
+/**
+ * KEYS: job, parts. ARGV: handle, pendingTtl, channel. The attempt under `handle` failed and the
+ * next one is queued (a retry): the job is queued again, its parts start afresh. Nothing changes
+ * when a later attempt already started (the record names its handle).
+ */
+export const RETRYING = `
+if redis.call('HGET', KEYS[1], 'handle') ~= ARGV[1] or redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'queued', 'numerator', '0', 'denominator', '0', 'parts', '0')
+redis.call('HINCRBY', KEYS[1], 'retries', 1)
+redis.call('DEL', KEYS[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PUBLISH', ARGV[3], 'status')
 return 1`;
 
 /**
@@ -131,6 +148,7 @@ export const SCRIPTS = {
   STATUS: { lua: STATUS, keys: 1 },
   DATA: { lua: DATA, keys: 2 },
   ENDED: { lua: ENDED, keys: 3 },
+  RETRYING: { lua: RETRYING, keys: 2 },
   BATCH_START: { lua: BATCH_START, keys: 2 },
   ITEM_ENDED: { lua: ITEM_ENDED, keys: 2 },
   GATHER_SUBMITTED: { lua: GATHER_SUBMITTED, keys: 1 },

@@ -17,6 +17,11 @@ export interface WorkerJobRecorder {
   data(job: WorkerJob, data: Buffer): void;
   warning(job: WorkerJob, data: Buffer): void;
   ended(job: WorkerJob, end: WorkerJobEnd): Promise<void>;
+  /**
+   * The job failed and its next attempt is queued (a Nest retry policy): the WORK_FAIL that follows
+   * is not the job's outcome. Called before that WORK_FAIL.
+   */
+  retrying?(job: WorkerJob): void;
 }
 
 /** Where a job's packets go: the connection that handed it out. */
