@@ -22,7 +22,7 @@ let succeedAt = Infinity;
 
 @Controller()
 class FlakyController {
-  @EventPattern('retried.flaky')
+  @EventPattern<string>('retried.flaky')
   async flaky(@Payload() item: { id: string }, @Ctx() ctx: GearmanContext) {
     attempts.set(item.id, [...(attempts.get(item.id) ?? []), ctx.getAttempt()]);
     ctx.sendStatus(ctx.getAttempt(), 3);
@@ -31,7 +31,7 @@ class FlakyController {
   }
 
   /** Every odd item fails its first attempt: the pattern's retry policy runs it again. */
-  @EventPattern('retried.item', { retry: { attempts: 2 } })
+  @EventPattern<string>('retried.item', { retry: { attempts: 2 } })
   item(@Payload() item: { id: string; index: number }, @Ctx() ctx: GearmanContext) {
     attempts.set(item.id, [...(attempts.get(item.id) ?? []), ctx.getAttempt()]);
     if (item.index % 2 === 1 && ctx.getAttempt() === 1) throw new Error(`first attempt of ${item.id} failed`);
