@@ -15,6 +15,7 @@ import { Priority } from './job.js';
 import type { JobBroker, SubmitRequest } from './job-broker.js';
 import type { JobEnd, JobLifecycle, JobOutcome, JobView } from './job-lifecycle.js';
 import type { JobResults, JobState } from './job-results.js';
+import type { BatchPersistence, PersistedBatch } from './sqlite-results.js';
 import { retryOrigin } from '../protocol/retry-origin.js';
 
 /** A batch while it runs. Item payloads are byte strings (latin1), dropped once submitted. */
@@ -22,11 +23,13 @@ interface Batch {
   readonly handle: string;
   readonly unique: string;
   readonly request: BatchRequest;
+  /** Payloads of the items not submitted yet. */
   readonly items: (string | undefined)[];
   outcomes: (BatchItemOutcome | undefined)[];
   readonly createdAt: number;
-  /** Next item to submit. */
-  next: number;
+  /** Items to submit, in order, from `queueHead` on. */
+  readonly queue: number[];
+  queueHead: number;
   inFlight: number;
   ended: number;
   failed: number;
@@ -72,6 +75,10 @@ export class BatchCoordinator implements JobLifecycle {
   /** Attempts a later one replaced, until they end (with the WORK_FAIL that is not their item's). */
   private readonly superseded = new Set<string>();
   private nextBatch = 1;
+  /** True while submitting an item or gather job (its `accepted` hook runs then). */
+  private submitting = false;
+  /** Where batches go to outlive a restart (the sqlite store). */
+  private persistence: (BatchPersistence & { flush(): void }) | undefined;
 
   constructor(
     private readonly broker: () => JobBroker,
@@ -101,6 +108,8 @@ export class BatchCoordinator implements JobLifecycle {
     const unique = request.unique === '' ? randomUUID() : request.unique;
     // The same batch submitted again while it runs is the same batch (as a unique id coalesces jobs).
     const batch = this.byUnique.get(unique) ?? this.start(unique, decoded.request, decoded.items);
+    // On disk before its submitter hears of it.
+    this.persistence?.flush();
     peer.send(encodeByteStringResponse(PacketType.JOB_CREATED, [batch.handle]));
   }
 
@@ -126,8 +135,12 @@ export class BatchCoordinator implements JobLifecycle {
     return this.jobs.has(handle) || this.superseded.has(handle);
   }
 
-  /** Whether the job is a later attempt of an item or gather job (a Nest worker's retry of it). */
+  /**
+   * For the `accepted` hook of a new job: whether the batch owns it, being an item or gather job
+   * it is submitting now, or a later attempt of one (a Nest worker's retry).
+   */
   ownsAttempt(job: JobView): boolean {
+    if (this.submitting) return true;
     const origin = retryOrigin(job.data);
     return origin !== undefined && this.attempts.has(origin.unique);
   }
@@ -159,6 +172,86 @@ export class BatchCoordinator implements JobLifecycle {
     return true;
   }
 
+  /**
+   * From now on, batches also go to `persistence` (the sqlite store). `kept` are the batches it
+   * held when the server stopped; `restored` the background jobs the durable queue put back (their
+   * new handles). Each batch goes on: its items with a job (or a later attempt of one) queued wait
+   * for it, the others not ended yet are submitted again; when every item had ended, its gather job
+   * (found, or submitted again) or its end follows.
+   */
+  persistTo(
+    persistence: BatchPersistence & { flush(): void },
+    kept: readonly PersistedBatch[] = [],
+    restored: readonly { handle: string; unique: string; data: string }[] = [],
+  ): void {
+    this.persistence = persistence;
+    if (kept.length === 0) return;
+    // Each item's latest attempt among the restored jobs, by the item's unique id.
+    const latest = new Map<string, { handle: string; attempt: number; others: string[] }>();
+    for (const job of restored) {
+      const origin = retryOrigin(job.data);
+      const unique = origin?.unique ?? job.unique;
+      const attempt = origin?.attempt ?? 1;
+      const seen = latest.get(unique);
+      if (!seen) latest.set(unique, { handle: job.handle, attempt, others: [] });
+      else if (attempt > seen.attempt) latest.set(unique, { handle: job.handle, attempt, others: [...seen.others, seen.handle] });
+      else seen.others.push(job.handle);
+    }
+    for (const saved of kept) this.resume(saved, latest);
+  }
+
+  private resume(saved: PersistedBatch, latest: Map<string, { handle: string; attempt: number; others: string[] }>): void {
+    const counter = Number(saved.handle.slice(`${this.handleStart}B`.length));
+    if (saved.handle.startsWith(`${this.handleStart}B`) && Number.isInteger(counter))
+      this.nextBatch = Math.max(this.nextBatch, counter + 1);
+    const batch: Batch = {
+      handle: saved.handle,
+      unique: saved.unique,
+      request: JSON.parse(saved.request) as BatchRequest,
+      items: new Array<string | undefined>(saved.total),
+      outcomes: new Array<BatchItemOutcome | undefined>(saved.total),
+      createdAt: saved.createdAt,
+      queue: [],
+      queueHead: 0,
+      inFlight: 0,
+      ended: 0,
+      failed: 0,
+      jobs: new Set(),
+      gathering: false,
+    };
+    this.byHandle.set(batch.handle, batch);
+    this.byUnique.set(batch.unique, batch);
+    for (const { index, outcome } of saved.ended) {
+      batch.outcomes[index] = outcome;
+      batch.ended++;
+      if (outcome.kind !== 'complete') batch.failed++;
+    }
+    const link = (unique: string, index: number | 'gather'): boolean => {
+      const found = latest.get(unique);
+      if (!found) return false;
+      for (const other of found.others) this.superseded.add(other);
+      this.jobs.set(found.handle, { batch, index });
+      batch.jobs.add(found.handle);
+      this.attempts.set(unique, found.handle);
+      return true;
+    };
+    for (const { index, data } of saved.pending) {
+      if (link(batchItemUnique(batch.unique, index), index)) {
+        batch.inFlight++;
+      } else {
+        batch.items[index] = data;
+        batch.queue.push(index);
+      }
+    }
+    if (batch.ended < saved.total) return this.pump(batch);
+    if (batch.request.gather !== undefined && link(batchItemUnique(batch.unique, 'gather'), 'gather')) {
+      batch.gathering = true;
+      batch.outcomes = [];
+      return;
+    }
+    this.allEnded(batch);
+  }
+
   /** Lifecycle: an item or gather job ended. */
   ended(job: JobView, end: JobEnd): void {
     if (this.superseded.delete(job.handle)) return;
@@ -182,7 +275,8 @@ export class BatchCoordinator implements JobLifecycle {
       items: items.map((item) => item.toString('latin1')),
       outcomes: new Array<BatchItemOutcome | undefined>(items.length),
       createdAt: Date.now(),
-      next: 0,
+      queue: Array.from(items, (_, index) => index),
+      queueHead: 0,
       inFlight: 0,
       ended: 0,
       failed: 0,
@@ -191,6 +285,7 @@ export class BatchCoordinator implements JobLifecycle {
     };
     this.byHandle.set(batch.handle, batch);
     this.byUnique.set(unique, batch);
+    this.persistence?.batchStarted(batch.handle, unique, JSON.stringify(request), batch.items.slice() as string[], batch.createdAt);
     if (items.length === 0) this.allEnded(batch);
     else this.pump(batch);
     return batch;
@@ -199,8 +294,8 @@ export class BatchCoordinator implements JobLifecycle {
   /** Submits items while the batch's concurrency allows. */
   private pump(batch: Batch): void {
     const limit = batch.request.concurrency ?? Infinity;
-    while (batch.next < batch.items.length && batch.inFlight < limit && this.byHandle.has(batch.handle)) {
-      const index = batch.next++;
+    while (batch.queueHead < batch.queue.length && batch.inFlight < limit && this.byHandle.has(batch.handle)) {
+      const index = batch.queue[batch.queueHead++];
       const data = batch.items[index]!;
       batch.items[index] = undefined;
       batch.inFlight++;
@@ -214,12 +309,18 @@ export class BatchCoordinator implements JobLifecycle {
   }
 
   private submitJob(batch: Batch, functionName: string, unique: string, data: string): string | undefined {
-    const submitted = this.broker().submitInternal({
-      functionName,
-      unique,
-      data,
-      priority: PRIORITIES[batch.request.priority ?? 'normal'],
-    });
+    this.submitting = true;
+    let submitted: ReturnType<JobBroker['submitInternal']>;
+    try {
+      submitted = this.broker().submitInternal({
+        functionName,
+        unique,
+        data,
+        priority: PRIORITIES[batch.request.priority ?? 'normal'],
+      });
+    } finally {
+      this.submitting = false;
+    }
     if (!submitted) return undefined;
     batch.jobs.add(submitted.handle);
     this.attempts.set(unique, submitted.handle);
@@ -229,6 +330,7 @@ export class BatchCoordinator implements JobLifecycle {
   private itemEnded(batch: Batch, index: number, outcome: BatchItemOutcome): void {
     if (batch.outcomes[index]) return;
     batch.outcomes[index] = outcome;
+    this.persistence?.itemEnded(batch.handle, index, outcome);
     batch.inFlight--;
     batch.ended++;
     if (outcome.kind !== 'complete') batch.failed++;
@@ -265,6 +367,7 @@ export class BatchCoordinator implements JobLifecycle {
   private finish(batch: Batch, outcome: BatchItemOutcome): void {
     if (!this.byHandle.delete(batch.handle)) return;
     this.byUnique.delete(batch.unique);
+    this.persistence?.batchEnded(batch.handle);
     for (const handle of batch.jobs) {
       const entry = this.jobs.get(handle);
       this.jobs.delete(handle);

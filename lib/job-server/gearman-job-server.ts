@@ -24,7 +24,9 @@ import { ServerConnection, type Overstay, type ServerConnectionContext } from '.
 import { resolveJobServerLimits, type JobServerLimits } from './server-limits.js';
 import { DurableQueue } from './durable-queue.js';
 import { openQueueStore } from './open-queue-store.js';
-import type { QueueStoreOptions } from './queue-store.js';
+import type { QueueStore, QueueStoreOptions } from './queue-store.js';
+import { SqliteQueueStore } from './sqlite-queue-store.js';
+import { handleKey, SqliteResults, type PersistedHandle, type ResultsDatabase } from './sqlite-results.js';
 
 /** Reported by the admin `version` command. */
 export const JOB_SERVER_VERSION = '0.1.0';
@@ -205,6 +207,9 @@ export class GearmanJobServer {
   private readonly adminCommands: AdminCommandsSetting;
   private readonly adminCertificates: readonly string[];
   private readonly results: JobResults | undefined;
+  private readonly batches: BatchCoordinator | undefined;
+  /** Results, batches and queued jobs' handles in the sqlite queue's file, when there is one. */
+  private persisted: SqliteResults | undefined;
   private readonly connections = new Set<ServerConnection>();
   /** Sockets accepted and not closed (TLS handshakes included), and their count by address. */
   private readonly sockets = new Set<FrameTransport>();
@@ -314,6 +319,7 @@ export class GearmanJobServer {
       this.results = new JobResults(() => this.broker, resultRetention(options.results));
       batches = new BatchCoordinator(() => this.broker, this.results, handleStart);
       this.results.attachBatches(batches);
+      this.batches = batches;
       reserved = new ReservedFunctions(this.results, batches, handleStart);
     }
     const lifecycles = [this.durable, this.results, batches, options.lifecycle].filter((lifecycle) => lifecycle !== undefined);
@@ -369,6 +375,7 @@ export class GearmanJobServer {
     try {
       await this.bindAll();
     } catch (error) {
+      this.persisted?.close();
       this.durable?.close();
       throw error;
     }
@@ -384,11 +391,10 @@ export class GearmanJobServer {
       }
       let restored = 0;
       try {
-        durable.attach(store, (job) => {
-          this.broker.restore(job);
-          restored++;
-        });
+        restored = this.restore(durable, store);
       } catch (error) {
+        this.persisted?.close();
+        this.persisted = undefined;
         store.close();
         throw error;
       }
@@ -396,6 +402,55 @@ export class GearmanJobServer {
     } finally {
       this.opening = false;
     }
+  }
+
+  /**
+   * Puts the durable queue's jobs back; with the sqlite store and results on, first the results
+   * it kept (in tables of its own in the same file), then the jobs (each under a new handle, the
+   * one its submitter holds leading to it), then the batches that were running. Returns the jobs
+   * restored.
+   */
+  private restore(durable: DurableQueue, store: QueueStore): number {
+    const results = this.results;
+    if (!results || !(store instanceof SqliteQueueStore)) {
+      let count = 0;
+      durable.attach(store, (job) => {
+        this.broker.restore(job);
+        count++;
+      });
+      return count;
+    }
+    const persisted = new SqliteResults(store.database as ResultsDatabase, (error) =>
+      this.logger.error(`results could not be stored in ${store.description}: ${error.message}`),
+    );
+    this.persisted = persisted;
+    store.beforeCommit(() => persisted.flush());
+    const handles = persisted.loadHandles();
+    const kept = persisted.loadResults();
+    const batches = persisted.loadBatches();
+    // No new job may take a handle something kept still answers to (sequential handles).
+    for (const result of kept) this.broker.reserveHandle(result.handle);
+    for (const { handle } of handles.values()) this.broker.reserveHandle(handle);
+    const restored: { handle: string; unique: string; functionName: string; data: string; before: PersistedHandle | undefined }[] = [];
+    durable.attach(store, (job) => {
+      const key = handleKey(job.unique, job.functionName);
+      restored.push({ ...job, handle: this.broker.restore(job), before: handles.get(key) });
+      handles.delete(key);
+    });
+    results.persistTo(persisted, kept);
+    this.batches?.persistTo(persisted, batches, restored);
+    for (const job of restored) {
+      if (this.batches?.owns(job.handle)) continue;
+      results.restored(job.handle, job.data, job.before && { ...job.before, unique: job.unique });
+      // A job queued into the file by another server: its handle from now on is this one.
+      if (!job.before) persisted.jobAccepted(job.handle, job.unique, job.functionName, Date.now());
+    }
+    // Handles of jobs the queue no longer holds (they ended before a crash let the queue delete them).
+    for (const key of handles.keys()) {
+      const split = key.indexOf('\0');
+      persisted.jobEnded(key.slice(split + 1), key.slice(0, split));
+    }
+    return restored.length;
   }
 
   private async bindAll(): Promise<void> {
@@ -491,7 +546,9 @@ export class GearmanJobServer {
     for (const socket of this.sockets) socket.destroy();
     await closed;
     this.bound = [];
-    // After the broker stopped: commits what is pending, writes the queue for --store-queue-on-shutdown.
+    // After the broker stopped: commits what is pending (results first: the queue closes the file),
+    // writes the queue for --store-queue-on-shutdown.
+    this.persisted?.close();
     this.durable?.close();
   }
 

@@ -279,6 +279,16 @@ export class JobBroker {
   }
 
   /**
+   * Makes sure no new job gets `handle`, one a result kept from before a restart answers to: the
+   * handle counter moves past it. Handles this server cannot read (another prefix, or an
+   * unguessable one made under an earlier key) are ignored: no new handle can equal them.
+   */
+  reserveHandle(handle: string): void {
+    const id = this.handles.idOf(handle);
+    if (id !== undefined && id >= this.nextId) this.nextId = id + 1;
+  }
+
+  /**
    * A background job the server submits itself (a batch's items and gather job): admitted as a
    * client's background submit is (coalescing on the unique id, `maxqueue` and `maxQueuedBytes`,
    * the lifecycle's `accepted`), with no connection to answer. Its handle, and the lifecycle's

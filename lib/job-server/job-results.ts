@@ -2,7 +2,8 @@ import type { BrokerPeer } from './broker-peer.js';
 import { retryOrigin, type RetryOrigin } from '../protocol/retry-origin.js';
 import type { JobBroker } from './job-broker.js';
 import type { JobEnd, JobLifecycle, JobView, WorkUpdate } from './job-lifecycle.js';
-import { StoredResults, type ResultRetention, type StoredResult } from './stored-results.js';
+import type { JobPersistence } from './sqlite-results.js';
+import { StoredResults, type ResultPersistence, type ResultRetention, type StoredResult } from './stored-results.js';
 
 /** A background job still in the server, as its outcome is being put together. */
 interface LiveJob {
@@ -65,6 +66,8 @@ export class JobResults implements JobLifecycle {
   private readonly latestAttempt = new Map<string, string>();
   /** Attempts after the first, by handle → the first attempt's unique id and handle. */
   private readonly originOf = new Map<string, RetryOrigin>();
+  /** Where the handles of queued background jobs go (the sqlite store), when they outlive a restart. */
+  private persistence: JobPersistence | undefined;
 
   constructor(
     private readonly broker: () => JobBroker,
@@ -83,12 +86,43 @@ export class JobResults implements JobLifecycle {
 
   accepted(job: JobView): void {
     if (!job.background || this.batches?.owns(job.handle) || this.batches?.ownsAttempt(job)) return;
-    this.track(job.handle);
-    const origin = retryOrigin(job.data);
-    if (!origin) return;
-    this.originOf.set(job.handle, origin);
-    this.latestAttempt.set(origin.unique, job.handle);
-    this.latestAttempt.set(origin.handle, job.handle);
+    const createdAt = Date.now();
+    this.track(job.handle, createdAt);
+    this.persistence?.jobAccepted(job.handle, job.unique, job.functionName, createdAt);
+    this.followAttempt(job.handle, job.data);
+  }
+
+  /**
+   * A background job a durable store put back at start (not a batch's), under a new `handle`:
+   * followed as if accepted. `before` is what was kept of it (the sqlite store): the handle its
+   * submitter holds, which leads to it from now on (and to its outcome once it ends, as a retried
+   * job's first handle does), and when its submit was accepted.
+   */
+  restored(handle: string, data: string, before?: { readonly handle: string; readonly unique: string; readonly createdAt: number }): void {
+    this.track(handle, before?.createdAt ?? Date.now());
+    // A later attempt is followed from its first handle, which its envelope names.
+    if (this.followAttempt(handle, data) || !before || before.handle === handle) return;
+    this.originOf.set(handle, { handle: before.handle, unique: before.unique, attempt: 1 });
+    this.latestAttempt.set(before.handle, handle);
+  }
+
+  /**
+   * From now on, kept results and the handles of queued background jobs also go to `persistence`
+   * (the sqlite store); `kept` are the results it held, oldest first.
+   */
+  persistTo(persistence: ResultPersistence & JobPersistence, kept: Iterable<StoredResult>): void {
+    this.persistence = persistence;
+    this.stored.persistTo(persistence, kept);
+  }
+
+  /** A later attempt of a retried job: its first handle and unique id lead to it from now on. False for a first attempt. */
+  private followAttempt(handle: string, data: string): boolean {
+    const origin = retryOrigin(data);
+    if (!origin) return false;
+    this.originOf.set(handle, origin);
+    this.latestAttempt.set(origin.unique, handle);
+    this.latestAttempt.set(origin.handle, handle);
+    return true;
   }
 
   joined(job: JobView, background: boolean): void {
@@ -130,13 +164,16 @@ export class JobResults implements JobLifecycle {
   ended(job: JobView, end: JobEnd): void {
     const live = this.live.get(job.handle);
     this.live.delete(job.handle);
-    if ((job.background || live) && !this.batches?.owns(job.handle)) this.keep(job, end, live);
+    if ((job.background || live) && !this.batches?.owns(job.handle)) {
+      this.keep(job, end, live);
+      if (job.background) this.persistence?.jobEnded(job.unique, job.functionName);
+    }
     const origin = this.originOf.get(job.handle);
     if (origin) {
       this.originOf.delete(job.handle);
       // The last attempt (no later one queued): its outcome is the job's, under its first handle and unique id too.
-      if (this.latestAttempt.get(origin.unique) === job.handle) {
-        this.latestAttempt.delete(origin.unique);
+      if (this.latestAttempt.get(origin.handle) === job.handle) {
+        if (this.latestAttempt.get(origin.unique) === job.handle) this.latestAttempt.delete(origin.unique);
         this.latestAttempt.delete(origin.handle);
         const kept = this.stored.find(job.handle);
         if (kept) this.stored.add({ ...kept, handle: origin.handle, unique: origin.unique });
@@ -209,8 +246,8 @@ export class JobResults implements JobLifecycle {
     this.stored.close();
   }
 
-  private track(handle: string): void {
-    if (!this.live.has(handle)) this.live.set(handle, { createdAt: Date.now(), parts: [], partBytes: 0, dropped: false });
+  private track(handle: string, createdAt = Date.now()): void {
+    if (!this.live.has(handle)) this.live.set(handle, { createdAt, parts: [], partBytes: 0, dropped: false });
   }
 
   /** Stores a background job's outcome. An abandoned job (foreground, nobody waits) leaves nothing. */

@@ -87,7 +87,7 @@ export class StoredResults {
 
   constructor(
     private readonly retention: ResultRetention,
-    private readonly persistence?: ResultPersistence,
+    private persistence?: ResultPersistence,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -111,6 +111,16 @@ export class StoredResults {
       dropped.push(this.dropOldest());
     }
     if (dropped.length > 0) this.persistence?.deleted(dropped);
+    this.expire();
+  }
+
+  /**
+   * From now on, results also go to `persistence`; `kept` (what it held, oldest end first) are put
+   * back first, retention applying to them as to any (what is past its age goes at once).
+   */
+  persistTo(persistence: ResultPersistence, kept: Iterable<StoredResult> = []): void {
+    this.persistence = persistence;
+    for (const result of kept) this.add(result, { persist: false });
     this.expire();
   }
 
