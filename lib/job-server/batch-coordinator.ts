@@ -74,7 +74,6 @@ export class BatchCoordinator implements JobLifecycle {
   private readonly attempts = new Map<string, string>();
   /** Attempts a later one replaced, until they end (with the WORK_FAIL that is not their item's). */
   private readonly superseded = new Set<string>();
-  private nextBatch = 1;
   /** True while submitting an item or gather job (its `accepted` hook runs then). */
   private submitting = false;
   /** Where batches go to outlive a restart (the sqlite store). */
@@ -83,8 +82,6 @@ export class BatchCoordinator implements JobLifecycle {
   constructor(
     private readonly broker: () => JobBroker,
     private readonly results: JobResults,
-    /** `<prefix>:`, a byte string. */
-    private readonly handleStart: string,
   ) {}
 
   /** Batches running now. */
@@ -201,9 +198,6 @@ export class BatchCoordinator implements JobLifecycle {
   }
 
   private resume(saved: PersistedBatch, latest: Map<string, { handle: string; attempt: number; others: string[] }>): void {
-    const counter = Number(saved.handle.slice(`${this.handleStart}B`.length));
-    if (saved.handle.startsWith(`${this.handleStart}B`) && Number.isInteger(counter))
-      this.nextBatch = Math.max(this.nextBatch, counter + 1);
     const batch: Batch = {
       handle: saved.handle,
       unique: saved.unique,
@@ -269,7 +263,8 @@ export class BatchCoordinator implements JobLifecycle {
 
   private start(unique: string, request: BatchRequest, items: Buffer[]): Batch {
     const batch: Batch = {
-      handle: `${this.handleStart}B${this.nextBatch++}`,
+      // A handle as a job's (unguessable unless the server's handles are sequential): only who was given it reads the batch.
+      handle: this.broker().newHandle(),
       unique,
       request,
       items: items.map((item) => item.toString('latin1')),

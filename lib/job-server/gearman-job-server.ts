@@ -317,7 +317,7 @@ export class GearmanJobServer {
     let batches: BatchCoordinator | undefined;
     if (options.results !== false) {
       this.results = new JobResults(() => this.broker, resultRetention(options.results));
-      batches = new BatchCoordinator(() => this.broker, this.results, handleStart);
+      batches = new BatchCoordinator(() => this.broker, this.results);
       this.results.attachBatches(batches);
       this.batches = batches;
       reserved = new ReservedFunctions(this.results, batches, handleStart);
@@ -431,6 +431,7 @@ export class GearmanJobServer {
     // No new job may take a handle something kept still answers to (sequential handles).
     for (const result of kept) this.broker.reserveHandle(result.handle);
     for (const { handle } of handles.values()) this.broker.reserveHandle(handle);
+    for (const batch of batches) this.broker.reserveHandle(batch.handle);
     const restored: { handle: string; unique: string; functionName: string; data: string; before: PersistedHandle | undefined }[] = [];
     durable.attach(store, (job) => {
       const key = handleKey(job.unique, job.functionName);

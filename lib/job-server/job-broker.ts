@@ -279,6 +279,14 @@ export class JobBroker {
   }
 
   /**
+   * A handle no job holds, made as job handles are (unguessable unless they are sequential), for
+   * what the server runs that is not one job: a batch.
+   */
+  newHandle(): string {
+    return this.handles.of(this.nextId++);
+  }
+
+  /**
    * Makes sure no new job gets `handle`, one a result kept from before a restart answers to: the
    * handle counter moves past it. Handles this server cannot read (another prefix, or an
    * unguessable one made under an earlier key) are ignored: no new handle can equal them.

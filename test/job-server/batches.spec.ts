@@ -40,7 +40,7 @@ describe('emitBatch() on our job server, over worker processes', () => {
   test('1,000 items over 3 worker processes: each runs once, and the gather step gets them in order', async () => {
     workers = await startBatchWorkers(3, servers);
     const handle = await client.emitBatch('batch.square', items(1000), { gather: 'batch.sum' });
-    expect(handle).toMatch(/:B\d+$/);
+    expect(handle).toMatch(/^H:.+:[0-9a-z]+-[0-9a-f]{16}$/); // unguessable, as a job's handle
     const state = await client.waitForResult(handle, { timeoutMs: 60_000 });
     expect(state).toMatchObject({
       state: 'completed',

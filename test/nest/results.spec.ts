@@ -104,7 +104,7 @@ describe('ClientGearman results and batches on the embedded job server', () => {
       batch: { total: 3, ended: 3, failed: 0 },
     });
     const batchHandle = await lastValueFrom(client.send<string>('results.album', [4, 5]));
-    expect(batchHandle).toMatch(/:B\d+$/);
+    expect(batchHandle).toMatch(/^H:.+:[0-9a-z]+-[0-9a-f]{16}$/);
     expect(await client.waitForResult(batchHandle, { timeoutMs: 5000 })).toMatchObject({ state: 'completed', value: 256 });
   });
 });

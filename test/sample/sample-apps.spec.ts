@@ -184,7 +184,7 @@ describe('the sample system, end to end', () => {
   it('POST /wordcount starts a background batch; GET /wordcount/:handle shows its progress, then the gathered counts', async () => {
     const started = await request<{ handle: string; chunks: number }>(baseUrl, 'POST', '/wordcount', { chunks: 6 });
     expect(started.status).toBe(202);
-    expect(started.body).toEqual({ handle: expect.stringMatching(/^H:.*:B\d+$/), chunks: 6 });
+    expect(started.body).toEqual({ handle: expect.stringMatching(/^H:.+:[0-9a-z]+-[0-9a-f]{16}$/), chunks: 6 });
     let status: WordCountStatus | undefined;
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {

@@ -17,7 +17,7 @@ function setUp() {
   const made: { broker?: JobBroker } = {};
   const broker = () => made.broker!;
   const results = new JobResults(broker, resultRetention());
-  const batches = new BatchCoordinator(broker, results, 'H:test:');
+  const batches = new BatchCoordinator(broker, results);
   results.attachBatches(batches);
   const core = new Core({ lifecycle: combineLifecycles(results, batches) });
   made.broker = core.broker;
@@ -49,7 +49,7 @@ describe('BatchCoordinator: batches coordinated by the job server', () => {
     const { core, results, submitBatch } = setUp();
     const client = core.peer();
     const batch = submitBatch(client, { function: 'square', gather: 'sum' }, ['1', '2', '3']);
-    expect(batch).toBe('H:test:B1');
+    expect(batch).toBe('H:test:1'); // a handle as a job's, from the same counter
     expect(core.status('square')).toEqual([3, 0, 0]);
     expect([...core.broker.allJobs()].map((job) => job.unique)).toEqual(['b1/0', 'b1/1', 'b1/2']);
     const progress: string[] = [];

@@ -18,7 +18,7 @@ function setUp(retention: Partial<ResultRetention> = {}) {
   const made: { broker?: JobBroker } = {};
   const broker = () => made.broker!;
   const results = new JobResults(broker, resultRetention(retention));
-  const batches = new BatchCoordinator(broker, results, 'H:test:');
+  const batches = new BatchCoordinator(broker, results);
   results.attachBatches(batches);
   const core = new Core({ lifecycle: combineLifecycles(results, batches) });
   made.broker = core.broker;
