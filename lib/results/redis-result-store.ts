@@ -197,7 +197,11 @@ export class RedisResultStore implements GearmanResultStore {
           }
           for (const part of read.parts) watch.emit('data', part);
         }
-        if (isFinalJobResult(result)) watch.resolve(result.state === 'unknown' ? result : { ...result, data: parts });
+        if (!isFinalJobResult(result)) return;
+        // Warnings come only over pub/sub: those published before the end are delivered before the
+        // reply to a PING sent now on the same connection, so the follower gets them before the end.
+        if (emitEvents) await (await this.subscriberConnection()).ping();
+        watch.resolve(result.state === 'unknown' ? result : { ...result, data: parts });
       });
       reading.catch((error: Error) => watch.reject(error));
     };
