@@ -370,29 +370,37 @@ export async function runServer(command: ServerCommand): Promise<void> {
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  await server.listen();
-  if (command.pidFile) writeFileSync(command.pidFile, `${process.pid}\n`);
-  for (const { host, port, tls } of server.addresses()) process.stdout.write(`listening on ${host}:${port}${tls ? ' (TLS)' : ''}\n`);
+  // Listening for the signals before the listening line goes out: a signal sent as soon as that
+  // line is read must find the handler in place, not end the process by default.
+  let stopRequested!: () => void;
+  const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
+  const stop = () => {
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
+    stopRequested();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
   let dashboard: GearmanDashboard | undefined;
-  if (observing) {
-    try {
-      dashboard = await startDashboard(command, server, observing);
-    } catch (error) {
-      await server.close();
-      throw error;
+  try {
+    await server.listen();
+    if (command.pidFile) writeFileSync(command.pidFile, `${process.pid}\n`);
+    for (const { host, port, tls } of server.addresses()) process.stdout.write(`listening on ${host}:${port}${tls ? ' (TLS)' : ''}\n`);
+    if (observing) {
+      try {
+        dashboard = await startDashboard(command, server, observing);
+      } catch (error) {
+        await server.close();
+        throw error;
+      }
+      const http = dashboard.address();
+      process.stdout.write(`http on http://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}/\n`);
     }
-    const http = dashboard.address();
-    process.stdout.write(`http on http://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}/\n`);
+  } catch (error) {
+    stop();
+    throw error;
   }
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      resolve();
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+  await stopped;
   await dashboard?.close();
   await server.close();
   if (command.pidFile) unlinkSync(command.pidFile);
