@@ -195,6 +195,23 @@ export class BatchCoordinator implements JobLifecycle {
       else seen.others.push(job.handle);
     }
     for (const saved of kept) this.resume(saved, latest);
+    // Items and gather jobs of batches that had ended: back only because their deletes had not
+    // reached the file; the batch's outcome is kept, so they do not run again.
+    for (const unique of [...latest.keys()]) {
+      const slash = unique.lastIndexOf('/');
+      if (slash > 0 && this.results.stored.find(unique.slice(0, slash))?.batch) this.drop(unique, latest);
+    }
+  }
+
+  /** Cancels the restored jobs of a batch item that has its outcome already, unseen by results and batches. */
+  private drop(unique: string, latest: Map<string, { handle: string; others: string[] }>): void {
+    const found = latest.get(unique);
+    if (!found) return;
+    latest.delete(unique);
+    for (const handle of [found.handle, ...found.others]) {
+      this.superseded.add(handle);
+      if (!this.broker().cancel(handle)) this.superseded.delete(handle);
+    }
   }
 
   private resume(saved: PersistedBatch, latest: Map<string, { handle: string; attempt: number; others: string[] }>): void {
@@ -219,6 +236,8 @@ export class BatchCoordinator implements JobLifecycle {
       batch.outcomes[index] = outcome;
       batch.ended++;
       if (outcome.kind !== 'complete') batch.failed++;
+      // Its job may be back too (its delete had not reached the file before a crash): it does not run again.
+      this.drop(batchItemUnique(batch.unique, index), latest);
     }
     const link = (unique: string, index: number | 'gather'): boolean => {
       const found = latest.get(unique);

@@ -441,7 +441,8 @@ export class GearmanJobServer {
     results.persistTo(persisted, kept);
     this.batches?.persistTo(persisted, batches, restored);
     for (const job of restored) {
-      if (this.batches?.owns(job.handle)) continue;
+      // A batch's job, or one the batches dropped (its outcome was already kept).
+      if (this.batches?.owns(job.handle) || !this.broker.findByHandle(job.handle)) continue;
       results.restored(job.handle, job.data, job.before && { ...job.before, unique: job.unique });
       // A job queued into the file by another server: its handle from now on is this one.
       if (!job.before) persisted.jobAccepted(job.handle, job.unique, job.functionName, Date.now());

@@ -6,7 +6,7 @@ import { quietLogger } from '../client/support/harness.js';
 import { freePort } from '../support/gearmand.js';
 import { requireBuild, startCliServer, type RunningCliServer } from '../support/processes.js';
 import { tempQueueDir } from '../support/queue-files.js';
-import { RawPeer } from './support/raw-peer.js';
+import { adminQuery, RawPeer } from './support/raw-peer.js';
 
 const files = tempQueueDir('results-restart-');
 afterAll(() => files.remove());
@@ -153,6 +153,39 @@ describe('results across a restart of GearmanJobServer with the sqlite queue', (
     ]);
   });
 
+  test('an item whose outcome was kept does not run again when its job comes back from the queue (its delete was lost)', async () => {
+    const file = newFile();
+    let server = await start(file);
+    let caller = await client(`127.0.0.1:${server.address().port}`);
+    const batch = await caller.submitBatch({ function: 'square', failFast: true }, squareItems.slice(0, 2), { unique: 'b-stale' });
+    const worker = await rawPeer(server.address().port);
+    worker.send(PacketType.CAN_DO, 'square');
+    expect((await runOne(worker, (n) => String(Number(n) ** 2)))[1]).toBe('b-stale/0');
+    await caller.close();
+    await server.close();
+    // As if the kill came before the delete's commit: item 0's row is back in gearman_queue.
+    sqlite3(
+      file,
+      "INSERT INTO gearman_queue SELECT replace(unique_key, 'b-stale/1', 'b-stale/0'), function_name, priority, CAST('1' AS BLOB), when_to_run FROM gearman_queue WHERE unique_key = 'b-stale/1'",
+    );
+    expect(sqlite3(file, 'SELECT count(*) FROM gearman_queue')).toBe('2');
+
+    server = await start(file);
+    caller = await client(`127.0.0.1:${server.address().port}`);
+    expect((await adminQuery(server.address().port, 'status', true)).split('\n')).toContain('square\t1\t0\t0');
+    const again = await rawPeer(server.address().port);
+    again.send(PacketType.CAN_DO, 'square');
+    expect((await runOne(again, (n) => String(Number(n) ** 2)))[1]).toBe('b-stale/1');
+    const gathered = await caller.waitForResult(batch.handle, { timeoutMs: 5000 });
+    expect(gathered.state === 'completed' && JSON.parse(gathered.result.toString())).toEqual([
+      { index: 0, value: 1 },
+      { index: 1, value: 4 },
+    ]);
+    await caller.close();
+    await server.close();
+    expect(sqlite3(file, 'SELECT count(*) FROM gearman_queue')).toBe('0');
+  });
+
   test('sequential handles: a restarted server counts on above every handle something kept answers to', async () => {
     const file = newFile();
     let server = await start(file, {}, 'sequential');
@@ -256,6 +289,8 @@ describe('results across a SIGKILL of the standalone server with -q libsqlite3',
     const kept = await caller.waitForResult(done.handle, { timeoutMs: 10_000 });
     expect(kept.state === 'completed' && kept.result.toString()).toBe('before the kill!');
     expect(await caller.getResult(waiting.handle)).toMatchObject({ state: 'queued', unique: 'k-later' });
+    // The item that had ended is not queued again, whether or not its delete had reached the file.
+    expect((await adminQuery(port, 'status', true)).split('\n')).toContain('square\t3\t0\t0');
     const after = await rawPeer(port);
     after.send(PacketType.CAN_DO, 'square');
     for (let i = 0; i < 3; i++) await runOne(after, (n) => String(Number(n) ** 2));
