@@ -373,8 +373,11 @@ export class BatchCoordinator implements JobLifecycle {
     this.finish(batch, outcome);
     const broker = this.broker();
     for (const handle of pending) {
+      // Still the batch's, so that no outcome of theirs is kept on its own: cancelled now, or ending unused.
+      this.superseded.add(handle);
       const job = broker.findByHandle(handle);
-      if (job && !job.run) broker.cancel(handle);
+      if (!job) this.superseded.delete(handle);
+      else if (!job.run) broker.cancel(handle);
     }
   }
 

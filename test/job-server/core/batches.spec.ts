@@ -131,6 +131,8 @@ describe('BatchCoordinator: batches coordinated by the job server', () => {
     worker.end(P.WORK_COMPLETE, running[0], 'late');
     expect(core.status('g')).toBeUndefined(); // no gather job
     expect(results.stateOf(batch)).toMatchObject({ result: { outcome: 'exception' } });
+    // Only the batch's outcome is kept: none of its items', the cancelled and the late one included.
+    expect([...results.stored.values()].map((kept) => kept.handle)).toEqual([batch]);
   });
 
   test('a worker that dies mid-item: the item goes back to its queue and the batch completes', () => {
