@@ -143,6 +143,8 @@ export interface JobServerStats {
   /** Bytes received and sent since the server started, closed connections included. */
   readonly bytesReceived: number;
   readonly bytesSent: number;
+  /** What the server keeps of ended jobs now (absent with `results: false`): outcomes, their bytes, batches running. */
+  readonly results?: { readonly stored: number; readonly bytes: number; readonly batchesRunning: number };
 }
 
 /** An address the server listens on, once bound. */
@@ -522,7 +524,12 @@ export class GearmanJobServer {
       bytesReceived += con.bytesReceived;
       bytesSent += con.bytesSent;
     }
-    return { connections: this.connections.size, bytesReceived, bytesSent };
+    const results = this.results && {
+      stored: this.results.stored.count,
+      bytes: this.results.stored.bytes,
+      batchesRunning: this.batches?.running ?? 0,
+    };
+    return { connections: this.connections.size, bytesReceived, bytesSent, ...(results ? { results } : {}) };
   }
 
   /**
