@@ -34,7 +34,14 @@ export {
 export { ServerGearman } from './nest/server-gearman.js';
 export type { GearmanServerOptions } from './nest/server-gearman.js';
 export { ClientGearman } from './nest/client-gearman.js';
-export type { GearmanClientProxyOptions } from './nest/client-gearman.js';
+export type { GearmanBatchOptions, GearmanClientProxyOptions, GearmanEmitBatchOptions, GearmanPattern } from './nest/client-gearman.js';
+export type {
+  GearmanBatchOutcome,
+  GearmanJobEvent,
+  GearmanJobProgress,
+  GearmanJobState,
+  GearmanKnownJob,
+} from './nest/gearman-job-state.js';
 export { GearmanContext } from './nest/gearman.context.js';
 export { GearmanJobTimeout } from './nest/gearman-job-timeout.decorator.js';
 export { GearmanRetry } from './nest/gearman-retry.decorator.js';
@@ -57,21 +64,36 @@ export {
   GearmanJobReleasedError,
   GearmanJobTimeoutError,
   GearmanMissingPeerError,
+  GearmanJobUnknownError,
+  GearmanBatchError,
   GearmanQueueFullError,
   GearmanQueueStoreError,
+  GearmanResultTimeoutError,
+  GearmanResultsUnavailableError,
   GearmanServerError,
 } from './common/errors.js';
 export { GearmanProtocolError, ProtocolErrorCode } from './protocol/protocol-error.js';
 
 // Low-level clients and workers, without Nest.
 export { GearmanClient } from './client/gearman-client.js';
-export type { BackgroundJob, GearmanClientOptions } from './client/gearman-client.js';
+export type { BackgroundJob, GearmanClientOptions, WaitForResultOptions, WatchResultOptions } from './client/gearman-client.js';
+export type {
+  CompletedJobResult,
+  FailedJobResult,
+  JobProgress,
+  JobResult,
+  QueuedJobResult,
+  RunningJobResult,
+  UnknownJobResult,
+} from './client/job-result.js';
+export { JobWatch } from './client/result-watch.js';
+export type { JobWatchEvents } from './client/result-watch.js';
 export type { ClientJob, ClientJobEvents } from './client/client-job.js';
 export type { JobPriority, SubmitOptions } from './client/submit-options.js';
 export type { JobStatus, UniqueJobStatus } from './client/job-status.js';
 export { GearmanWorker } from './worker/gearman-worker.js';
 export type { GearmanWorkerOptions, JobHandler, RegisterOptions } from './worker/gearman-worker.js';
-export type { WorkerJob, WorkerJobOutcome } from './worker/worker-job.js';
+export type { WorkerJob, WorkerJobEnd, WorkerJobOutcome, WorkerJobRecorder } from './worker/worker-job.js';
 // Reading a job server (gearmand or ours) over its admin protocol, as health checks and `nestjs-gearman status` do.
 export { GearmanAdminClient } from './client/admin-client.js';
 export type { GearmanAdminClientOptions } from './client/admin-client.js';
@@ -116,3 +138,10 @@ export type { JobHandleStyle } from './job-server/job-handles.js';
 // Following every job through the job server (the `lifecycle` option): metrics, stores.
 export { combineLifecycles } from './job-server/job-lifecycle.js';
 export type { JobEnd, JobLifecycle, JobOutcome, JobView, RequeueReason, WorkUpdate } from './job-server/job-lifecycle.js';
+export type { ResultRetention } from './job-server/stored-results.js';
+
+// Results kept for gearmand deployments (gearmand keeps none): workers write, clients read.
+export { RedisResultStore } from './results/redis-result-store.js';
+export type { RedisResultStoreOptions } from './results/redis-result-store.js';
+export type { BatchSubmitter, GearmanResultStore, QueuedJob } from './results/result-store.js';
+export type { RedisClient, RedisConnectionOptions } from './results/redis-result-store.js';

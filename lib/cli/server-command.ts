@@ -36,6 +36,10 @@ Options (gearmand's names where gearmand has them):
       --keepalive-idle SECONDS idle time before keepalive probes (default 30; implies --keepalive)
       --job-handle-prefix TEXT job handles start with TEXT: (default H:<hostname>)
       --max-packet-size BYTES  largest packet accepted (default 67108864)
+      --result-max-age SECONDS keep an ended background job's outcome this long (default 86400)
+      --result-max-count N     keep at most N outcomes, the oldest dropped first (default 100000)
+      --result-max-bytes BYTES keep at most BYTES of results (default 67108864)
+      --no-results             keep no outcomes, answer no gearman.result, run no batch (as gearmand)
   -l, --log-file FILE          where warnings and errors go: stderr (default), none, or a file
       --verbose LEVEL          FATAL ... ERROR (default), WARNING, NOTICE, INFO, DEBUG
   -P, --pid-file FILE          write the process id to FILE (removed on exit)
@@ -164,6 +168,10 @@ function hostAndPort(flag: string, text: string): JobServerListener {
   return { host: match[1] ?? match[2], port: wholeNumber(flag, match[3], 0, 65535) };
 }
 
+function optional<K extends string>(key: K, value: number | undefined): Partial<Record<K, number>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, number>);
+}
+
 /** Turns `server` flags into what to run, or `'help'` / `'version'`. Throws UsageError. */
 export function parseServerArguments(args: string[]): ServerCommand | 'help' | 'version' {
   let parsed;
@@ -181,6 +189,10 @@ export function parseServerArguments(args: string[]): ServerCommand | 'help' | '
         'keepalive-idle': { type: 'string' },
         'job-handle-prefix': { type: 'string' },
         'max-packet-size': { type: 'string' },
+        'result-max-age': { type: 'string' },
+        'result-max-count': { type: 'string' },
+        'result-max-bytes': { type: 'string' },
+        'no-results': { type: 'boolean' },
         'log-file': { type: 'string', short: 'l' },
         verbose: { type: 'string' },
         'pid-file': { type: 'string', short: 'P' },
@@ -256,6 +268,18 @@ export function parseServerArguments(args: string[]): ServerCommand | 'help' | '
       ca: readPem('--ssl-ca-file', values['ssl-ca-file'] as string | undefined),
     };
   }
+  const maxAgeSeconds = wholeNumber('--result-max-age', values['result-max-age'] as string | undefined, 1, 2 ** 31 - 1);
+  const retention = {
+    ...(maxAgeSeconds === undefined ? {} : { maxAgeMs: maxAgeSeconds * 1000 }),
+    ...optional('maxCount', wholeNumber('--result-max-count', values['result-max-count'] as string | undefined, 1, 2 ** 31 - 1)),
+    ...optional(
+      'maxBytes',
+      wholeNumber('--result-max-bytes', values['result-max-bytes'] as string | undefined, 1, Number.MAX_SAFE_INTEGER),
+    ),
+  };
+  if (values['no-results'] === true && Object.keys(retention).length > 0) {
+    throw new UsageError('--no-results keeps nothing: it takes no --result-max-* flag');
+  }
   return {
     options: {
       ...(plaintext.length > 0 ? { listeners: [main, ...plaintext] } : { host: main.host, port: main.port }),
@@ -274,6 +298,7 @@ export function parseServerArguments(args: string[]): ServerCommand | 'help' | '
       jobHandlePrefix: values['job-handle-prefix'] as string | undefined,
       maxPacketSize: wholeNumber('--max-packet-size', values['max-packet-size'] as string | undefined, 1, 0xffffffff),
       queue,
+      results: values['no-results'] === true ? false : retention,
     },
     logFile: (values['log-file'] as string | undefined) ?? 'stderr',
     verbose,
@@ -345,29 +370,37 @@ export async function runServer(command: ServerCommand): Promise<void> {
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  await server.listen();
-  if (command.pidFile) writeFileSync(command.pidFile, `${process.pid}\n`);
-  for (const { host, port, tls } of server.addresses()) process.stdout.write(`listening on ${host}:${port}${tls ? ' (TLS)' : ''}\n`);
+  // Listening for the signals before the listening line goes out: a signal sent as soon as that
+  // line is read must find the handler in place, not end the process by default.
+  let stopRequested!: () => void;
+  const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
+  const stop = () => {
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
+    stopRequested();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
   let dashboard: GearmanDashboard | undefined;
-  if (observing) {
-    try {
-      dashboard = await startDashboard(command, server, observing);
-    } catch (error) {
-      await server.close();
-      throw error;
+  try {
+    await server.listen();
+    if (command.pidFile) writeFileSync(command.pidFile, `${process.pid}\n`);
+    for (const { host, port, tls } of server.addresses()) process.stdout.write(`listening on ${host}:${port}${tls ? ' (TLS)' : ''}\n`);
+    if (observing) {
+      try {
+        dashboard = await startDashboard(command, server, observing);
+      } catch (error) {
+        await server.close();
+        throw error;
+      }
+      const http = dashboard.address();
+      process.stdout.write(`http on http://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}/\n`);
     }
-    const http = dashboard.address();
-    process.stdout.write(`http on http://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}/\n`);
+  } catch (error) {
+    stop();
+    throw error;
   }
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      resolve();
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+  await stopped;
   await dashboard?.close();
   await server.close();
   if (command.pidFile) unlinkSync(command.pidFile);

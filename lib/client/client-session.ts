@@ -39,6 +39,8 @@ export interface ClientSessionOwner {
 }
 
 const EXCEPTIONS_OPTION = 'exceptions';
+/** Accepted by job servers that keep results and answer gearman.result (this package's); gearmand refuses it. */
+const RESULTS_OPTION = 'results';
 
 /**
  * A job handle as text. gearmand 1.1 sends the WORK_FAIL that replaces a WORK_EXCEPTION (for a
@@ -79,6 +81,8 @@ export class ClientSession implements GearmanConnectionHandler {
   private heartbeat: NodeJS.Timeout | undefined;
   /** A request went out since the last heartbeat tick. */
   private sentSinceBeat = false;
+  /** Whether this connection's server keeps results, asked once per connection. */
+  private resultsProbe: Promise<boolean> | undefined;
 
   constructor(
     address: ResolvedServerAddress,
@@ -173,6 +177,21 @@ export class ClientSession implements GearmanConnectionHandler {
     return { unique: args[0].toString('utf8'), ...progressOf(args), waitingClients: statusNumber(args[5]) };
   }
 
+  /** Whether the job server keeps results and answers gearman.result: OPTION_REQ `results`, asked once per connection. */
+  supportsResults(): Promise<boolean> {
+    if (this.resultsProbe) return this.resultsProbe;
+    const probe: Promise<boolean> = this.request(encodeRequest(PacketType.OPTION_REQ, RESULTS_OPTION), PacketType.OPTION_RES).then(
+      () => true,
+      (error: Error) => {
+        if (error instanceof GearmanServerError) return false;
+        if (this.resultsProbe === probe) this.resultsProbe = undefined; // the connection failed: ask the next one
+        throw error;
+      },
+    );
+    this.resultsProbe = probe;
+    return probe;
+  }
+
   async echo(data: Buffer | string): Promise<Buffer> {
     const args = await this.request(encodeRequest(PacketType.ECHO_REQ, data), PacketType.ECHO_RES);
     return Buffer.from(args[0]);
@@ -238,6 +257,7 @@ export class ClientSession implements GearmanConnectionHandler {
   onDisconnect(error: GearmanConnectionError): void {
     clearInterval(this.heartbeat);
     this.heartbeat = undefined;
+    this.resultsProbe = undefined; // the next connection may reach another server
     const unanswered = [...this.awaitingReply.takeAll(), ...this.held.takeAll().map((held) => held.entry)];
     this.heldBytes = 0;
     for (const entry of unanswered) {

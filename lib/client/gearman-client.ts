@@ -11,7 +11,11 @@ import { TrackedJob, type ClientJob } from './client-job.js';
 import { clientJobOutcome, type GearmanClientObserver } from './client-observer.js';
 import { ClientSession, type ClientSessionOwner } from './client-session.js';
 import { DEFAULT_MAX_QUEUED_BYTES } from '../common/defaults.js';
-import { GearmanConnectionError } from '../common/errors.js';
+import { GearmanConnectionError, GearmanResultsUnavailableError } from '../common/errors.js';
+import { BATCH_CANCEL_FUNCTION, BATCH_FUNCTION, encodeBatchRequest, MAX_BATCH_UNIQUE_BYTES, type BatchRequest } from '../protocol/batch.js';
+import { checkJobId, encodeResultRequest, RESULT_FUNCTION, type ResultRequest } from '../protocol/result-fetch.js';
+import type { JobResult } from './job-result.js';
+import { JobWatch, ResultFetch } from './result-watch.js';
 import type { JobStatus, UniqueJobStatus } from './job-status.js';
 import { defaultLogger, type GearmanLogger } from '../common/logger.js';
 import { ServerSelector } from './server-selector.js';
@@ -47,6 +51,21 @@ export interface BackgroundJob {
   readonly handle: string;
   /** The unique id it was queued under: the caller's, or the generated one. Stable across server restarts. */
   readonly unique: string;
+}
+
+/** How long `waitForResult` and `followResult` wait for a job to end unless told otherwise. */
+export const DEFAULT_RESULT_TIMEOUT_MS = 60_000;
+
+/** Options of `waitForResult` and `followResult`. */
+export interface WaitForResultOptions {
+  /** Give up after this long (rejecting with GearmanResultTimeoutError); default 60 000 ms. */
+  timeoutMs?: number;
+}
+
+/** Options of `watchResult`. */
+export interface WatchResultOptions extends WaitForResultOptions {
+  /** Emit the job's WORK_STATUS, WORK_WARNING and WORK_DATA while waiting; default false. */
+  follow?: boolean;
 }
 
 /**
@@ -242,6 +261,129 @@ export class GearmanClient extends EventEmitter {
     return answers.find((status) => status.known) ?? answers[0];
   }
 
+  /**
+   * The state of a job, by the handle `submitBackgroundJob` returned or by its unique id: queued,
+   * running (with progress), completed (with its result and WORK_DATA parts), failed (with the error
+   * a foreground job would have failed with) or unknown. Asks every connected job server that keeps
+   * results (`gearman.result`); rejects with GearmanResultsUnavailableError when none does (gearmand).
+   */
+  getResult(handleOrUnique: string): Promise<JobResult> {
+    return this.fetchResult(handleOrUnique, { wait: false }).state;
+  }
+
+  /**
+   * Resolves once the job has ended (completed or failed), or at once when it is unknown. The job
+   * server checks and waits in one step, so a job that ends meanwhile is never missed. Rejects with
+   * GearmanResultTimeoutError (its `lastState` says how far the job got) after `timeoutMs`.
+   */
+  waitForResult(handleOrUnique: string, options: WaitForResultOptions = {}): Promise<JobResult> {
+    return this.watchResult(handleOrUnique, options).state;
+  }
+
+  /**
+   * `waitForResult` as a `JobWatch`: `state` settles as waitForResult's promise, `release()` stops
+   * waiting. With `follow`, it emits the job's WORK_STATUS ('status'), WORK_WARNING ('warning') and
+   * WORK_DATA ('data') meanwhile (WORK_DATA parts sent before the watch started come first).
+   */
+  watchResult(handleOrUnique: string, options: WatchResultOptions = {}): JobWatch {
+    return this.fetchResult(handleOrUnique, { wait: true, follow: options.follow === true }, options);
+  }
+
+  private fetchResult(id: string, asked: ResultRequest, options?: WaitForResultOptions): JobWatch {
+    let request = asked;
+    let payload: Buffer;
+    try {
+      if (options) request = { ...asked, timeoutMs: resultTimeout(options) };
+      if (typeof id !== 'string') throw new TypeError(`A job handle or unique id must be a string, got ${typeof id}`);
+      payload = encodeResultRequest(id, request);
+    } catch (error) {
+      const watch = new JobWatch(String(id));
+      watch.reject(error instanceof TypeError ? error : new TypeError((error as Error).message));
+      return watch;
+    }
+    const fetch = new ResultFetch(new JobWatch(id), request);
+    this.askForResult(fetch, encodeRequest(PacketType.SUBMIT_JOB, RESULT_FUNCTION, '', payload)).catch((error: Error) =>
+      fetch.watch.reject(error),
+    );
+    return fetch.watch;
+  }
+
+  /**
+   * Submits a background batch (`gearman.batch`) to the job server its unique id hashes to, which
+   * coordinates it: one background job of `request.function` per item, then the gather step. Resolves
+   * with the batch's handle and unique id (generated when not given; at most 48 bytes) once the job
+   * server has taken it. Rejects with GearmanResultsUnavailableError when that server does not keep
+   * results (gearmand: batches there need a result store, see ClientGearman.emitBatch).
+   */
+  async submitBatch(
+    request: BatchRequest,
+    items: readonly Buffer[],
+    options: { unique?: string } = {},
+  ): Promise<{ handle: string; unique: string }> {
+    const unique = options.unique ?? randomUUID();
+    if (typeof unique !== 'string' || unique.length === 0 || Buffer.byteLength(unique) > MAX_BATCH_UNIQUE_BYTES || unique.includes('\0')) {
+      throw new TypeError(`A batch's unique id is 1-${MAX_BATCH_UNIQUE_BYTES} bytes without NUL, got ${JSON.stringify(unique)}`);
+    }
+    const payload = encodeBatchRequest(request, items);
+    const session = await this.whenConnected(() => this.selector.pick(unique, payload));
+    if (!(await session.supportsResults())) throw new GearmanResultsUnavailableError([session.label]);
+    const [handle] = await session.request(
+      encodeRequest(PacketType.SUBMIT_JOB_BG, BATCH_FUNCTION, unique, payload),
+      PacketType.JOB_CREATED,
+    );
+    return { handle: handle.toString('utf8'), unique };
+  }
+
+  /**
+   * Cancels a batch by its handle or unique id (`gearman.batch.cancel`, asked of every server that
+   * keeps results): it fails, and its items not started yet never run. Resolves with whether a
+   * batch was cancelled (false: it had ended, or no server knows it).
+   */
+  async cancelBatch(handleOrUnique: string): Promise<boolean> {
+    try {
+      checkJobId(handleOrUnique);
+    } catch (error) {
+      throw new TypeError((error as Error).message, { cause: error });
+    }
+    const connected = await this.resultServers();
+    const keeps = await Promise.all(connected.map((session) => session.supportsResults().catch(() => false)));
+    const keeping = connected.filter((_session, index) => keeps[index]);
+    if (keeping.length === 0) throw new GearmanResultsUnavailableError(connected.map((session) => session.label));
+    const packet = encodeRequest(PacketType.SUBMIT_JOB, BATCH_CANCEL_FUNCTION, '', handleOrUnique);
+    const answers = await Promise.all(
+      keeping.map((session) => {
+        const job = new TrackedJob(BATCH_CANCEL_FUNCTION, '');
+        session.submit(job, packet);
+        return job.result;
+      }),
+    );
+    return answers.some((answer) => answer.toString('latin1') === '1');
+  }
+
+  /**
+   * The servers to ask about a job: every one connected, once those still making their first
+   * connection have got there (or failed): the job may be on any of them.
+   */
+  private async resultServers(): Promise<ClientSession[]> {
+    await this.whenConnected(() => this.sessions.find((session) => session.isConnected));
+    await Promise.allSettled(this.sessions.map((session) => session.connection.pendingAttempt));
+    return this.sessions.filter((session) => session.isConnected);
+  }
+
+  /** Submits the fetch to every connected server that keeps results. */
+  private async askForResult(fetch: ResultFetch, packet: Buffer): Promise<void> {
+    const connected = await this.resultServers();
+    const keeps = await Promise.all(connected.map((session) => session.supportsResults().catch(() => false)));
+    const keeping = connected.filter((_session, index) => keeps[index]);
+    if (keeping.length === 0) throw new GearmanResultsUnavailableError(connected.map((session) => session.label));
+    for (const session of keeping) {
+      const job = new TrackedJob(RESULT_FUNCTION, '');
+      fetch.track(job);
+      session.submit(job, packet);
+    }
+    fetch.expect(keeping.length);
+  }
+
   /** ECHO_REQ to one server; resolves with the echoed bytes. */
   async echo(data: Buffer | string): Promise<Buffer> {
     const session = await this.whenConnected(() => this.selector.pick('', data));
@@ -273,6 +415,13 @@ export class GearmanClient extends EventEmitter {
     if (this.listenerCount('error') > 0) this.emit('error', error);
     else this.logger.error(`GearmanClient: ${error.message}`);
   }
+}
+
+function resultTimeout(options: WaitForResultOptions): number {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_RESULT_TIMEOUT_MS;
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 0)
+    throw new TypeError(`timeoutMs must be a whole number of ms ≥ 0, got ${options.timeoutMs}`);
+  return timeoutMs;
 }
 
 function checkFunctionName(name: string): string {

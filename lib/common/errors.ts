@@ -23,6 +23,14 @@ export enum GearmanErrorCode {
   QUEUE_STORE_ERROR = 'QUEUE_STORE_ERROR',
   /** An optional peer dependency a chosen feature needs is not installed. */
   MISSING_PEER_DEPENDENCY = 'MISSING_PEER_DEPENDENCY',
+  /** A wait for a job's result ran out of time. */
+  RESULT_TIMEOUT = 'RESULT_TIMEOUT',
+  /** No job server asked keeps results, and no result store is configured. */
+  RESULTS_UNAVAILABLE = 'RESULTS_UNAVAILABLE',
+  /** Nothing is known of the job asked about (never a background job there, or its result expired). */
+  JOB_UNKNOWN = 'JOB_UNKNOWN',
+  /** A batch stopped at a failed item (`failFast`). */
+  BATCH_FAILED = 'BATCH_FAILED',
 }
 
 /** Base of every error the client and worker raise. */
@@ -183,5 +191,77 @@ export class GearmanMissingPeerError extends GearmanError {
     options?: { cause?: unknown },
   ) {
     super(GearmanErrorCode.MISSING_PEER_DEPENDENCY, message, options);
+  }
+}
+
+/** A wait for a job's result ran out of time; `lastState` is the state it was in then. */
+export class GearmanResultTimeoutError<TState = unknown> extends GearmanError {
+  override readonly name = 'GearmanResultTimeoutError';
+
+  constructor(
+    /** The handle or unique id waited for. */
+    readonly id: string,
+    readonly timeoutMs: number,
+    /** What the job server (or result store) said last: typically `queued` or `running` with progress. */
+    readonly lastState: TState,
+  ) {
+    super(GearmanErrorCode.RESULT_TIMEOUT, `The job ${id} had not ended after ${timeoutMs} ms`);
+  }
+}
+
+/** Nothing is known of the job followed: never a background job there, or its result was dropped by retention. */
+export class GearmanJobUnknownError extends GearmanError {
+  override readonly name = 'GearmanJobUnknownError';
+
+  constructor(
+    /** The handle or unique id asked about. */
+    readonly id: string,
+    readonly reason: 'not-found' | 'expired',
+  ) {
+    super(
+      GearmanErrorCode.JOB_UNKNOWN,
+      reason === 'expired' ? `The result of job ${id} has expired` : `No job ${id} is known (nor any stored result of it)`,
+    );
+  }
+}
+
+/**
+ * None of the job servers keeps results (gearmand does not): configure a result store, or use a
+ * job server of this package.
+ */
+export class GearmanResultsUnavailableError extends GearmanError {
+  override readonly name = 'GearmanResultsUnavailableError';
+
+  constructor(
+    /** The servers asked, as `host:port`. */
+    readonly servers: string[],
+  ) {
+    super(
+      GearmanErrorCode.RESULTS_UNAVAILABLE,
+      `No job server keeps results (${servers.join(', ')} refused the results option; gearmand keeps none): ` +
+        'configure a result store (e.g. Redis), or use the job server of nestjs-gearman',
+    );
+  }
+}
+
+/** A batch with `failFast` stopped at a failed item; `error` is that item's error as `send()` reports it. */
+export class GearmanBatchError extends GearmanError {
+  override readonly name = 'GearmanBatchError';
+
+  constructor(
+    /** The failed item's position in the batch. */
+    readonly index: number,
+    readonly error: unknown,
+  ) {
+    super(GearmanErrorCode.BATCH_FAILED, `Batch item ${index} failed: ${describe(error)}`, { cause: error });
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  try {
+    return JSON.stringify(error) ?? String(error);
+  } catch {
+    return String(error);
   }
 }

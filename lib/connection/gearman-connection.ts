@@ -119,6 +119,11 @@ export class GearmanConnection {
     return this.framed?.queuedBytes ?? 0;
   }
 
+  /** The connect attempt in progress (settles when it succeeds or fails), if one is. */
+  get pendingAttempt(): Promise<void> | undefined {
+    return this.state === 'connecting' ? this.attempt?.promise : undefined;
+  }
+
   /** Whether the owner wants it up: it is connected, connecting, or waiting to reconnect. */
   get isWanted(): boolean {
     return this.wanted;

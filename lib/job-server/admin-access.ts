@@ -37,8 +37,11 @@ export const READ_ONLY_ADMIN_COMMANDS: ReadonlySet<string> = new Set([
   'verbose',
 ]);
 
-/** `show` listings every peer may read (lower-cased words after `show`): function names only. */
-const READ_ONLY_SHOW_LISTINGS: ReadonlySet<string> = new Set(['paused functions']);
+/**
+ * `show` listings every peer may read (lower-cased words after `show`): function names, and the
+ * kept results' totals (counts and bytes, no job).
+ */
+const READ_ONLY_SHOW_LISTINGS: ReadonlySet<string> = new Set(['paused functions', 'results']);
 
 /** What the rule knows of a peer. */
 export interface AdminPeer {
@@ -111,7 +114,11 @@ export function adminAccessFor(setting: AdminCommandsSetting, peer: AdminPeer, a
 /** Whether an admin command (its first word, lower-cased, and the words after it) may run with this access. */
 export function mayRunAdminCommand(command: string, access: AdminAccess, args: readonly string[] = []): boolean {
   if (access === 'all' || READ_ONLY_ADMIN_COMMANDS.has(command)) return true;
-  return command === 'show' && READ_ONLY_SHOW_LISTINGS.has(args.join(' ').toLowerCase());
+  if (command !== 'show') return false;
+  // `show job X` tells the state and sizes of the one job the peer names by its handle or unique id,
+  // as a gearman.result fetch or GET_STATUS_UNIQUE would: it lists nothing the peer does not hold.
+  if (args.length === 2 && args[0].toLowerCase() === 'job') return true;
+  return READ_ONLY_SHOW_LISTINGS.has(args.join(' ').toLowerCase());
 }
 
 /** The `ERR` reply to a command the peer may not run: it names the setting that would allow it. */

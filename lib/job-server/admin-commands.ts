@@ -14,12 +14,18 @@ import type { GearmanFunction } from './gearman-function.js';
 import { inGearmandOrder } from './gearmand-order.js';
 import { atoi } from './gearmand-limits.js';
 import { Priority } from './job.js';
+import type { BatchCoordinator } from './batch-coordinator.js';
 import type { JobBroker } from './job-broker.js';
+import type { JobResults, JobState } from './job-results.js';
 
 export interface AdminContext {
   readonly broker: JobBroker;
   readonly version: string;
   readonly verbose: string;
+  /** Kept results (absent when the server keeps none): `show job`, `show results`. */
+  readonly results?: JobResults;
+  /** Running batches: `cancel job` of a batch handle. */
+  readonly batches?: BatchCoordinator;
 }
 
 const INVALID_ARGUMENTS = 'An incomplete set of arguments was sent to this command ';
@@ -95,6 +101,13 @@ export function runAdminCommand(context: AdminContext, line: string, access: Adm
       if (args.length === 2 && asciiLowerCase(what) === 'unique' && asciiLowerCase(which) === 'jobs') {
         return formatAdminListing(inGearmandOrder(broker.allJobs(), (job) => job.unique).map((job) => job.unique));
       }
+      if (args.length === 2 && asciiLowerCase(what) === 'job' && context.results) {
+        return formatAdminListing(jobStateLines(context.results.stateOf(which)));
+      }
+      if (args.length === 1 && asciiLowerCase(what) === 'results' && context.results) {
+        const stored = context.results.stored;
+        return formatAdminListing([`kept\t${stored.count}`, `bytes\t${stored.bytes}`, `batches_running\t${context.batches?.running ?? 0}`]);
+      }
       if (args.length === 1 && asciiLowerCase(what) === 'jobs') {
         return formatAdminListing(
           inGearmandOrder(broker.allJobs(), (job) => broker.handleOf(job)).map((job) =>
@@ -126,6 +139,7 @@ export function runAdminCommand(context: AdminContext, line: string, access: Adm
       if (args.length < 2) break;
       const [what, handle] = args;
       if (args.length !== 2 || asciiLowerCase(what) !== 'job') return formatAdminError('UNKNOWN_ERROR');
+      if (context.batches?.cancel(handle)) return formatAdminOk();
       return broker.cancel(handle) ? formatAdminOk() : formatAdminError('UNKNOWN_JOB');
     }
     case 'create': {
@@ -171,4 +185,40 @@ function maxQueue(broker: JobBroker, word: string, args: string[]): string {
   const limits: [number, number, number] = numbers.length <= 1 ? [limit(0), limit(0), limit(0)] : [limit(0), limit(1), limit(2)];
   broker.setMaxQueue(functionName, limits);
   return formatAdminOk();
+}
+
+/**
+ * `show job ID`: one job's state and sizes, `key<TAB>value` a line, never a payload. Ids and names
+ * are byte strings, as admin replies are.
+ */
+function jobStateLines(state: JobState): string[] {
+  const iso = (ms: number | undefined) => (ms === undefined ? '-' : new Date(ms).toISOString());
+  if (state.kind === 'unknown') return ['state\tunknown', `reason\t${state.reason}`];
+  if (state.kind === 'live') {
+    return [
+      `handle\t${state.handle}`,
+      `state\t${state.running ? 'running' : 'queued'}`,
+      `function\t${state.functionName}`,
+      `progress\t${state.numerator}/${state.denominator}`,
+      `parts\t${state.parts.length}`,
+      `parts_bytes\t${state.parts.reduce((sum, part) => sum + part.length, 0)}`,
+      `created\t${iso(state.createdAt)}`,
+      ...(state.batch ? [`batch\t${state.batch.ended}/${state.batch.total} ended, ${state.batch.failed} failed`] : []),
+    ];
+  }
+  const { result } = state;
+  return [
+    `handle\t${result.handle}`,
+    `state\t${result.outcome === 'complete' ? 'completed' : 'failed'}`,
+    ...(result.outcome === 'complete' ? [] : [`failure\t${result.outcome}`]),
+    `function\t${result.functionName}`,
+    `progress\t${result.numerator}/${result.denominator}`,
+    `result_bytes\t${result.payload.length}`,
+    `parts\t${result.parts.length}`,
+    `parts_bytes\t${result.parts.reduce((sum, part) => sum + part.length, 0)}`,
+    ...(result.dropped ? ['dropped\tresult over maxResultBytes'] : []),
+    `created\t${iso(result.createdAt)}`,
+    `ended\t${iso(result.endedAt)}`,
+    ...(result.batch ? [`batch\t${result.batch.ended}/${result.batch.total} ended, ${result.batch.failed} failed`] : []),
+  ];
 }

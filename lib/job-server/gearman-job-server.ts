@@ -12,15 +12,21 @@ import { PacketType } from '../protocol/packet-types.js';
 import { ADMIN_COMMANDS_SETTINGS, adminAccessFor, certificateNames, isLoopbackAddress, type AdminCommandsSetting } from './admin-access.js';
 import { runAdminCommand } from './admin-commands.js';
 import { MAX_HANDLE_PREFIX_BYTES } from './gearmand-limits.js';
+import { BatchCoordinator } from './batch-coordinator.js';
 import { JobBroker } from './job-broker.js';
 import { JOB_HANDLE_STYLES, MAX_UNGUESSABLE_PREFIX_BYTES, type JobHandleStyle } from './job-handles.js';
 import { combineLifecycles, type JobLifecycle } from './job-lifecycle.js';
+import { JobResults } from './job-results.js';
 import { collectGarbageReducingMemory, committedHeapBytes, MemoryRelease } from './memory-release.js';
+import { ReservedFunctions } from './reserved-functions.js';
+import { resultRetention, type ResultRetention } from './stored-results.js';
 import { ServerConnection, type Overstay, type ServerConnectionContext } from './server-connection.js';
 import { resolveJobServerLimits, type JobServerLimits } from './server-limits.js';
 import { DurableQueue } from './durable-queue.js';
 import { openQueueStore } from './open-queue-store.js';
-import type { QueueStoreOptions } from './queue-store.js';
+import type { QueueStore, QueueStoreOptions } from './queue-store.js';
+import { SqliteQueueStore } from './sqlite-queue-store.js';
+import { handleKey, SqliteResults, type PersistedHandle, type ResultsDatabase } from './sqlite-results.js';
 
 /** Reported by the admin `version` command. */
 export const JOB_SERVER_VERSION = '0.1.0';
@@ -117,6 +123,12 @@ export interface GearmanJobServerOptions {
    */
   releaseMemoryAfterDrain?: boolean;
   /**
+   * What the server keeps of ended background jobs, for `gearman.result` fetches and batches:
+   * `maxAgeMs` (default 24 h), `maxCount` (100,000), `maxBytes` (64 MiB), `maxResultBytes` (16 MiB).
+   * `false`: keep nothing, answer no fetch, run no batch (as gearmand).
+   */
+  results?: Partial<ResultRetention> | false;
+  /**
    * Follows every job through the server: accepted, started, progressed, requeued, ended (see
    * `JobLifecycle`). Metrics plug in here (`GearmanMetrics.jobServerLifecycle()`); several at once
    * with `combineLifecycles`.
@@ -131,6 +143,8 @@ export interface JobServerStats {
   /** Bytes received and sent since the server started, closed connections included. */
   readonly bytesReceived: number;
   readonly bytesSent: number;
+  /** What the server keeps of ended jobs now (absent with `results: false`): outcomes, their bytes, batches running. */
+  readonly results?: { readonly stored: number; readonly bytes: number; readonly batchesRunning: number };
 }
 
 /** An address the server listens on, once bound. */
@@ -194,6 +208,10 @@ export class GearmanJobServer {
   private readonly tlsServer: TlsServer | undefined;
   private readonly adminCommands: AdminCommandsSetting;
   private readonly adminCertificates: readonly string[];
+  private readonly results: JobResults | undefined;
+  private readonly batches: BatchCoordinator | undefined;
+  /** Results, batches and queued jobs' handles in the sqlite queue's file, when there is one. */
+  private persisted: SqliteResults | undefined;
   private readonly connections = new Set<ServerConnection>();
   /** Sockets accepted and not closed (TLS handshakes included), and their count by address. */
   private readonly sockets = new Set<FrameTransport>();
@@ -296,6 +314,17 @@ export class GearmanJobServer {
       this.queueOptions = options.queue;
       this.durable = new DurableQueue(options.queue.storeOnShutdown === true);
     }
+    const handleStart = `${Buffer.from(handlePrefix, 'utf8').toString('latin1')}:`;
+    let reserved: ReservedFunctions | undefined;
+    let batches: BatchCoordinator | undefined;
+    if (options.results !== false) {
+      this.results = new JobResults(() => this.broker, resultRetention(options.results));
+      batches = new BatchCoordinator(() => this.broker, this.results);
+      this.results.attachBatches(batches);
+      this.batches = batches;
+      reserved = new ReservedFunctions(this.results, batches, handleStart);
+    }
+    const lifecycles = [this.durable, this.results, batches, options.lifecycle].filter((lifecycle) => lifecycle !== undefined);
     this.broker = new JobBroker({
       handlePrefix: Buffer.from(handlePrefix, 'utf8').toString('latin1'),
       jobHandles,
@@ -306,9 +335,9 @@ export class GearmanJobServer {
       warn: (message) => this.logger.warn(message),
       // After the turn's reads: a job submitted in them goes to a worker whose GRAB_JOB found nothing.
       atEndOfTurn: (callback) => setImmediate(callback),
-      // The durable queue first: a job is stored before anything else hears of it.
-      lifecycle:
-        this.durable && options.lifecycle ? combineLifecycles(this.durable, options.lifecycle) : (this.durable ?? options.lifecycle),
+      // The durable queue first (it stores a job before its JOB_CREATED), then the results, then the
+      // batches (a batch item's outcome is looked at before its batch moves on), then the app's own.
+      lifecycle: lifecycles.length === 0 ? undefined : lifecycles.length === 1 ? lifecycles[0] : combineLifecycles(...lifecycles),
     });
     if (options.releaseMemoryAfterDrain ?? true) {
       const broker = this.broker;
@@ -317,13 +346,14 @@ export class GearmanJobServer {
         () => this.releaseMemory(),
       );
     }
-    const adminContext = { broker: this.broker, version: JOB_SERVER_VERSION, verbose };
+    const adminContext = { broker: this.broker, version: JOB_SERVER_VERSION, verbose, results: this.results, batches };
     this.context = {
       broker: this.broker,
       exceptions: options.exceptions ?? false,
       maxPacketSize,
       keepAliveMs,
       limits: this.limits,
+      reserved,
       readTurns: this.limits.framesPerTurn > 0 ? new ReadTurns(this.limits.framesPerTurn) : undefined,
       currentSweep: () => this.sweeps,
       runAdmin: (line, access) => runAdminCommand(adminContext, line, access),
@@ -347,6 +377,7 @@ export class GearmanJobServer {
     try {
       await this.bindAll();
     } catch (error) {
+      this.persisted?.close();
       this.durable?.close();
       throw error;
     }
@@ -362,11 +393,10 @@ export class GearmanJobServer {
       }
       let restored = 0;
       try {
-        durable.attach(store, (job) => {
-          this.broker.restore(job);
-          restored++;
-        });
+        restored = this.restore(durable, store);
       } catch (error) {
+        this.persisted?.close();
+        this.persisted = undefined;
         store.close();
         throw error;
       }
@@ -374,6 +404,57 @@ export class GearmanJobServer {
     } finally {
       this.opening = false;
     }
+  }
+
+  /**
+   * Puts the durable queue's jobs back; with the sqlite store and results on, first the results
+   * it kept (in tables of its own in the same file), then the jobs (each under a new handle, the
+   * one its submitter holds leading to it), then the batches that were running. Returns the jobs
+   * restored.
+   */
+  private restore(durable: DurableQueue, store: QueueStore): number {
+    const results = this.results;
+    if (!results || !(store instanceof SqliteQueueStore)) {
+      let count = 0;
+      durable.attach(store, (job) => {
+        this.broker.restore(job);
+        count++;
+      });
+      return count;
+    }
+    const persisted = new SqliteResults(store.database as ResultsDatabase, (error) =>
+      this.logger.error(`results could not be stored in ${store.description}: ${error.message}`),
+    );
+    this.persisted = persisted;
+    store.beforeCommit(() => persisted.flush());
+    const handles = persisted.loadHandles();
+    const kept = persisted.loadResults();
+    const batches = persisted.loadBatches();
+    // No new job may take a handle something kept still answers to (sequential handles).
+    for (const result of kept) this.broker.reserveHandle(result.handle);
+    for (const { handle } of handles.values()) this.broker.reserveHandle(handle);
+    for (const batch of batches) this.broker.reserveHandle(batch.handle);
+    const restored: { handle: string; unique: string; functionName: string; data: string; before: PersistedHandle | undefined }[] = [];
+    durable.attach(store, (job) => {
+      const key = handleKey(job.unique, job.functionName);
+      restored.push({ ...job, handle: this.broker.restore(job), before: handles.get(key) });
+      handles.delete(key);
+    });
+    results.persistTo(persisted, kept);
+    this.batches?.persistTo(persisted, batches, restored);
+    for (const job of restored) {
+      // A batch's job, or one the batches dropped (its outcome was already kept).
+      if (this.batches?.owns(job.handle) || !this.broker.findByHandle(job.handle)) continue;
+      results.restored(job.handle, job.data, job.before && { ...job.before, unique: job.unique });
+      // A job queued into the file by another server: its handle from now on is this one.
+      if (!job.before) persisted.jobAccepted(job.handle, job.unique, job.functionName, Date.now());
+    }
+    // Handles of jobs the queue no longer holds (they ended before a crash let the queue delete them).
+    for (const key of handles.keys()) {
+      const split = key.indexOf('\0');
+      persisted.jobEnded(key.slice(split + 1), key.slice(0, split));
+    }
+    return restored.length;
   }
 
   private async bindAll(): Promise<void> {
@@ -443,7 +524,12 @@ export class GearmanJobServer {
       bytesReceived += con.bytesReceived;
       bytesSent += con.bytesSent;
     }
-    return { connections: this.connections.size, bytesReceived, bytesSent };
+    const results = this.results && {
+      stored: this.results.stored.count,
+      bytes: this.results.stored.bytes,
+      batchesRunning: this.batches?.running ?? 0,
+    };
+    return { connections: this.connections.size, bytesReceived, bytesSent, ...(results ? { results } : {}) };
   }
 
   /**
@@ -461,6 +547,7 @@ export class GearmanJobServer {
     this.unregisterInProcess = [];
     this.memoryRelease?.stop();
     this.broker.close();
+    this.results?.close();
     const closed = Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     for (const con of this.connections) con.destroy();
     this.connections.clear();
@@ -468,7 +555,9 @@ export class GearmanJobServer {
     for (const socket of this.sockets) socket.destroy();
     await closed;
     this.bound = [];
-    // After the broker stopped: commits what is pending, writes the queue for --store-queue-on-shutdown.
+    // After the broker stopped: commits what is pending (results first: the queue closes the file),
+    // writes the queue for --store-queue-on-shutdown.
+    this.persisted?.close();
     this.durable?.close();
   }
 

@@ -269,10 +269,53 @@ export class JobBroker {
   private refusal(fn: GearmanFunction, submitter: PeerState, request: SubmitRequest): Buffer | undefined {
     if (fn.isFull(request.priority)) return QUEUE_FULL;
     if (this.submitters && submitter.queuedJobs >= this.maxPerConnection) return this.connectionFull;
-    if (this.maxBytes > 0 && this.queuedBytes + request.unique.length + request.data.length + JOB_OVERHEAD_BYTES > this.maxBytes) {
-      return this.memoryFull;
-    }
+    if (this.overMemory(request)) return this.memoryFull;
     return undefined;
+  }
+
+  /** Whether a new job would take the jobs here over `maxQueuedBytes`. */
+  private overMemory(request: { readonly unique: string; readonly data: string }): boolean {
+    return this.maxBytes > 0 && this.queuedBytes + request.unique.length + request.data.length + JOB_OVERHEAD_BYTES > this.maxBytes;
+  }
+
+  /**
+   * A handle no job holds, made as job handles are (unguessable unless they are sequential), for
+   * what the server runs that is not one job: a batch.
+   */
+  newHandle(): string {
+    return this.handles.of(this.nextId++);
+  }
+
+  /**
+   * Makes sure no new job gets `handle`, one a result kept from before a restart answers to: the
+   * handle counter moves past it. Handles this server cannot read (another prefix, or an
+   * unguessable one made under an earlier key) are ignored: no new handle can equal them.
+   */
+  reserveHandle(handle: string): void {
+    const id = this.handles.idOf(handle);
+    if (id !== undefined && id >= this.nextId) this.nextId = id + 1;
+  }
+
+  /**
+   * A background job the server submits itself (a batch's items and gather job): admitted as a
+   * client's background submit is (coalescing on the unique id, `maxqueue` and `maxQueuedBytes`,
+   * the lifecycle's `accepted`), with no connection to answer. Its handle, and the lifecycle's
+   * verdict when `accepted` asked to wait (a durable store's commit); undefined when a limit refuses it.
+   */
+  submitInternal(request: Omit<SubmitRequest, 'background' | 'reducer'>): { handle: string; accepted?: Promise<boolean> } | undefined {
+    const fn = this.functionNamed(request.functionName);
+    let job = fn.findCoalescing(request.unique, request.data);
+    let accepted: Promise<boolean> | undefined;
+    if (job) {
+      if (this.accepting.size > 0) accepted = this.accepting.get(job);
+      if (this.lifecycle?.joined) this.notifyJoined(job, true);
+    } else {
+      if (fn.isFull(request.priority) || this.overMemory(request)) return undefined;
+      const runAt = request.runAt ?? 0;
+      job = this.admit(fn, request.unique, request.data, request.priority, true, '', runAt);
+      if (this.lifecycle?.accepted) accepted = this.notifyAccepted(job, runAt);
+    }
+    return { handle: this.handleOf(job), accepted };
   }
 
   // --- Workers -----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import { atoi, canDoTimeout, MAX_ARGUMENT_BYTES, MAX_CLIENT_ID_BYTES, MAX_LOOKUP
 import { Priority } from './job.js';
 import type { JobBroker } from './job-broker.js';
 import type { PeerState } from './peer-state.js';
+import type { ReservedFunctions } from './reserved-functions.js';
 import { nextScheduledTime, ScheduleError } from './schedule.js';
 
 /** What a connection needs from the server that owns it. */
@@ -30,6 +31,8 @@ export interface ServerConnectionContext {
   currentSweep(): number;
   /** Runs one admin line (a byte string) for a peer with this access and returns the reply text (a byte string). */
   runAdmin(line: string, access: AdminAccess): string;
+  /** The functions the server answers itself (gearman.result, gearman.batch, …); absent when it keeps no results. */
+  readonly reserved?: ReservedFunctions;
   connectionClosed(con: ServerConnection, error?: Error): void;
   logWarning(message: string): void;
   logError(message: string): void;
@@ -274,6 +277,7 @@ export class ServerConnection implements BrokerPeer {
 
   /** Tells the broker this peer is gone: the jobs it held go back to their queues, its waits end. */
   leaveBroker(): void {
+    this.context.reserved?.peerGone(this);
     this.context.broker.disconnect(this.state);
   }
 
@@ -416,7 +420,13 @@ export class ServerConnection implements BrokerPeer {
       }
       case PacketType.OPTION_REQ: {
         const [option] = args;
-        if (asciiLowerCase(cString(option)) !== 'exceptions') {
+        const name = asciiLowerCase(cString(option));
+        // `results`: this server keeps results and answers gearman.result (gearmand refuses the option).
+        if (name === 'results' && this.context.reserved) {
+          this.send(encodeByteStringResponse(PacketType.OPTION_RES, [option]));
+          return;
+        }
+        if (name !== 'exceptions') {
           this.sendError('UNKNOWN_OPTION', 'Server does not recognize given option');
           return;
         }
@@ -492,15 +502,9 @@ export class ServerConnection implements BrokerPeer {
       this.sendError('ARGUMENT_TOO_LARGE', 'Unique value too large');
       return;
     }
-    this.context.broker.submit(this.state, {
-      functionName: bytes(fn),
-      unique: bytes(unique),
-      data: bytes(data),
-      priority,
-      background,
-      reducer,
-      runAt,
-    });
+    const request = { functionName: bytes(fn), unique: bytes(unique), data: bytes(data), priority, background, reducer, runAt };
+    if (this.context.reserved?.submit(this, request)) return;
+    this.context.broker.submit(this.state, request);
   }
 
   private sendStatus(handle: string): void {

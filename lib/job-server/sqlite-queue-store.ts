@@ -83,6 +83,8 @@ export class SqliteQueueStore implements QueueStore {
   /** 'full': commits that store jobs sync the log; commits that only delete do not (see flush). */
   private readonly syncAdds: boolean = false;
   private syncing = false;
+  /** Run before each commit of the queue (see beforeCommit). */
+  private readonly commitHooks: (() => void)[] = [];
 
   constructor(
     Database: SqliteDatabaseConstructor,
@@ -135,6 +137,23 @@ export class SqliteQueueStore implements QueueStore {
       throw this.storeError('cannot be opened', error);
     }
     this.db = db;
+  }
+
+  /**
+   * The open database, for tables kept beside the queue in the same file (the job server's
+   * results: see sqlite-results.ts). Closed with the store.
+   */
+  get database(): unknown {
+    return this.db;
+  }
+
+  /**
+   * Runs `hook` before each commit of the queue, so that writes kept beside it (the results'
+   * tables) reach the file first: a result before its job's delete, a handle before its job's
+   * JOB_CREATED.
+   */
+  beforeCommit(hook: () => void): void {
+    this.commitHooks.push(hook);
   }
 
   replay(visit: (job: StoredJob) => void): void {
@@ -219,6 +238,7 @@ export class SqliteQueueStore implements QueueStore {
     this.timer = undefined;
     const batch = this.pending;
     if (batch.length === 0) return;
+    for (const hook of this.commitHooks) hook();
     this.pending = [];
     this.pendingAdds.clear();
     let failure: GearmanQueueStoreError | undefined;

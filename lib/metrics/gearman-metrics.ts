@@ -3,7 +3,7 @@ import type { ClientJobOutcome, GearmanClientObserver } from '../client/client-o
 import { inspectJobServer, type JobServerSnapshot } from '../client/job-server-snapshot.js';
 import { loadOptionalPeer } from '../common/optional-peer.js';
 import type { ServerAddress } from '../connection/server-address.js';
-import type { GearmanJobServer } from '../job-server/gearman-job-server.js';
+import type { GearmanJobServer, JobServerStats } from '../job-server/gearman-job-server.js';
 import type { JobLifecycle, JobOutcome, RequeueReason } from '../job-server/job-lifecycle.js';
 import type { WorkerJobOutcome } from '../worker/worker-job.js';
 import type { GearmanWorkerObserver } from '../worker/worker-observer.js';
@@ -272,7 +272,8 @@ export class GearmanMetrics {
 
   /**
    * A listening `GearmanJobServer` of this process: its `gearman_server_*` gauges (as for
-   * `jobServers`) and its traffic, bytes received and sent, read at scrape time.
+   * `jobServers`), its traffic, bytes received and sent, and what it keeps of ended jobs (results
+   * stored, their bytes, batches running), read at scrape time.
    */
   watchJobServer(server: GearmanJobServer): void {
     const { host, port } = server.address();
@@ -287,6 +288,34 @@ export class GearmanMetrics {
       new CounterFamily('gearman_server_sent_bytes_total', 'Bytes this process’s job server sent.', [], () => [
         [[], server.stats().bytesSent],
       ]),
+    );
+    const results = (read: (kept: NonNullable<JobServerStats['results']>) => number) => (): [string[], number][] => {
+      const kept = server.stats().results;
+      return kept ? [[[], read(kept)]] : [];
+    };
+    this.register(
+      new GaugeFamily(
+        'gearman_server_results_stored',
+        'Outcomes of ended background jobs and batches this process’s job server keeps.',
+        [],
+        results((kept) => kept.stored),
+      ),
+    );
+    this.register(
+      new GaugeFamily(
+        'gearman_server_results_bytes',
+        'Bytes of the outcomes this process’s job server keeps (results and WORK_DATA parts, with overhead).',
+        [],
+        results((kept) => kept.bytes),
+      ),
+    );
+    this.register(
+      new GaugeFamily(
+        'gearman_server_batches_running',
+        'Batches this process’s job server coordinates now.',
+        [],
+        results((kept) => kept.batchesRunning),
+      ),
     );
   }
 

@@ -1,15 +1,19 @@
 import { BaseRpcContext } from '@nestjs/microservices';
 import type { EnvelopeMetadata } from '../protocol/envelope.js';
+import type { Observable } from 'rxjs';
 import type { WorkerJob } from '../worker/worker-job.js';
+import type { ClientGearman, GearmanBatchOptions, GearmanEmitBatchOptions, GearmanPattern } from './client-gearman.js';
+import type { GearmanBatchOutcome } from './gearman-job-state.js';
 import { metadataOf, traceContextOf, type GearmanJobMetadata, type TraceContext } from './job-metadata.js';
 import { encodePayload } from './payload-codec.js';
 import { readRetryEnvelope } from './retry-policy.js';
 
 /**
- * The job being handled, the pattern it was routed by, and the fields of its envelope (none for a
- * plain Gearman client's job): `retry` (retries), `metadata` (a Nest client's metadata).
+ * The job being handled, the pattern it was routed by, the fields of its envelope (none for a
+ * plain Gearman client's job): `retry` (retries), `metadata` (a Nest client's metadata), and the
+ * client to split it with (ServerGearman gives it).
  */
-export type GearmanContextArgs = [job: WorkerJob, pattern: string, envelope?: EnvelopeMetadata];
+export type GearmanContextArgs = [job: WorkerJob, pattern: string, envelope?: EnvelopeMetadata, client?: () => ClientGearman];
 
 /**
  * What `@Ctx()` gives a Gearman handler: the job's identity, and ways to report from inside the
@@ -101,5 +105,33 @@ export class GearmanContext extends BaseRpcContext<GearmanContextArgs> {
   /** WORK_DATA: a partial result, encoded by the payload rules; a Nest client receives it as a `next` value. */
   sendData(value: unknown): void {
     this.args[0].sendData(encodePayload(value));
+  }
+
+  /**
+   * Splits the job into sub-jobs and gathers them here: `ClientGearman.sendBatch()` through the
+   * strategy's client. The handler holds its slot while they run, so the worker needs free slots
+   * (or other workers) for them.
+   */
+  sendBatch<T = unknown>(
+    pattern: GearmanPattern,
+    items: Iterable<unknown>,
+    options?: GearmanBatchOptions,
+  ): Observable<GearmanBatchOutcome<T>> {
+    return this.splitter().sendBatch<T>(pattern, items, options);
+  }
+
+  /**
+   * Splits the job into a background batch that lives on without this handler:
+   * `ClientGearman.emitBatch()` through the strategy's client. Resolves with the batch's handle,
+   * which the handler may return so that its caller can wait for the gathered result.
+   */
+  emitBatch(pattern: GearmanPattern, items: Iterable<unknown>, options?: GearmanEmitBatchOptions): Promise<string> {
+    return this.splitter().emitBatch(pattern, items, options);
+  }
+
+  private splitter(): ClientGearman {
+    const client = this.args[3];
+    if (!client) throw new Error('This GearmanContext has no client to split its job with (it was not made by ServerGearman)');
+    return client();
   }
 }

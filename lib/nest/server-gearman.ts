@@ -12,9 +12,12 @@ import {
 import { isObservable, lastValueFrom, type Observable, type Subscription } from 'rxjs';
 import { GearmanJobTimeoutError } from '../common/errors.js';
 import { GearmanClient } from '../client/gearman-client.js';
+import { BATCH_FUNCTION } from '../protocol/batch.js';
 import { sealEnvelope, type EnvelopeMetadata } from '../protocol/envelope.js';
+import type { BatchSubmitter, GearmanResultStore } from '../results/result-store.js';
 import { GearmanWorker, type GearmanWorkerOptions } from '../worker/gearman-worker.js';
-import type { WorkerJob } from '../worker/worker-job.js';
+import type { WorkerJob, WorkerJobRecorder } from '../worker/worker-job.js';
+import { ClientGearman } from './client-gearman.js';
 import { checkJobTimeout, JOB_TIMEOUT_EXTRA } from './gearman-job-timeout.decorator.js';
 import { RETRY_EXTRA } from './gearman-retry.decorator.js';
 import { GearmanContext } from './gearman.context.js';
@@ -50,6 +53,19 @@ export interface GearmanServerOptions extends GearmanWorkerOptions {
    * the trace the job carried. false: no spans, whatever is installed.
    */
   openTelemetry?: boolean;
+  /**
+   * Where each job's state and outcome are recorded for clients to fetch later, when the job servers
+   * keep none (gearmand), e.g. a `RedisResultStore` shared with the clients. Jobs with a unique id are
+   * recorded (background jobs from this package's clients always have one); the outcome is written
+   * before the job server hears that the job ended.
+   */
+  resultStore?: GearmanResultStore;
+  /**
+   * The client handlers split their jobs with (`ctx.sendBatch()` / `ctx.emitBatch()`) and that
+   * submits a batch's jobs; `GearmanModule` gives its own. Default: one of the strategy's own,
+   * connected like its worker, opened on first use and closed with it.
+   */
+  client?: ClientGearman;
 }
 
 type PendingListener = { event: string; callback: (...args: any[]) => void };
@@ -93,6 +109,15 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
   private retryClient: GearmanClient | undefined;
   /** Wake-ups of this worker when a delayed retry it queued falls due (gearmand 1.1 wakes nobody for it). */
   private readonly retryWakeups = new Set<NodeJS.Timeout>();
+  /** The client of `client()` when the options gave none. */
+  private ownClient: ClientGearman | undefined;
+  /** What the result store records this worker's jobs with, when there is a store. */
+  private recorder: WorkerJobRecorder | undefined;
+  /** Submits a batch's item and gather jobs (gearmand deployments with a result store). */
+  private readonly submitter: BatchSubmitter = {
+    submitBackground: async (functionName, data, { unique, priority }) =>
+      (await this.client().connect()).submitBackgroundJob(functionName, data, { unique, priority }),
+  };
 
   constructor(private readonly options: GearmanServerOptions = {}) {
     super();
@@ -110,6 +135,9 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
         const timeoutMs = this.jobTimeoutOf(functionName, handler);
         worker.register(functionName, (job) => this.handleJob(job, timeoutMs > 0), timeoutMs > 0 ? { timeoutMs } : {});
       }
+      const store = this.options.resultStore;
+      // gearmand keeps no batches: with a result store, these workers coordinate them.
+      if (store) worker.register(BATCH_FUNCTION, async (job) => void (await store.startBatch(job, this.submitter)));
       await worker.start();
     } catch (error) {
       this._status$.next(GearmanStatus.DISCONNECTED);
@@ -138,6 +166,9 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
     const retryClient = this.retryClient;
     this.retryClient = undefined;
     await retryClient?.close();
+    const own = this.ownClient;
+    this.ownClient = undefined;
+    await own?.close();
     this._status$.next(GearmanStatus.DISCONNECTED);
   }
 
@@ -154,15 +185,31 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
     return this.worker as T;
   }
 
+  /** The client handlers split jobs with: the one given in the options, or the strategy's own. */
+  client(): ClientGearman {
+    if (this.options.client) return this.options.client;
+    const { servers, tls, connectTimeoutMs, reconnect, keepAliveMs, clientId, maxPacketSize, resultStore } = this.options;
+    this.ownClient ??= new ClientGearman({ servers, tls, connectTimeoutMs, reconnect, keepAliveMs, clientId, maxPacketSize, resultStore });
+    return this.ownClient;
+  }
+
   private createWorker(): GearmanWorker {
     const {
       serializer: _serializer,
       deserializer: _deserializer,
       jobTimeoutMs: _jobTimeoutMs,
       openTelemetry: _openTelemetry,
+      resultStore,
+      client: _client,
       ...workerOptions
     } = this.options;
-    const worker = new GearmanWorker({ logger: this.logger, concurrency: DEFAULT_SERVER_CONCURRENCY, ...workerOptions });
+    this.recorder = resultStore?.recorder(this.submitter);
+    const worker = new GearmanWorker({
+      logger: this.logger,
+      concurrency: DEFAULT_SERVER_CONCURRENCY,
+      recorder: this.recorder,
+      ...workerOptions,
+    });
     worker.on('connect', () => this._status$.next(GearmanStatus.CONNECTED));
     worker.on('disconnect', () => this._status$.next(GearmanStatus.DISCONNECTED));
     worker.on('reconnecting', () => this._status$.next(GearmanStatus.RECONNECTING));
@@ -199,6 +246,8 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
     // Past its timeout the worker aborts the signal: the job ends with the timeout error, Nest-shaped.
     if (timed) job.signal.addEventListener('abort', () => this.onTimeout(job), { once: true });
     try {
+      // An item of a batch that failed, was cancelled, or already ended (a re-run after a crash) does not run again.
+      if (this.options.resultStore && !(await this.options.resultStore.shouldRun(job))) return job.complete();
       // Nest clients may wrap the payload in an envelope (retry policy, metadata and trace context); plain clients never do.
       const { payload: body, envelope } = openJobPayload(job.data);
       const deserialized = this.deserializer.deserialize(
@@ -214,7 +263,7 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
         job.exception(encodePayload({ status: 'error', err: NO_MESSAGE_HANDLER }));
         return;
       }
-      const context = new GearmanContext(envelope ? [job, pattern, envelope] : [job, pattern]);
+      const context = new GearmanContext([job, pattern, envelope, () => this.client()]);
       const run = () =>
         handler.isEventHandler ? this.runEvent(handler, packet, context, body) : this.runRequest(handler, packet, context, timed);
       const otel = this.otel && isTracingActive(this.otel) ? this.otel : undefined;
@@ -350,7 +399,11 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
     this.logger.warn(
       `Job ${job.handle} (${job.functionName}) attempt ${attempt} of ${policy.attempts} failed: ${describeError(error)}; attempt ${next} queued as ${unique}${delayMs > 0 ? ` to run in ${delayMs} ms` : ''}`,
     );
-    if (!job.isDone) job.fail();
+    if (!job.isDone) {
+      // The job goes on in its next attempt: a result store must not take this WORK_FAIL for its end.
+      this.recorder?.retrying?.(job);
+      job.fail();
+    }
     return true;
   }
 

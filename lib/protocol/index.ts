@@ -36,3 +36,38 @@ export type { AdminCommand, AdminReply, FunctionPriorityStatus, FunctionStatus, 
 // The job envelope: metadata (trace context, retries) carried ahead of a job's payload between Nest peers.
 export { EnvelopeError, isEnvelope, openEnvelope, sealEnvelope } from './envelope.js';
 export type { EnvelopeMetadata, OpenedEnvelope } from './envelope.js';
+
+// Fetching a job's stored state with an ordinary job submission (gearman.result).
+export {
+  decodeResultReply,
+  decodeResultRequest,
+  encodeResultReply,
+  encodeResultRequest,
+  formatResultRefusal,
+  MAX_JOB_ID_BYTES,
+  RESULT_FUNCTION,
+  RESULT_NOW_FUNCTION,
+  ResultFetchError,
+} from './result-fetch.js';
+export type {
+  BatchCounts,
+  DecodedResultRequest,
+  JobStateName,
+  JobStateRecord,
+  ResultRefusalCode,
+  ResultRequest,
+  UnknownReason,
+} from './result-fetch.js';
+
+// Background batches (gearman.batch): the request, the item naming, the gathered outcomes.
+export {
+  BATCH_CANCEL_FUNCTION,
+  BATCH_FUNCTION,
+  batchItemUnique,
+  BatchRequestError,
+  decodeBatchRequest,
+  encodeBatchOutcomes,
+  encodeBatchRequest,
+  MAX_BATCH_UNIQUE_BYTES,
+} from './batch.js';
+export type { BatchItemOutcome, BatchPriority, BatchRequest } from './batch.js';

@@ -8,7 +8,7 @@ import type { GearmanPeerOptions } from '../connection/peer-options.js';
 import { defaultLogger, type GearmanLogger } from '../common/logger.js';
 import { performance } from 'node:perf_hooks';
 import type { GearmanWorkerObserver } from './worker-observer.js';
-import { WorkerJob } from './worker-job.js';
+import { WorkerJob, type WorkerJobRecorder } from './worker-job.js';
 import { WorkerSession, type RegisteredFunction, type WorkerSessionOwner } from './worker-session.js';
 
 export interface GearmanWorkerOptions extends GearmanPeerOptions {
@@ -42,6 +42,11 @@ export interface GearmanWorkerOptions extends GearmanPeerOptions {
    * default 64 MiB. The worker also takes no new job while a connection is backed up.
    */
   maxQueuedBytes?: number;
+  /**
+   * Sees every job as it runs (start, WORK_STATUS, WORK_DATA, its end), e.g. a result store's
+   * recorder so that clients can fetch the outcome later; the end is recorded before it is sent.
+   */
+  recorder?: WorkerJobRecorder;
 }
 
 /** Runs one job. Its result completes the job unless the handler already ended it (see GearmanWorker). */
@@ -95,6 +100,7 @@ export class GearmanWorker extends EventEmitter {
   /** Servers not connected now that were lost, or never reached yet: getting one is logged. */
   private readonly down = new Map<string, 'lost' | 'not reached'>();
   private readonly observer: GearmanWorkerObserver | undefined;
+  private readonly recorder: WorkerJobRecorder | undefined;
   private state: WorkerState = 'created';
   private stopping: Promise<void> | undefined;
   private idleWaiters: (() => void)[] = [];
@@ -111,6 +117,7 @@ export class GearmanWorker extends EventEmitter {
     if (!(this.startTimeoutMs >= 0)) throw new TypeError(`startTimeoutMs must be a number ≥ 0, got ${options.startTimeoutMs}`);
     this.exceptions = options.exceptions ?? true;
     this.observer = options.observer;
+    this.recorder = options.recorder;
     const connectionOptions = {
       connectTimeoutMs: options.connectTimeoutMs,
       reconnect: options.reconnect,
@@ -127,6 +134,11 @@ export class GearmanWorker extends EventEmitter {
       clientId: options.clientId,
       capacity: () => this.capacity,
       freeSlots: () => this.freeSlots(),
+      recorder: options.recorder,
+      recorderFailed: (job, error) =>
+        this.logger.error(
+          `GearmanWorker: could not record the end of job ${job.handle} (${job.functionName}): ${error instanceof Error ? error.message : String(error)}`,
+        ),
       isStopping: () => this.state === 'stopping' || this.state === 'stopped',
       runJob: (job) => this.runJob(job),
       jobEnded: () => this.grabEverywhere(),
@@ -322,6 +334,7 @@ export class GearmanWorker extends EventEmitter {
     }
     let result: unknown;
     try {
+      this.recorder?.started(job);
       if (this.listenerCount('job') > 0) this.emit('job', job);
       result = registration.handler(job);
     } catch (error) {

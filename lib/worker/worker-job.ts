@@ -2,6 +2,28 @@ import { performance } from 'node:perf_hooks';
 import { encodeRequest } from '../protocol/encoder.js';
 import { PacketType } from '../protocol/packet-types.js';
 
+/** How a job ended, as a recorder sees it: its final packet. */
+export type WorkerJobEnd =
+  { readonly type: 'complete'; readonly data: Buffer } | { readonly type: 'fail' } | { readonly type: 'exception'; readonly data: Buffer };
+
+/**
+ * Sees each job of a worker as it runs, e.g. to keep its state in a result store. `ended` is awaited
+ * before the final packet goes to the job server, so a job's outcome is recorded before the job
+ * server (and whoever waits on it) learns that it ended; a rejection is logged and the job ends anyway.
+ */
+export interface WorkerJobRecorder {
+  started(job: WorkerJob): void;
+  status(job: WorkerJob, numerator: number, denominator: number): void;
+  data(job: WorkerJob, data: Buffer): void;
+  warning(job: WorkerJob, data: Buffer): void;
+  ended(job: WorkerJob, end: WorkerJobEnd): Promise<void>;
+  /**
+   * The job failed and its next attempt is queued (a Nest retry policy): the WORK_FAIL that follows
+   * is not the job's outcome. Called before that WORK_FAIL.
+   */
+  retrying?(job: WorkerJob): void;
+}
+
 /** Where a job's packets go: the connection that handed it out. */
 export interface WorkerJobChannel {
   /** Writes a packet for the job; false when the connection it came on is gone. */
@@ -14,6 +36,10 @@ export interface WorkerJobChannel {
   sendUpdate(packet: Buffer): void;
   /** The job ended (or was abandoned); its slot is free. */
   jobEnded(job: WorkerJob): void;
+  /** Sees the job's packets before they are sent, when the worker has one. */
+  readonly recorder?: WorkerJobRecorder;
+  /** Where a recorder's failure is reported. */
+  recorderFailed?(job: WorkerJob, error: unknown): void;
 }
 
 /** How a job ended: WORK_COMPLETE, WORK_FAIL, WORK_EXCEPTION, or its connection dropped first. */
@@ -102,22 +128,31 @@ export class WorkerJob {
     if (!Number.isFinite(numerator) || !Number.isFinite(denominator)) {
       throw new TypeError(`sendStatus needs finite numbers, got ${numerator}/${denominator}`);
     }
+    this.channel.recorder?.status(this, numerator, denominator);
     this.channel.sendUpdate(encodeRequest(PacketType.WORK_STATUS, this.handle, String(numerator), String(denominator)));
   }
 
   /** WORK_COMPLETE with the result (empty by default); ends the job. */
   complete(data: Buffer | string = ''): void {
-    this.end('complete', 'completed', encodeRequest(PacketType.WORK_COMPLETE, this.handle, checkData('complete', data)));
+    const bytes = checkData('complete', data);
+    this.end('complete', 'completed', encodeRequest(PacketType.WORK_COMPLETE, this.handle, bytes), () => ({
+      type: 'complete',
+      data: asBuffer(bytes),
+    }));
   }
 
   /** WORK_FAIL; ends the job. */
   fail(): void {
-    this.end('fail', 'failed', encodeRequest(PacketType.WORK_FAIL, this.handle));
+    this.end('fail', 'failed', encodeRequest(PacketType.WORK_FAIL, this.handle), () => ({ type: 'fail' }));
   }
 
   /** WORK_EXCEPTION with the payload; ends the job (clients without the exceptions option see WORK_FAIL). */
   exception(data: Buffer | string): void {
-    this.end('exception', 'exception', encodeRequest(PacketType.WORK_EXCEPTION, this.handle, checkData('exception', data)));
+    const bytes = checkData('exception', data);
+    this.end('exception', 'exception', encodeRequest(PacketType.WORK_EXCEPTION, this.handle, bytes), () => ({
+      type: 'exception',
+      data: asBuffer(bytes),
+    }));
   }
 
   /** @internal The connection dropped: the server has requeued the job, nothing more is sent for it. */
@@ -138,15 +173,40 @@ export class WorkerJob {
 
   private sendUpdate(method: string, type: PacketType, data: Buffer | string): void {
     if (!this.isRunning(method)) return;
-    this.channel.sendUpdate(encodeRequest(type, this.handle, checkData(method, data)));
+    const bytes = checkData(method, data);
+    const recorder = this.channel.recorder;
+    if (recorder) {
+      if (type === PacketType.WORK_DATA) recorder.data(this, asBuffer(bytes));
+      else recorder.warning(this, asBuffer(bytes));
+    }
+    this.channel.sendUpdate(encodeRequest(type, this.handle, bytes));
   }
 
-  private end(method: string, outcome: WorkerJobOutcome, packet: Buffer): void {
+  private end(method: string, outcome: WorkerJobOutcome, packet: Buffer, end: () => WorkerJobEnd): void {
     if (!this.isRunning(method)) return;
     this.done = true;
     this.ending = outcome;
     this.runEnded();
-    this.channel.send(packet);
+    const recorder = this.channel.recorder;
+    if (!recorder) return this.sendFinal(packet);
+    // The slot stays taken until the outcome is recorded, so a slow store slows the worker down instead of piling up.
+    let recorded: Promise<void>;
+    try {
+      recorded = recorder.ended(this, end());
+    } catch (error) {
+      recorded = Promise.reject(error);
+    }
+    recorded.then(
+      () => this.sendFinal(packet),
+      (error: unknown) => {
+        this.channel.recorderFailed?.(this, error);
+        this.sendFinal(packet);
+      },
+    );
+  }
+
+  private sendFinal(packet: Buffer): void {
+    if (!this.abandoned) this.channel.send(packet);
     this.channel.jobEnded(this);
   }
 
@@ -162,6 +222,10 @@ export class WorkerJob {
     if (this.done) throw new Error(`Job ${this.handle} (${this.functionName}) has already ended: ${method}() is too late`);
     return true;
   }
+}
+
+function asBuffer(data: Buffer | string): Buffer {
+  return typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
 }
 
 function checkData(method: string, data: Buffer | string): Buffer | string {

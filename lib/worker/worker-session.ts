@@ -4,7 +4,7 @@ import type { Packet } from '../protocol/decoder.js';
 import { encodeRequest } from '../protocol/encoder.js';
 import { PacketType } from '../protocol/packet-types.js';
 import { GearmanConnectionError, GearmanQueueFullError, GearmanServerError } from '../common/errors.js';
-import { WorkerJob, type WorkerJobChannel } from './worker-job.js';
+import { WorkerJob, type WorkerJobChannel, type WorkerJobRecorder } from './worker-job.js';
 
 /** A registered function as the sessions need it. */
 export interface RegisteredFunction {
@@ -21,10 +21,12 @@ export interface WorkerSessionOwner {
   freeSlots(): number;
   /** Jobs the worker may run at once now: the largest burst of grabs worth sending. */
   capacity(): number;
+  readonly recorder: WorkerJobRecorder | undefined;
+  recorderFailed(job: WorkerJob, error: unknown): void;
   /** Whether the worker stopped grabbing (stopping or stopped). */
   isStopping(): boolean;
   runJob(job: WorkerJob): void;
-  /** A job of this session ended: its slot is free for any connection. */
+  /** A slot this session held is free again (its job ended, or its grabs found none): any connection may grab. */
   jobEnded(session: WorkerSession): void;
   sessionConnected(session: WorkerSession): void;
   sessionDisconnected(session: WorkerSession, error: GearmanConnectionError): void;
@@ -84,6 +86,14 @@ export class WorkerSession implements GearmanConnectionHandler, WorkerJobChannel
 
   get label(): string {
     return this.connection.label;
+  }
+
+  get recorder(): WorkerJobRecorder | undefined {
+    return this.owner.recorder;
+  }
+
+  recorderFailed(job: WorkerJob, error: unknown): void {
+    this.owner.recorderFailed(job, error);
   }
 
   /** No job in flight and no grab awaiting its answer. */
@@ -235,6 +245,10 @@ export class WorkerSession implements GearmanConnectionHandler, WorkerJobChannel
 
   private onNoJob(): void {
     if (this.grabsOutstanding > 0) this.grabsOutstanding--;
+    // Slots are shared by every connection: grabs this one held back another that found none free,
+    // and that one has sent no PRE_SLEEP, so its server would never wake it. Once this burst is
+    // answered, the others try again.
+    if (this.grabsOutstanding === 0) this.owner.jobEnded(this);
     if (this.isIdle) this.owner.sessionIdle(this);
   }
 

@@ -1,4 +1,4 @@
-import type { BatchProgress, Order, Outbox, Quote, ReportSection, ReportSummary, User } from '../shared/patterns.js';
+import type { BatchProgress, Order, Outbox, Quote, ReportSection, ReportSummary, User, WordCountStatus } from '../shared/patterns.js';
 import { readEvents, request } from './http.js';
 
 export interface DemoContext {
@@ -135,6 +135,36 @@ export const steps: DemoStep[] = [
       say(`← 5 answers, price ${prices.join(', ')}, computed ${body.computations} time(s) (computation #${body.quotes[0].computation})`);
       say(`The job server coalesced the 5 submissions into one job: one computation, five replies.`);
       return body.quotes.length === 5 && body.computations === 1 ? [] : [`expected 5 answers from 1 computation, got ${json(body)}`];
+    },
+  },
+  {
+    title: 'A split task: word counts over chunks, as a background batch with a gather step',
+    async run({ baseUrl, say }) {
+      const chunks = 24;
+      say(`POST /wordcount {"chunks":${chunks}}: the gateway splits a text into ${chunks} chunks and calls emitBatch()`);
+      const started = await request<{ handle: string; chunks: number }>(baseUrl, 'POST', '/wordcount', { chunks });
+      if (started.status !== 202) return [`POST /wordcount answered ${started.status}: ${json(started.body)}`];
+      const { handle } = started.body;
+      say(`← 202 at once, with the batch's handle ${handle}; the job server now runs one sub-job per chunk`);
+      let shown = -1;
+      const status = await until(
+        'the word count',
+        async () => (await request<WordCountStatus>(baseUrl, 'GET', `/wordcount/${encodeURIComponent(handle)}`)).body,
+        (current) => {
+          if (current.progress.done !== shown && current.state !== 'completed') {
+            shown = current.progress.done;
+            say(`  GET /wordcount/${handle} ← ${current.state}, ${current.progress.done}/${current.progress.of} chunks counted`);
+          }
+          return current.state === 'completed' || current.state === 'failed' || current.state === 'unknown';
+        },
+        30_000,
+      );
+      if (status.state !== 'completed' || !status.result) return [`the word count ended ${status.state}: ${json(status.error)}`];
+      const { result } = status;
+      say(`  GET /wordcount/${handle} ← completed: ${result.words} words, ${result.distinct} distinct, over ${result.chunks} chunks`);
+      say(`  top words: ${result.top.map((entry) => `${entry.word} ${entry.count}`).join(', ')}`);
+      say(`Each request above was a new one: the result waited on the job server under the batch's handle.`);
+      return result.chunks === chunks && result.words === chunks * 40 ? [] : [`expected ${chunks} chunks of 40 words, got ${json(result)}`];
     },
   },
 ];

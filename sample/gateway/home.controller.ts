@@ -13,6 +13,8 @@ export class HomeController {
       'POST /batch': 'queue background jobs with high, normal and low priority',
       'GET /batch/:batchId': 'the order in which the batch items started',
       'GET /quotes/:symbol?callers=5': 'concurrent calls with one unique id, computed once',
+      'POST /wordcount {"chunks":12}': 'count the words of a large text as a background batch: one sub-job per chunk, then a gather job',
+      'GET /wordcount/:handle': 'how far the word count got (chunks counted / chunks), and its result once gathered',
     };
   }
 }

@@ -19,6 +19,9 @@ export const Patterns = {
   BatchProgress: 'batch.progress',
   /** quotes (worker app): a slow computation that concurrent callers share through a unique id. */
   PriceQuote: 'quotes.price',
+  /** word counts (worker app, counter app): one sub-job per chunk of a text, then one gather job. */
+  CountWords: 'text.count-words',
+  MergeCounts: 'text.merge-counts',
 } as const;
 
 export interface NewUser {
@@ -103,4 +106,36 @@ export interface Quote {
   price: number;
   /** Which computation produced it: callers that share a job share this number. */
   computation: number;
+}
+
+/** One chunk of a text to count, as the gateway splits it. */
+export interface TextChunk {
+  /** Which chunk of the text. */
+  chunk: number;
+  text: string;
+}
+
+/** The words of one chunk, counted. */
+export interface ChunkCount {
+  chunk: number;
+  words: number;
+  counts: Record<string, number>;
+}
+
+/** The gathered result of a word count. */
+export interface WordCount {
+  chunks: number;
+  words: number;
+  distinct: number;
+  top: { word: string; count: number }[];
+}
+
+/** What the gateway answers about a word count it started. */
+export interface WordCountStatus {
+  handle: string;
+  state: 'queued' | 'running' | 'completed' | 'failed' | 'unknown';
+  /** Chunks counted / chunks. */
+  progress: { done: number; of: number };
+  result?: WordCount;
+  error?: unknown;
 }

@@ -1,6 +1,6 @@
 /** What each app reports once it runs: logged, and sent to the demo runner when it started the app. */
 export interface ReadyMessage {
-  app: 'gateway' | 'worker' | 'inventory';
+  app: 'gateway' | 'worker' | 'inventory' | 'counter';
   /** The gateway's base URL. */
   url?: string;
   /** The job servers the app uses (the embedded one's real address included). */

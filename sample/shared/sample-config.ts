@@ -11,6 +11,8 @@ import { join } from 'node:path';
  * - `GEARMAN_PORT`: the embedded server's port (default 4730; 0 = any free port).
  * - `HTTP_PORT`: the gateway's HTTP port (default 3000; 0 = any free port).
  * - `SAMPLE_OUTBOX`: the file the e-mail service appends to.
+ * - `REDIS_URL` (e.g. `redis://127.0.0.1:6379`): a Redis result store for job servers that keep no
+ *   results (gearmand); the embedded server keeps them itself.
  */
 export class SampleConfig {
   constructor(
@@ -18,6 +20,7 @@ export class SampleConfig {
     readonly gearmanPort: number,
     readonly httpPort: number,
     readonly outboxFile: string,
+    readonly redisUrl: string | undefined,
   ) {}
 
   static fromEnv(env: NodeJS.ProcessEnv = process.env): SampleConfig {
@@ -29,6 +32,7 @@ export class SampleConfig {
       port(env.GEARMAN_PORT, 4730, 'GEARMAN_PORT'),
       port(env.HTTP_PORT, 3000, 'HTTP_PORT'),
       env.SAMPLE_OUTBOX ?? join(tmpdir(), 'nestjs-gearman-sample', 'outbox.log'),
+      env.REDIS_URL || undefined,
     );
   }
 }

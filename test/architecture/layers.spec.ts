@@ -10,6 +10,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['protocol'],
   ['connection'],
   ['client', 'worker', 'job-server'],
+  ['results'],
   ['metrics'],
   ['dashboard'],
   ['nest'],

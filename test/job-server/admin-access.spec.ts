@@ -78,9 +78,12 @@ describe('admin access: who may run what', () => {
       expect(mayRunAdminCommand(command, 'read-only')).toBe(false);
       expect(mayRunAdminCommand(command, 'all')).toBe(true);
     }
-    // Of the listings, only the paused functions' names.
+    // Of the listings, only the paused functions' names and the kept results' totals; and one job by the id the peer gives.
     expect(mayRunAdminCommand('show', 'read-only', ['paused', 'functions'])).toBe(true);
     expect(mayRunAdminCommand('show', 'read-only', ['PAUSED', 'Functions'])).toBe(true);
+    expect(mayRunAdminCommand('show', 'read-only', ['results'])).toBe(true);
+    expect(mayRunAdminCommand('show', 'read-only', ['job', 'H:x:1a-0123456789abcdef'])).toBe(true);
+    expect(mayRunAdminCommand('show', 'read-only', ['job'])).toBe(false);
     expect(mayRunAdminCommand('show', 'read-only', ['jobs'])).toBe(false);
     expect(mayRunAdminCommand('show', 'read-only', ['unique', 'jobs'])).toBe(false);
   });

@@ -116,8 +116,12 @@ describeWithPeers(['gearman', 'gearadmin'], 'In-process and remote peers of one 
     const { port } = server.address();
 
     const local = new GearmanWorker({ servers: [`127.0.0.1:${port}`], logger: quietLogger, clientId: 'nest-app', concurrency: 4 });
+    // The in-process worker holds its jobs until the remote one has answered one (or 10 s went by):
+    // on a loaded machine it could otherwise run all 60 before the CLI worker grabs its first.
+    let remoteAnswered!: () => void;
+    const remoteSeen = new Promise<void>((resolve) => (remoteAnswered = resolve));
     local.register('shared', async () => {
-      await sleep(20);
+      await Promise.race([remoteSeen, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
       return 'in-process';
     });
     await local.start();
@@ -144,7 +148,14 @@ describeWithPeers(['gearman', 'gearadmin'], 'In-process and remote peers of one 
 
     const client = new GearmanClient({ servers: [`127.0.0.1:${port}`], logger: quietLogger });
     closing.push(() => client.close());
-    const results = await Promise.all(Array.from({ length: 60 }, (_, i) => client.submitJob('shared', String(i)).result));
+    const results = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        client.submitJob('shared', String(i)).result.then((result) => {
+          if (result.toString() === 'remote') remoteAnswered();
+          return result;
+        }),
+      ),
+    );
     const counts = { 'in-process': 0, remote: 0 };
     for (const result of results) counts[result.toString() as keyof typeof counts]++;
     expect(counts['in-process'] + counts.remote).toBe(60);

@@ -197,4 +197,45 @@ describe('GearmanMetrics of a job server in this process (its lifecycle and traf
       await server.close();
     }
   });
+
+  it('reports the outcomes the server keeps, their bytes and the batches it runs, read at each scrape', async () => {
+    const metrics = await GearmanMetrics.create({ registry: new Registry() });
+    const server = new GearmanJobServer({ port: 0, logger: false });
+    await server.listen();
+    metrics.watchJobServer(server);
+    const address = `127.0.0.1:${server.address().port}`;
+    const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
+    const worker = new GearmanWorker({ servers: [address], logger: quiet });
+    const client = new GearmanClient({ servers: [address], logger: quiet });
+    const scrape = async () => {
+      const samples = parsePrometheusText(await metrics.metrics());
+      return {
+        stored: sampleValue(samples, 'gearman_server_results_stored'),
+        bytes: sampleValue(samples, 'gearman_server_results_bytes'),
+        batches: sampleValue(samples, 'gearman_server_batches_running'),
+      };
+    };
+    try {
+      expect(await scrape()).toEqual({ stored: 0, bytes: 0, batches: 0 });
+      worker.register('kept.echo', (job) => job.data);
+      await worker.start();
+      await client.connect();
+      for (let n = 0; n < 3; n++) {
+        const { handle } = await client.submitBackground('kept.echo', 'x'.repeat(1000));
+        await client.waitForResult(handle, { timeoutMs: 5000 });
+      }
+      // Nobody serves its function: the batch runs until it is cancelled.
+      const batch = await client.submitBatch({ function: 'kept.nobody', failFast: true }, [Buffer.from('1'), Buffer.from('2')]);
+      const running = await scrape();
+      expect(running).toMatchObject({ stored: 3, batches: 1 });
+      expect(running.bytes).toBeGreaterThan(3 * 1000);
+      expect(await client.cancelBatch(batch.handle)).toBe(true);
+      // The cancelled batch's outcome is kept too.
+      expect(await scrape()).toMatchObject({ stored: 4, batches: 0 });
+    } finally {
+      await client.close();
+      await worker.stop();
+      await server.close();
+    }
+  });
 });

@@ -8,8 +8,9 @@ import { promisify } from 'node:util';
  * The built package (`npm test` builds dist/ first) as users get it: copied into a consumer's
  * node_modules outside this repo, then loaded by a CommonJS app on Nest 11 and an ES-module app
  * on Nest 12, each running a real round trip over the embedded job server and loading the
- * `nestjs-gearman/protocol` entry (one GearmanProtocolError class for both entries), and serving the
- * dashboard's page from the files shipped beside its code.
+ * `nestjs-gearman/protocol` entry (one GearmanProtocolError class for both entries), serving the
+ * dashboard's page from the files shipped beside its code, and finding that an optional peer
+ * dependency left out (ioredis) is asked for by name only when it is used.
  */
 const run = promisify(execFile);
 const repo = process.cwd();
@@ -48,6 +49,9 @@ describe('the built package', () => {
     expect(report.echoPacket).toBe('\0REQ\0\0\0\x10\0\0\0\x02hi');
     expect(report.oneErrorClass).toBe(true);
     expect(report.dashboardPage).toBe(true);
+    expect(report.withoutIoredis).toBe(
+      'The Redis result store needs the optional package ioredis, which is not installed: npm install ioredis@^6.0.0',
+    );
   });
 
   test('npm pack ships the dashboard page in both builds', async () => {

@@ -8,7 +8,16 @@ import { GEARMAN_JOB_SERVER, GearmanModule, type GearmanJobServer } from '../../
 import { readEvents, request } from '../../sample/demo/http.js';
 import { GatewayModule } from '../../sample/gateway/gateway.module.js';
 import { InventoryModule } from '../../sample/inventory/inventory.module.js';
-import type { BatchProgress, Order, Outbox, Quote, ReportSection, ReportSummary, User } from '../../sample/shared/patterns.js';
+import type {
+  BatchProgress,
+  Order,
+  Outbox,
+  Quote,
+  ReportSection,
+  ReportSummary,
+  User,
+  WordCountStatus,
+} from '../../sample/shared/patterns.js';
 import { SampleConfig } from '../../sample/shared/sample-config.js';
 import { WorkerModule } from '../../sample/worker/worker.module.js';
 
@@ -40,13 +49,13 @@ describe('the sample system, end to end', () => {
     const outboxFile = join(outboxDir, 'outbox.log');
     const gatewayRef = await Test.createTestingModule({ imports: [GatewayModule] })
       .overrideProvider(SampleConfig)
-      .useValue(new SampleConfig(undefined, 0, 0, outboxFile))
+      .useValue(new SampleConfig(undefined, 0, 0, outboxFile, undefined))
       .compile();
     gateway = gatewayRef.createNestApplication({ logger: false });
     await gateway.listen(0, '127.0.0.1');
     baseUrl = await gateway.getUrl();
     const { port } = gateway.get<GearmanJobServer>(GEARMAN_JOB_SERVER).address();
-    const microserviceConfig = new SampleConfig([`127.0.0.1:${port}`], 0, 0, outboxFile);
+    const microserviceConfig = new SampleConfig([`127.0.0.1:${port}`], 0, 0, outboxFile, undefined);
     worker = await startMicroservice(WorkerModule, microserviceConfig);
     inventory = await startMicroservice(InventoryModule, microserviceConfig);
   });
@@ -170,5 +179,24 @@ describe('the sample system, end to end', () => {
     // A later call is a new job, computed again.
     const again = await request<{ quotes: Quote[] }>(baseUrl, 'GET', '/quotes/NEST?callers=1');
     expect(again.body.quotes[0].computation).toBeGreaterThan(body.quotes[0].computation);
+  });
+
+  it('POST /wordcount starts a background batch; GET /wordcount/:handle shows its progress, then the gathered counts', async () => {
+    const started = await request<{ handle: string; chunks: number }>(baseUrl, 'POST', '/wordcount', { chunks: 6 });
+    expect(started.status).toBe(202);
+    expect(started.body).toEqual({ handle: expect.stringMatching(/^H:.+:[0-9a-z]+-[0-9a-f]{16}$/), chunks: 6 });
+    let status: WordCountStatus | undefined;
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      status = (await request<WordCountStatus>(baseUrl, 'GET', `/wordcount/${encodeURIComponent(started.body.handle)}`)).body;
+      if (status.state === 'completed') break;
+      expect(status.state).toBe('running');
+      expect(status.progress.of).toBe(6);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    expect(status).toMatchObject({ state: 'completed', progress: { done: 6, of: 6 }, result: { chunks: 6, words: 240 } });
+    expect(status!.result!.top).toHaveLength(5);
+    const unknown = await request<WordCountStatus>(baseUrl, 'GET', '/wordcount/H:nowhere:1');
+    expect(unknown.body).toEqual({ handle: 'H:nowhere:1', state: 'unknown', progress: { done: 0, of: 0 } });
   });
 });

@@ -24,6 +24,16 @@ export function hasPerlGearman(): boolean {
   }
 }
 
+/** The Debian package that brings each peer. */
+const DEBIAN_PACKAGES: Record<string, string> = {
+  gearmand: 'gearman-job-server',
+  gearman: 'gearman-tools',
+  gearadmin: 'gearman-tools',
+  'perl-gearman': 'libgearman-client-perl',
+  php: 'php-cli php-gearman',
+  'redis-server': 'redis-server',
+};
+
 /**
  * `describe` that runs only when the named peers exist. Missing peers: skipped with a printed
  * reason, or a failing test under CI.
@@ -34,7 +44,8 @@ export function describeWithPeers(peers: string[], title: string, body: () => vo
     describe(title, body);
     return;
   }
-  const reason = `needs ${missing.join(', ')} (.ci/run installs the Debian packages: gearman-job-server gearman-tools libgearman-client-perl chromium ...)`;
+  const packages = [...new Set(missing.map((peer) => DEBIAN_PACKAGES[peer] ?? peer))];
+  const reason = `needs ${missing.join(', ')} (apt-get install ${packages.join(' ')}; .ci/run installs every Debian package the tests use)`;
   if (process.env.CI) {
     describe(title, () => {
       test(`peers are installed: ${reason}`, () => {

@@ -28,7 +28,8 @@ export function parsePrometheusText(text: string): Sample[] {
     }
     if (consumed !== labelText.length) throw new Error(`Malformed labels: ${line}`);
     const value = match[3] === '+Inf' ? Infinity : match[3] === '-Inf' ? -Infinity : Number(match[3]);
-    if (Number.isNaN(value) && match[3] !== 'NaN') throw new Error(`Malformed value: ${line}`);
+    // prom-client writes NaN as `Nan`; Prometheus reads it in any case.
+    if (Number.isNaN(value) && !/^nan$/i.test(match[3])) throw new Error(`Malformed value: ${line}`);
     samples.push({ name: match[1], labels, value });
   }
   return samples;

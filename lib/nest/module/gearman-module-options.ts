@@ -2,6 +2,7 @@ import type { InjectionToken, ModuleMetadata, OptionalFactoryDependency, Type } 
 import type { ServerAddress } from '../../connection/server-address.js';
 import type { GearmanJobServerOptions } from '../../job-server/gearman-job-server.js';
 import type { GearmanMetricsOptions } from '../../metrics/gearman-metrics.js';
+import type { GearmanResultStore } from '../../results/result-store.js';
 import type { GearmanClientProxyOptions } from '../client-gearman.js';
 import type { GearmanServerOptions } from '../server-gearman.js';
 
@@ -18,6 +19,13 @@ export interface GearmanModuleOptions {
    * is created and stops after this app's clients and workers have closed.
    */
   embeddedServer?: boolean | GearmanJobServerOptions;
+  /**
+   * Where job results are kept for gearmand deployments (gearmand keeps none), e.g.
+   * `new RedisResultStore({ redis: 'redis://127.0.0.1:6379' })`: the app's workers write it, its
+   * `ClientGearman` reads it. The module closes it on shutdown. Not needed with the embedded server
+   * or `nestjs-gearman server`, which keep results themselves.
+   */
+  resultStore?: GearmanResultStore;
   /** Options of the injectable `ClientGearman` (everything but `servers`). */
   client?: Omit<GearmanClientProxyOptions, 'servers'>;
   /** Defaults for every `ServerGearman` made by `GearmanModule.microservice()` / `GearmanStrategyFactory`. */

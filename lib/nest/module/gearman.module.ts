@@ -73,6 +73,7 @@ export class GearmanModule implements OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     await this.dashboard?.close();
     await closeClientGracefully(this.client, this.options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS);
+    await this.options.resultStore?.close();
     await this.jobServer?.close();
   }
 
@@ -100,7 +101,12 @@ export class GearmanModule implements OnApplicationShutdown {
       {
         provide: ClientGearman,
         useFactory: (options: GearmanModuleOptions, servers: ServerAddress[], metrics: GearmanMetrics | null) =>
-          new ClientGearman({ ...(metrics ? { observer: metrics.client } : {}), ...options.client, servers }),
+          new ClientGearman({
+            resultStore: options.resultStore,
+            ...(metrics ? { observer: metrics.client } : {}),
+            ...options.client,
+            servers,
+          }),
         inject: [GEARMAN_MODULE_OPTIONS, GEARMAN_SERVERS, GEARMAN_METRICS],
       },
       { provide: GEARMAN_CLIENT, useExisting: ClientGearman },
