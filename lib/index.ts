@@ -96,7 +96,7 @@ export type { GearmanWorkerOptions, JobHandler, RegisterOptions } from './worker
 export type { WorkerJob, WorkerJobEnd, WorkerJobOutcome, WorkerJobRecorder } from './worker/worker-job.js';
 // Reading a job server (gearmand or ours) over its admin protocol, as health checks and `nestjs-gearman status` do.
 export { GearmanAdminClient } from './client/admin-client.js';
-export type { GearmanAdminClientOptions } from './client/admin-client.js';
+export type { GearmanAdminClientOptions, KeptResultsSummary } from './client/admin-client.js';
 export { inspectJobServer } from './client/job-server-snapshot.js';
 export type {
   FunctionSnapshot,

@@ -7,10 +7,12 @@ import { FramedSocket } from '../connection/framed-socket.js';
 import { connectInProcess } from '../connection/in-process-servers.js';
 import { resolveServerAddress, type ResolvedServerAddress, type ServerAddress } from '../connection/server-address.js';
 import {
+  parseBatchRow,
   parseJobRow,
   parsePriorityStatusRow,
   parseStatusRow,
   parseWorkerRow,
+  type BatchRow,
   type FunctionPriorityStatus,
   type FunctionStatus,
   type JobRow,
@@ -39,6 +41,13 @@ interface Pending {
   /** Rows of a listing or the line; the arguments of a binary reply, as latin1 text. */
   resolve(value: string[]): void;
   reject(error: Error): void;
+}
+
+/** `show results` of this package's job server: what it keeps of ended jobs (no job named). */
+export interface KeptResultsSummary {
+  readonly kept: number;
+  readonly bytes: number;
+  readonly batchesRunning: number;
 }
 
 export const DEFAULT_ADMIN_TIMEOUT_MS = 5000;
@@ -163,6 +172,23 @@ export class GearmanAdminClient {
     return (await this.listing('show jobs')).map(parseJobRow);
   }
 
+  /** `show results`; undefined when the server keeps no results (gearmand, or `results: false`). */
+  async keptResults(): Promise<KeptResultsSummary | undefined> {
+    const rows = await this.unlessUnknown(() => this.listing('show results'));
+    if (!rows) return undefined;
+    const value = (key: string) => Number(rows.find((row) => row.startsWith(`${key}\t`))?.slice(key.length + 1) ?? 0);
+    return { kept: value('kept'), bytes: value('bytes'), batchesRunning: value('batches_running') };
+  }
+
+  /**
+   * `show batches`: the running batches, oldest first (up to 1,000); undefined when the server
+   * coordinates none (gearmand). Its handles are keys to results, so a job server lets only peers
+   * that may run every admin command list them.
+   */
+  async runningBatches(): Promise<BatchRow[] | undefined> {
+    return (await this.unlessUnknown(() => this.listing('show batches')))?.map(parseBatchRow);
+  }
+
   /** `version`. */
   async version(): Promise<string> {
     return this.okValue('version');
@@ -192,19 +218,24 @@ export class GearmanAdminClient {
 
   /** `show paused functions`; undefined when the server does not know the command (gearmand). */
   async pausedFunctions(): Promise<string[] | undefined> {
-    try {
-      return await this.listing('show paused functions');
-    } catch (error) {
-      if (error instanceof GearmanServerError && (error.code === 'UNKNOWN_COMMAND' || error.code === 'UNKNOWN_SHOW_ARGUMENTS'))
-        return undefined;
-      throw error;
-    }
+    return this.unlessUnknown(() => this.listing('show paused functions'));
   }
 
   /** Closes the connection; requests still waiting fail. */
   close(): void {
     this.fail(new GearmanConnectionError(`Connection to ${this.label} closed`, this.label));
     this.framed.destroy();
+  }
+
+  /** What `request` resolves to; undefined when the server does not know the command (gearmand). */
+  private async unlessUnknown<T>(request: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await request();
+    } catch (error) {
+      if (error instanceof GearmanServerError && (error.code === 'UNKNOWN_COMMAND' || error.code === 'UNKNOWN_SHOW_ARGUMENTS'))
+        return undefined;
+      throw error;
+    }
   }
 
   private async okValue(command: string): Promise<string> {

@@ -1,5 +1,7 @@
 import { inspectJobServer, type JobServerSnapshot } from '../client/job-server-snapshot.js';
+import type { KeptResultsSummary } from '../client/admin-client.js';
 import type { ServerAddress } from '../connection/server-address.js';
+import type { BatchRow } from '../protocol/admin.js';
 
 /** Jobs ended so far, counted from the start: the chart plots their growth per interval. */
 export interface JobCounts {
@@ -22,10 +24,15 @@ export interface AppWorkerState {
   readonly jobsInFlight: number;
 }
 
+/** What a job server keeps of ended jobs, and the batches it runs (where it may list them). */
+export type ResultsState = KeptResultsSummary & { readonly batches?: readonly BatchRow[] };
+
 /** A job server as the page shows it. */
 export type ServerState = JobServerSnapshot & {
   /** Functions the server holds back from workers (`pause function`), where it tells. */
   readonly paused?: readonly string[];
+  /** Where the server keeps results (this package's, not gearmand). */
+  readonly results?: ResultsState;
 };
 
 /** What the page gets, once (`api/state`) and at every interval (`api/events`). */
@@ -59,6 +66,8 @@ export interface DashboardStateOptions {
   readonly historyPoints: number;
   /** Reads the functions a server holds back; undefined when it does not tell. */
   readonly pausedFunctions?: (server: ServerAddress) => Promise<readonly string[] | undefined>;
+  /** Reads what a server keeps of ended jobs and its running batches; undefined when it keeps none. */
+  readonly results?: (server: ServerAddress) => Promise<ResultsState | undefined>;
 }
 
 /**
@@ -105,13 +114,16 @@ export class DashboardStateSource {
   }
 
   private async read(now: number): Promise<DashboardState> {
-    const { servers, timeoutMs, runningJobs, pausedFunctions } = this.options;
+    const { servers, timeoutMs, runningJobs, pausedFunctions, results } = this.options;
     const snapshots = await Promise.all(
       servers.map(async (server): Promise<ServerState> => {
         const snapshot = await inspectJobServer(server, { timeoutMs, runningJobs });
-        if (!snapshot.reachable || !pausedFunctions) return snapshot;
-        const paused = await pausedFunctions(server).catch(() => undefined);
-        return paused ? { ...snapshot, paused } : snapshot;
+        if (!snapshot.reachable) return snapshot;
+        const [paused, kept] = await Promise.all([
+          pausedFunctions?.(server).catch(() => undefined),
+          results?.(server).catch(() => undefined),
+        ]);
+        return { ...snapshot, ...(paused ? { paused } : {}), ...(kept ? { results: kept } : {}) };
       }),
     );
     const { throughput, appWorkers, intervalMs, actions, historyPoints } = this.options;

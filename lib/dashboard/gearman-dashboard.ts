@@ -87,6 +87,14 @@ export class GearmanDashboard {
       runningJobs: RUNNING_JOBS_SHOWN,
       historyPoints: HISTORY_POINTS,
       pausedFunctions: (server) => this.withAdmin(server, (admin) => admin.pausedFunctions()),
+      results: (server) =>
+        this.withAdmin(server, async (admin) => {
+          const kept = await admin.keptResults();
+          if (!kept) return undefined;
+          // Listed only where this connection may run every admin command (a server of this process).
+          const batches = await admin.runningBatches().catch(() => undefined);
+          return batches ? { ...kept, batches } : kept;
+        }),
     });
   }
 

@@ -3,6 +3,7 @@ import {
   formatAdminError,
   formatAdminListing,
   formatAdminOk,
+  formatBatchRow,
   formatJobRow,
   formatPriorityStatusRow,
   formatStatusRow,
@@ -28,6 +29,8 @@ export interface AdminContext {
   readonly batches?: BatchCoordinator;
 }
 
+/** `show batches` lists the oldest running batches up to this many, so its reply stays small. */
+const MAX_BATCHES_LISTED = 1000;
 const INVALID_ARGUMENTS = 'An incomplete set of arguments was sent to this command ';
 
 /** Every command this server knows; one the peer may not run gets PERMISSION_DENIED, any other UNKNOWN_COMMAND. */
@@ -107,6 +110,9 @@ export function runAdminCommand(context: AdminContext, line: string, access: Adm
       if (args.length === 1 && asciiLowerCase(what) === 'results' && context.results) {
         const stored = context.results.stored;
         return formatAdminListing([`kept\t${stored.count}`, `bytes\t${stored.bytes}`, `batches_running\t${context.batches?.running ?? 0}`]);
+      }
+      if (args.length === 1 && asciiLowerCase(what) === 'batches' && context.batches) {
+        return formatAdminListing(context.batches.summaries(MAX_BATCHES_LISTED).map(formatBatchRow));
       }
       if (args.length === 1 && asciiLowerCase(what) === 'jobs') {
         return formatAdminListing(

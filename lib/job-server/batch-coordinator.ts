@@ -8,6 +8,7 @@ import {
   type BatchItemOutcome,
   type BatchRequest,
 } from '../protocol/batch.js';
+import type { BatchRow } from '../protocol/admin.js';
 import { encodeByteStringResponse } from '../protocol/encoder.js';
 import { PacketType } from '../protocol/packet-types.js';
 import type { BrokerPeer } from './broker-peer.js';
@@ -87,6 +88,17 @@ export class BatchCoordinator implements JobLifecycle {
   /** Batches running now. */
   get running(): number {
     return this.byHandle.size;
+  }
+
+  /** The running batches, oldest first, at most `limit` of them: what `show batches` lists. */
+  summaries(limit: number): BatchRow[] {
+    const summaries: BatchRow[] = [];
+    for (const batch of this.byHandle.values()) {
+      if (summaries.length >= limit) break;
+      const { handle, ended, failed, gathering } = batch;
+      summaries.push({ handle, functionName: batch.request.function, ended, total: batch.items.length, failed, gathering });
+    }
+    return summaries;
   }
 
   /** A `gearman.batch` background submit: the batch starts, its submitter gets its handle (or ERROR INVALID_BATCH). */

@@ -176,6 +176,35 @@ export function parseJobRow(row: string): JobRow {
   return { handle: fields[0], retries: toCount(fields[1], row), ignored: fields[2] === '1', queued: fields[3] === '1' };
 }
 
+/** One row of `show batches` (this package's job server): a running batch and its items' progress. */
+export interface BatchRow {
+  readonly handle: string;
+  readonly functionName: string;
+  readonly ended: number;
+  readonly total: number;
+  readonly failed: number;
+  /** Every item has ended and the gather job runs. */
+  readonly gathering: boolean;
+}
+
+export function formatBatchRow(row: BatchRow): string {
+  return [row.handle, row.functionName, row.ended, row.total, row.failed, row.gathering ? 'gathering' : 'running'].join('\t');
+}
+
+export function parseBatchRow(row: string): BatchRow {
+  const fields = row.split('\t');
+  if (fields.length !== 6 || (fields[5] !== 'running' && fields[5] !== 'gathering')) throw badRow('show batches', row);
+  const [handle, functionName, ended, total, failed, phase] = fields;
+  return {
+    handle,
+    functionName,
+    ended: toCount(ended, row),
+    total: toCount(total, row),
+    failed: toCount(failed, row),
+    gathering: phase === 'gathering',
+  };
+}
+
 function toCount(field: string, row: string): number {
   if (!/^\d+$/.test(field)) throw badRow('admin', row);
   return Number(field);

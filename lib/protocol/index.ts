@@ -19,6 +19,7 @@ export {
   formatAdminError,
   formatAdminListing,
   formatAdminOk,
+  formatBatchRow,
   formatJobRow,
   formatPriorityStatusRow,
   formatStatusRow,
@@ -26,12 +27,13 @@ export {
   isCompleteAdminReply,
   parseAdminCommand,
   parseAdminReply,
+  parseBatchRow,
   parseJobRow,
   parsePriorityStatusRow,
   parseStatusRow,
   parseWorkerRow,
 } from './admin.js';
-export type { AdminCommand, AdminReply, FunctionPriorityStatus, FunctionStatus, JobRow, WorkerRow } from './admin.js';
+export type { AdminCommand, AdminReply, BatchRow, FunctionPriorityStatus, FunctionStatus, JobRow, WorkerRow } from './admin.js';
 
 // The job envelope: metadata (trace context, retries) carried ahead of a job's payload between Nest peers.
 export { EnvelopeError, isEnvelope, openEnvelope, sealEnvelope } from './envelope.js';

@@ -71,6 +71,31 @@ for (const kind of JOB_SERVER_KINDS) {
       expect((await job.result).toString()).toBe('ok');
     });
 
+    test('keptResults and runningBatches: totals, and a running batch with its progress (none on gearmand)', async () => {
+      const admin = await GearmanAdminClient.connect(t.server.address);
+      try {
+        if (kind.name === 'gearmand') {
+          expect(await admin.keptResults()).toBeUndefined();
+          expect(await admin.runningBatches()).toBeUndefined();
+          return;
+        }
+        const client = t.client();
+        await client.submitBackgroundJob('tally', 'kept');
+        const { handle } = await client.submitBatch({ function: 'tally', failFast: false }, [Buffer.from('a'), Buffer.from('b')]);
+        expect(await admin.runningBatches()).toEqual([{ handle, functionName: 'tally', ended: 0, total: 2, failed: 0, gathering: false }]);
+        expect(await admin.keptResults()).toEqual({ kept: 0, bytes: 0, batchesRunning: 1 });
+
+        const worker = t.worker();
+        worker.register('tally', (job) => `counted ${job.data.toString()}`);
+        await worker.start();
+        await waitFor(async () => (await admin.keptResults())?.batchesRunning === 0, 'the batch to end');
+        expect(await admin.runningBatches()).toEqual([]);
+        expect((await admin.keptResults())!.kept).toBeGreaterThanOrEqual(2);
+      } finally {
+        admin.close();
+      }
+    });
+
     test('cancel job drops a queued job; a handle it does not know is the server error UNKNOWN_JOB', async () => {
       const client = t.client();
       const handle = await client.submitBackgroundJob('never-run', 'x');

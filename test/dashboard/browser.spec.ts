@@ -52,6 +52,30 @@ function runLoad(client: GearmanClient, functions: string[], maxJobs = 3000): { 
   };
 }
 
+/** A Nest app with the embedded job server, the module's dashboard (every 250 ms) and these handlers. */
+async function startDashboardApp(
+  handlers: new (...args: never[]) => unknown,
+  options: { actions: boolean; concurrency: number },
+): Promise<INestApplication> {
+  @Module({
+    imports: [
+      GearmanModule.forRoot({
+        embeddedServer: { port: 0, logger: false },
+        dashboard: { actions: options.actions, intervalMs: 250 },
+        worker: { concurrency: options.concurrency, stopTimeoutMs: 200 },
+        shutdownTimeoutMs: 200,
+      }),
+    ],
+    controllers: [handlers],
+  })
+  class AppModule {}
+
+  const app = await NestFactory.create(AppModule, { logger: false });
+  app.connectMicroservice(GearmanModule.microservice());
+  await app.startAllMicroservices();
+  return app;
+}
+
 describeWithPeers(['chromium'], 'The dashboard in a real browser', () => {
   beforeAll(() => mkdirSync(TEST_OUTPUT, { recursive: true }));
 
@@ -159,22 +183,7 @@ describeWithPeers(['chromium'], 'The dashboard in a real browser', () => {
         }
       }
 
-      @Module({
-        imports: [
-          GearmanModule.forRoot({
-            embeddedServer: { port: 0, logger: false },
-            dashboard: { actions: true, intervalMs: 250 },
-            worker: { concurrency: 4, stopTimeoutMs: 200 },
-            shutdownTimeoutMs: 200,
-          }),
-        ],
-        controllers: [Handlers],
-      })
-      class AppModule {}
-
-      const app: INestApplication = await NestFactory.create(AppModule, { logger: false });
-      app.connectMicroservice(GearmanModule.microservice());
-      await app.startAllMicroservices();
+      const app = await startDashboardApp(Handlers, { actions: true, concurrency: 4 });
       const browser = await launchChromium();
       let stopped = false;
       let callers: Promise<void>[] = [];
@@ -213,6 +222,56 @@ describeWithPeers(['chromium'], 'The dashboard in a real browser', () => {
         stopped = true;
         finishReports();
         await Promise.all(callers);
+        await browser.close();
+        await app.close();
+      }
+    },
+    BROWSER_TEST_MS,
+  );
+  it(
+    "GearmanModule's dashboard: a running batch with its items' progress, then the results kept",
+    async () => {
+      const gates: (() => void)[] = [];
+
+      @Controller()
+      class Handlers {
+        @MessagePattern('slices.sum')
+        async sum(@Payload() n: number) {
+          await new Promise<void>((resolve) => gates.push(resolve));
+          return n;
+        }
+      }
+
+      const app = await startDashboardApp(Handlers, { actions: false, concurrency: 2 });
+      const browser = await launchChromium();
+      try {
+        const dashboard = app.get<GearmanDashboard>(GEARMAN_DASHBOARD);
+        const handle = await app.get(ClientGearman).emitBatch('slices.sum', [1, 2, 3, 4, 5, 6]);
+        const page = await browser.context.newPage();
+        await page.goto(`http://127.0.0.1:${dashboard.address().port}/`);
+        const row = `#batches tbody tr[data-batch="${handle}"]`;
+        await page.waitForSelector(row);
+        const progress = () => page.textContent(`${row} .progress-text`);
+        expect(await progress()).toBe('0/6');
+        expect(await page.textContent(`${row} td[data-field="function"]`)).toBe('slices.sum');
+        expect(await page.textContent('#results-kept')).toMatch(/batches running: 1$/);
+
+        // Two items end: the page follows.
+        await waitFor(() => gates.length === 2, 'two items to run');
+        for (const release of gates.splice(0)) release();
+        await waitFor(async () => (await progress()) === '2/6', 'the batch at 2/6');
+
+        // The rest end: the batch leaves the list and its outcomes are kept.
+        await waitFor(async () => {
+          for (const release of gates.splice(0)) release();
+          return (await page.$(row)) === null;
+        }, 'the batch to end');
+        await waitFor(async () => /batches running: 0$/.test((await page.textContent('#results-kept')) ?? ''), 'no batch running');
+        const kept = Number(/results kept: (\d+)/.exec((await page.textContent('#results-kept')) ?? '')?.[1]);
+        expect(kept).toBeGreaterThan(0);
+        expect(await page.isVisible('#batches-empty')).toBe(true);
+      } finally {
+        for (const release of gates.splice(0)) release();
         await browser.close();
         await app.close();
       }

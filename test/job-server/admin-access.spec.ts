@@ -85,6 +85,8 @@ describe('admin access: who may run what', () => {
     expect(mayRunAdminCommand('show', 'read-only', ['job', 'H:x:1a-0123456789abcdef'])).toBe(true);
     expect(mayRunAdminCommand('show', 'read-only', ['job'])).toBe(false);
     expect(mayRunAdminCommand('show', 'read-only', ['jobs'])).toBe(false);
+    expect(mayRunAdminCommand('show', 'read-only', ['batches'])).toBe(false);
+    expect(mayRunAdminCommand('show', 'all', ['batches'])).toBe(true);
     expect(mayRunAdminCommand('show', 'read-only', ['unique', 'jobs'])).toBe(false);
   });
 

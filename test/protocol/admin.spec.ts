@@ -2,6 +2,7 @@ import {
   formatAdminError,
   formatAdminListing,
   formatAdminOk,
+  formatBatchRow,
   formatJobRow,
   formatPriorityStatusRow,
   formatStatusRow,
@@ -10,6 +11,7 @@ import {
   isCompleteAdminReply,
   parseAdminCommand,
   parseAdminReply,
+  parseBatchRow,
   parseJobRow,
   parsePriorityStatusRow,
   parseStatusRow,
@@ -57,12 +59,19 @@ describe('admin protocol helpers', () => {
     const job = { handle: 'H:box:9', retries: 2, ignored: false, queued: true };
     expect(formatJobRow(job)).toBe('H:box:9\t2\t0\t1');
     expect(parseJobRow('H:box:9\t2\t0\t1')).toEqual(job);
+    const batch = { handle: 'H:box:a-0123456789abcdef', functionName: 'resize', ended: 3, total: 10, failed: 1, gathering: false };
+    expect(formatBatchRow(batch)).toBe('H:box:a-0123456789abcdef\tresize\t3\t10\t1\trunning');
+    expect(parseBatchRow('H:box:a-0123456789abcdef\tresize\t3\t10\t1\trunning')).toEqual(batch);
+    expect(parseBatchRow(formatBatchRow({ ...batch, ended: 10, gathering: true }))).toEqual({ ...batch, ended: 10, gathering: true });
   });
 
   test('malformed rows are refused with BAD_ADMIN_REPLY', () => {
     expect(() => parseStatusRow('fn\t1\t2')).toThrow(GearmanProtocolError);
     expect(() => parseStatusRow('fn\tx\t0\t0')).toThrow(/Malformed/);
     expect(() => parseWorkerRow('no colon here')).toThrow(GearmanProtocolError);
+    expect(() => parseBatchRow('H:box:1\tresize\t3\t10\t1')).toThrow(/Malformed show batches row/);
+    expect(() => parseBatchRow('H:box:1\tresize\t3\t10\t1\tsleeping')).toThrow(GearmanProtocolError);
+    expect(() => parseBatchRow('H:box:1\tresize\tx\t10\t1\trunning')).toThrow(GearmanProtocolError);
   });
 
   test('whole replies are recognised and parsed', () => {

@@ -92,18 +92,10 @@ function renderJobs(servers, actions) {
   const rows = [];
   for (const server of servers) {
     for (const job of server.runningJobs ?? []) {
-      const fraction = job.denominator > 0 ? Math.min(1, Math.max(0, job.numerator / job.denominator)) : 0;
-      const bar = element('div', { className: 'bar', title: `${job.numerator}/${job.denominator}` }, element('div'));
-      bar.firstChild.style.width = `${(fraction * 100).toFixed(1)}%`;
-      const progress = element(
-        'td',
-        { 'data-field': 'progress' },
-        bar,
-        element(
-          'span',
-          { className: 'progress-text' },
-          job.denominator > 0 ? `${job.numerator}/${job.denominator}` : 'no progress reported',
-        ),
+      const progress = progressCell(
+        job.numerator,
+        job.denominator,
+        job.denominator > 0 ? `${job.numerator}/${job.denominator}` : 'no progress reported',
       );
       const row = element(
         'tr',
@@ -120,6 +112,44 @@ function renderJobs(servers, actions) {
     }
   }
   fill('jobs', 'jobs-empty', rows);
+}
+
+function progressCell(numerator, denominator, text) {
+  const fraction = denominator > 0 ? Math.min(1, Math.max(0, numerator / denominator)) : 0;
+  const bar = element('div', { className: 'bar', title: `${numerator}/${denominator}` }, element('div'));
+  bar.firstChild.style.width = `${(fraction * 100).toFixed(1)}%`;
+  return element('td', { 'data-field': 'progress' }, bar, element('span', { className: 'progress-text' }, text));
+}
+
+// What the job servers keep of ended jobs (counts and bytes, never a result) and their running
+// batches, listed where the dashboard may run every admin command.
+function renderResults(servers) {
+  const keeping = servers.filter((server) => server.results);
+  $('results-section').hidden = keeping.length === 0;
+  if (keeping.length === 0) return;
+  const kept = keeping.reduce((sum, server) => sum + server.results.kept, 0);
+  const bytes = keeping.reduce((sum, server) => sum + server.results.bytes, 0);
+  const running = keeping.reduce((sum, server) => sum + server.results.batchesRunning, 0);
+  const size = bytes >= 1048576 ? `${(bytes / 1048576).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`;
+  $('results-kept').textContent = `results kept: ${kept} (${size}) · batches running: ${running}`;
+  const rows = [];
+  for (const server of keeping) {
+    for (const batch of server.results.batches ?? []) {
+      const text = batch.gathering ? `${batch.ended}/${batch.total}, gathering` : `${batch.ended}/${batch.total}`;
+      rows.push(
+        element(
+          'tr',
+          { 'data-batch': batch.handle },
+          cell(batch.handle, 'handle'),
+          element('td', { className: 'server-column' }, server.server),
+          cell(batch.functionName, 'function'),
+          progressCell(batch.ended, batch.total, text),
+          cell(batch.failed, 'failed', true),
+        ),
+      );
+    }
+  }
+  fill('batches', 'batches-empty', rows);
 }
 
 function renderWorkers(servers) {
@@ -210,6 +240,7 @@ function render() {
   renderThroughput(state.throughput);
   renderFunctions(state.servers, state.actions);
   renderJobs(state.servers, state.actions);
+  renderResults(state.servers);
   renderWorkers(state.servers);
   renderAppWorkers(state.appWorkers);
   $('updated').textContent = `updated ${new Date(state.at).toLocaleTimeString()}`;
