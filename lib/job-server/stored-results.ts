@@ -1,3 +1,5 @@
+import { Fifo } from '../connection/fifo.js';
+
 /** How long and how much the job server keeps of ended jobs. */
 export interface ResultRetention {
   /** An outcome is dropped this long after its job ended; default 24 hours. */
@@ -75,12 +77,19 @@ const MAX_TOMBSTONES = 10_000;
  * The outcomes of ended jobs, by handle and by unique id, bounded by age, count and bytes. Results
  * arrive in the order their jobs end, so the oldest is always first: eviction and expiry are O(1)
  * each, and one timer, armed for the oldest result, expires them (a quiet server forgets too).
+ * The order is kept in queues of its own: a Map's first entry is found by skipping the entries
+ * deleted before it, which made every eviction cost as much as all the evictions before it.
  */
 export class StoredResults {
   private readonly byHandle = new Map<string, StoredResult>();
   /** The newest result holding each unique id. */
   private readonly byUnique = new Map<string, StoredResult>();
-  private readonly tombstones = new Set<string>();
+  /** Results oldest first; one replaced or dropped since is skipped when it comes up. */
+  private readonly order = new Fifo<StoredResult>();
+  /** Dropped ids, each with the number of the drop that last remembered it, and their order. */
+  private readonly tombstones = new Map<string, number>();
+  private readonly tombstoneOrder = new Fifo<readonly [id: string, drop: number]>();
+  private drops = 0;
   private totalBytes = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -103,6 +112,7 @@ export class StoredResults {
   add(result: StoredResult, options: { persist?: boolean } = {}): void {
     this.forget(result.handle);
     this.byHandle.set(result.handle, result);
+    this.order.push(result);
     if (result.unique !== '') this.byUnique.set(result.unique, result);
     this.totalBytes += resultBytes(result);
     if (options.persist !== false) this.persistence?.saved(result);
@@ -111,7 +121,8 @@ export class StoredResults {
       dropped.push(this.dropOldest());
     }
     if (dropped.length > 0) this.persistence?.deleted(dropped);
-    this.expire();
+    // A timer armed is armed for the oldest result, or for one dropped since, which re-arms it.
+    if (!this.timer) this.expire();
   }
 
   /**
@@ -152,8 +163,8 @@ export class StoredResults {
     if (this.closed) return;
     const now = this.now();
     const dropped: string[] = [];
-    for (const result of this.byHandle.values()) {
-      const dueAt = result.endedAt + this.retention.maxAgeMs;
+    for (let oldest = this.oldest(); oldest; oldest = this.oldest()) {
+      const dueAt = oldest.endedAt + this.retention.maxAgeMs;
       if (dueAt > now) {
         this.timer = setTimeout(() => this.expire(), Math.min(dueAt - now, 2 ** 31 - 1));
         this.timer.unref?.();
@@ -164,8 +175,18 @@ export class StoredResults {
     if (dropped.length > 0) this.persistence?.deleted(dropped);
   }
 
+  /** The oldest result kept, skipping the queue's entries for results replaced or dropped since. */
+  private oldest(): StoredResult | undefined {
+    for (let first = this.order.peek(); first; first = this.order.peek()) {
+      if (this.byHandle.get(first.handle) === first) return first;
+      this.order.shift();
+    }
+    return undefined;
+  }
+
   private dropOldest(): string {
-    const oldest = this.byHandle.values().next().value as StoredResult;
+    const oldest = this.oldest()!;
+    this.order.shift();
     this.forget(oldest.handle);
     this.remember(oldest.handle);
     if (oldest.unique !== '') this.remember(oldest.unique);
@@ -181,8 +202,18 @@ export class StoredResults {
   }
 
   private remember(id: string): void {
-    this.tombstones.delete(id);
-    this.tombstones.add(id);
-    if (this.tombstones.size > MAX_TOMBSTONES) this.tombstones.delete(this.tombstones.values().next().value as string);
+    const drop = ++this.drops;
+    this.tombstones.set(id, drop);
+    this.tombstoneOrder.push([id, drop]);
+    while (this.tombstones.size > MAX_TOMBSTONES) {
+      const [oldestId, oldestDrop] = this.tombstoneOrder.shift()!;
+      // Remembered again since: a later entry of the queue stands for it.
+      if (this.tombstones.get(oldestId) === oldestDrop) this.tombstones.delete(oldestId);
+    }
+    // Ids remembered again and again leave stale entries behind: keep the queue within twice the bound.
+    if (this.tombstoneOrder.length > 2 * MAX_TOMBSTONES) {
+      this.tombstoneOrder.takeAll();
+      for (const entry of [...this.tombstones].sort((a, b) => a[1] - b[1])) this.tombstoneOrder.push(entry);
+    }
   }
 }

@@ -53,6 +53,36 @@ describe('StoredResults', () => {
     byBytes.close();
   });
 
+  test('a result kept again under its handle is the newest: the one dropped next is the other', () => {
+    const results = new StoredResults({ ...roomy, maxCount: 2 });
+    const [a, b] = [result(), result()];
+    results.add(a);
+    results.add(b);
+    const aAgain = { ...a, payload: Buffer.from('second outcome') };
+    results.add(aAgain);
+    results.add(result());
+    expect(results.find(b.handle)).toBeUndefined();
+    expect(results.find(a.handle)).toBe(aAgain);
+    expect(results.count).toBe(2);
+    results.close();
+  });
+
+  test('remembers the last 10,000 ids it dropped, an id dropped again counting from its last drop', () => {
+    const results = new StoredResults({ ...roomy, maxCount: 1 });
+    const first = result();
+    results.add(first);
+    for (let n = 0; n < 30_000; n++) {
+      results.add(result());
+      // The first one's handle comes back and is dropped again now and then.
+      if (n % 7_000 === 0) results.add({ ...first, endedAt: Date.now() });
+    }
+    // Dropped last at n = 28,000, then 2,000 more results (4,000 ids) went: still remembered.
+    expect(results.wasDropped(first.handle)).toBe(true);
+    for (let n = 0; n < 5_000; n++) results.add(result());
+    expect(results.wasDropped(first.handle)).toBe(false);
+    results.close();
+  });
+
   test('expires results on a timer, without any new result arriving', async () => {
     const results = new StoredResults({ ...roomy, maxAgeMs: 60 });
     const old = result();
