@@ -684,6 +684,7 @@ export class JobBroker {
       priority: job.priority,
       background: job.background,
       retries: job.retries,
+      createdAt: job.createdAt,
     };
   }
 

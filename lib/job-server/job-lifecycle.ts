@@ -50,6 +50,8 @@ export interface JobView {
   readonly background: boolean;
   /** Times a worker lost it. */
   readonly retries: number;
+  /** When the server created it, ms since the epoch (a restored job: when it was put back). */
+  readonly createdAt: number;
 }
 
 export type WorkUpdate =

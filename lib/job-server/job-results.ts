@@ -86,9 +86,8 @@ export class JobResults implements JobLifecycle {
 
   accepted(job: JobView): void {
     if (!job.background || this.batches?.owns(job.handle) || this.batches?.ownsAttempt(job)) return;
-    const createdAt = Date.now();
-    this.track(job.handle, createdAt);
-    this.persistence?.jobAccepted(job.handle, job.unique, job.functionName, createdAt);
+    // Nothing is held for a queued job: the broker's job tells its state until it starts.
+    this.persistence?.jobAccepted(job.handle, job.unique, job.functionName, job.createdAt);
     this.followAttempt(job.handle, job.data);
   }
 
@@ -126,12 +125,12 @@ export class JobResults implements JobLifecycle {
   }
 
   joined(job: JobView, background: boolean): void {
-    if (background) this.track(job.handle);
+    if (background) this.track(job.handle, job.createdAt);
   }
 
   started(job: JobView, _worker: BrokerPeer): void {
     // A job a durable store put back was never `accepted` here.
-    if (job.background) this.track(job.handle);
+    if (job.background) this.track(job.handle, job.createdAt);
   }
 
   progressed(job: JobView, update: WorkUpdate): void {
@@ -206,7 +205,7 @@ export class JobResults implements JobLifecycle {
         running: run !== undefined,
         numerator: run?.numerator ?? 0,
         denominator: run?.denominator ?? 0,
-        createdAt: live?.createdAt,
+        createdAt: live?.createdAt ?? job.createdAt,
         parts: live?.parts ?? [],
       };
     }
@@ -246,7 +245,7 @@ export class JobResults implements JobLifecycle {
     this.stored.close();
   }
 
-  private track(handle: string, createdAt = Date.now()): void {
+  private track(handle: string, createdAt: number): void {
     if (!this.live.has(handle)) this.live.set(handle, { createdAt, parts: [], partBytes: 0, dropped: false });
   }
 
@@ -266,7 +265,7 @@ export class JobResults implements JobLifecycle {
       parts: dropped ? [] : parts,
       numerator: end.numerator,
       denominator: end.denominator,
-      createdAt: live?.createdAt ?? end.endedAt,
+      createdAt: live?.createdAt ?? job.createdAt,
       endedAt: end.endedAt,
       dropped,
     });

@@ -90,6 +90,8 @@ export class Job {
 
   /** The unique id followed by the payload. */
   readonly body: string;
+  /** When the broker created it (ms since the epoch): what a kept result tells as its start. */
+  readonly createdAt = Date.now();
 
   /** `unique` must be at most 64 characters (gearmand's limit, which the connection enforces). */
   constructor(
