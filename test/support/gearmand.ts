@@ -95,14 +95,19 @@ export interface RunningGearmand {
   stop(): Promise<void>;
 }
 
-/** Starts Debian's gearmand on a free loopback port with the given extra flags. */
-export async function startGearmand(extraArgs: string[] = []): Promise<RunningGearmand> {
-  const binary = findExecutable('gearmand');
-  if (!binary) throw new Error('gearmand is not installed');
+/** A server program of this machine on a free loopback port, until stop() (SIGTERM, then the exit). */
+export interface RunningDaemon {
+  readonly port: number;
+  readonly process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts `program` with the arguments `args(port)` gives for a free port, and waits until that port accepts. */
+export async function startDaemon(program: string, args: (port: number) => string[]): Promise<RunningDaemon> {
+  const binary = findExecutable(program);
+  if (!binary) throw new Error(`${program} is not installed`);
   const port = await freePort();
-  const child = spawn(binary, ['--listen', '127.0.0.1', '--port', String(port), '--log-file', 'none', '--threads', '0', ...extraArgs], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(binary, args(port), { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (chunk) => (stderr += chunk));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -110,15 +115,30 @@ export async function startGearmand(extraArgs: string[] = []): Promise<RunningGe
     await waitForPort(port);
   } catch (error) {
     child.kill('SIGKILL');
-    throw new Error(`gearmand did not start: ${(error as Error).message}\n${stderr}`, { cause: error });
+    throw new Error(`${program} did not start: ${(error as Error).message}\n${stderr}`, { cause: error });
   }
   return {
     port,
-    host: '127.0.0.1',
     process: child,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
     },
   };
+}
+
+/** Starts Debian's gearmand on a free loopback port with the given extra flags. */
+export async function startGearmand(extraArgs: string[] = []): Promise<RunningGearmand> {
+  const daemon = await startDaemon('gearmand', (port) => [
+    '--listen',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--log-file',
+    'none',
+    '--threads',
+    '0',
+    ...extraArgs,
+  ]);
+  return { ...daemon, host: '127.0.0.1' };
 }
