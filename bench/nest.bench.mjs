@@ -19,12 +19,13 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Controller, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { ClientProxyFactory, MessagePattern, Transport } from '@nestjs/microservices';
+import { ClientProxyFactory, Transport } from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
 import { ClientGearman, GearmanModule, ServerGearman } from '../dist/esm/index.js';
 import { freePort, GEARMAND, REDIS_SERVER, startGearmand, startListeningProcess, startRedis } from './support/brokers.mjs';
+import { EchoController, EchoModule } from './support/echo-module.mjs';
 
 const MEASURE_MS = Number(process.env.BENCH_NEST_MS ?? 3000);
 const ROUNDS = 3;
@@ -34,16 +35,6 @@ const CONCURRENCIES = [1, 64];
 const PAYLOAD = 'x'.repeat(98); // 100 bytes as JSON text
 const SCRIPT = fileURLToPath(import.meta.url);
 const CLI = join(process.cwd(), 'dist/cjs/cli/main.js');
-
-class EchoController {
-  echo(data) {
-    return data;
-  }
-}
-MessagePattern('echo')(EchoController.prototype, 'echo', Object.getOwnPropertyDescriptor(EchoController.prototype, 'echo'));
-Controller()(EchoController);
-class EchoModule {}
-Module({ controllers: [EchoController] })(EchoModule);
 
 /** How each transport's microservice and client are made, from the broker's address. */
 const transports = {

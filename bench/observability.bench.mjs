@@ -19,13 +19,12 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { MessagePattern } from '@nestjs/microservices';
 import { Registry } from 'prom-client';
 import { lastValueFrom } from 'rxjs';
 import { ClientGearman, GearmanMetrics, ServerGearman } from '../dist/esm/index.js';
 import { freePort, startListeningProcess } from './support/brokers.mjs';
+import { EchoModule } from './support/echo-module.mjs';
 
 const MEASURE_MS = Number(process.env.BENCH_OBS_MS ?? 7000);
 const ROUNDS = Number(process.env.BENCH_OBS_ROUNDS ?? 7);
@@ -33,16 +32,6 @@ const WARMUP_MS = 500;
 const CONCURRENCIES = [1, 64];
 const PAYLOAD = 'x'.repeat(98); // 100 bytes as JSON text
 const CLI = join(process.cwd(), 'dist/cjs/cli/main.js');
-
-class EchoController {
-  echo(data) {
-    return data;
-  }
-}
-MessagePattern('echo')(EchoController.prototype, 'echo', Object.getOwnPropertyDescriptor(EchoController.prototype, 'echo'));
-Controller()(EchoController);
-class EchoModule {}
-Module({ controllers: [EchoController] })(EchoModule);
 
 /**
  * The variants: the options of the client and the worker, and the flags of the job server process
