@@ -73,7 +73,7 @@ Security:
 Limits (0 turns one off; see docs/security.md):
       --output-buffer-soft BYTES      stop reading a peer owed this much (default 4194304)
       --output-buffer-hard BYTES      close a peer owed this much (default 67108864)
-      --frames-per-turn N             packets handled per connection per turn (default 8)
+      --frames-per-turn N             packets handled per connection per turn (default 4)
       --max-queued-per-function N     jobs queued per function (default 2000000)
       --max-queued-per-connection N   jobs queued per connection (default 0 = none)
       --max-queued-bytes BYTES        estimated memory of all queued jobs (default: half the heap)

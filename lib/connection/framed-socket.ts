@@ -33,6 +33,8 @@ const HELD_BY_FAILURE = 4;
 
 /** Up to this many bytes written in one tick are copied into one buffer; beyond, they go out as a vector. */
 const COALESCE_LIMIT = 64 * 1024;
+/** Replies held back while the peer's own backlog is being worked through, at most. */
+const HELD_REPLIES_LIMIT = 16 * 1024;
 
 /**
  * A socket (or any FrameTransport) that speaks in Gearman frames: decodes what arrives, and batches what is written
@@ -46,8 +48,9 @@ const COALESCE_LIMIT = 64 * 1024;
  *
  * Reading is fair and can be held: with `maxFramesPerTurn`, a chunk holding more frames than that
  * is decoded in slices, one per turn of the event loop, with the socket paused meanwhile (so a
- * flood from one peer cannot hold up the others); `pauseReading` stops reading for the owner
- * (a job server that a peer owes too many replies to).
+ * flood from one peer cannot hold up the others), and the replies to it are held until its backlog
+ * is done; `pauseReading` stops reading for the owner (a job server that a peer owes too many
+ * replies to).
  */
 export class FramedSocket {
   private readonly decoder: PacketDecoder;
@@ -56,7 +59,7 @@ export class FramedSocket {
   private drainOwed = false;
   private ended = false;
   private closed = false;
-  private readonly flushNow = () => this.flush();
+  private readonly flushNow = () => this.flush(false);
   private received = 0;
   private sent = 0;
   private readonly maxFramesPerTurn: number;
@@ -154,7 +157,7 @@ export class FramedSocket {
   /** Sends what is queued, then closes the write side; later writes are dropped. */
   end(): void {
     this.ended = true;
-    this.flush();
+    this.flush(true);
     this.socket.end();
   }
 
@@ -162,9 +165,15 @@ export class FramedSocket {
     this.socket.destroy(error);
   }
 
-  private flush(): void {
+  /**
+   * Hands the batch to the socket. While the peer's backlog waits for later turns, its replies are
+   * held (up to HELD_REPLIES_LIMIT) and go out when the backlog is done: a write per slice would
+   * cost a bulk sender's slice more than its frames, and take the time from everyone else.
+   */
+  private flush(force: boolean): void {
     const chunks = this.pending;
     if (chunks.length === 0) return;
+    if (!force && this.backlogScheduled && this.pendingBytes < HELD_REPLIES_LIMIT) return;
     const bytes = this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
@@ -235,11 +244,14 @@ export class FramedSocket {
   private readBacklog(): void {
     this.backlogScheduled = false;
     // Only the backlog's own hold may be set: the owner's pause or a failure stop it here.
-    if (this.closed || this.holds !== HELD_BY_BACKLOG) return;
-    const backlog = this.backlog;
-    this.backlog = undefined;
-    if (backlog) this.decode(backlog);
-    else this.release(HELD_BY_BACKLOG);
+    if (!this.closed && this.holds === HELD_BY_BACKLOG) {
+      const backlog = this.backlog;
+      this.backlog = undefined;
+      if (backlog) this.decode(backlog);
+      else this.release(HELD_BY_BACKLOG);
+    }
+    // Replies held for the backlog go out now, unless another slice is due and they are few.
+    this.flush(false);
   }
 
   private hold(reason: number): void {

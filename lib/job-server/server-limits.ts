@@ -66,7 +66,7 @@ export function defaultJobServerLimits(): JobServerLimits {
   return {
     outputBufferSoftBytes: 4 * 1024 * 1024,
     outputBufferHardBytes: 64 * 1024 * 1024,
-    framesPerTurn: 8,
+    framesPerTurn: 4,
     maxQueuedJobsPerFunction: 2_000_000,
     maxQueuedJobsPerConnection: 0,
     maxQueuedBytes: Math.floor(getHeapStatistics().heap_size_limit / 2),

@@ -7,6 +7,7 @@ import {
   Frame,
   GearmanProtocolError,
   Magic,
+  PacketDecoder,
   PacketType,
   ProtocolErrorCode,
 } from '../../lib/protocol/index.js';
@@ -264,6 +265,84 @@ describe('FramedSocket over loopback', () => {
       client2.destroy();
       server2.destroy();
     }
+  });
+
+  describe('replies to a burst handled in slices', () => {
+    /** A FramedSocket answering every ECHO_REQ with its text padded to `replyBytes`, counting its socket writes. */
+    async function echoing(replyBytes: number, onFrame?: (framed: FramedSocket, seen: number) => void) {
+      const [serverEnd, clientEnd] = await socketPair();
+      const counted = serverEnd as Socket & { _writev: (...args: unknown[]) => void; _write: (...args: unknown[]) => void };
+      let writes = 0;
+      const writev = counted._writev.bind(counted);
+      const write = counted._write.bind(counted);
+      counted._writev = (...args: unknown[]) => (writes++, writev(...args));
+      counted._write = (...args: unknown[]) => (writes++, write(...args));
+      let seen = 0;
+      const handler = new Recorder();
+      const framed: FramedSocket = new FramedSocket(serverEnd, { accept: 'request', maxFramesPerTurn: 10 }, handler);
+      handler.onFrame = (frame) => {
+        seen++;
+        const text = frame.kind === 'packet' ? frame.args[0].toString() : '';
+        framed.write(encodeResponse(PacketType.ECHO_RES, text.padEnd(replyBytes - 12, '.')));
+        onFrame?.(framed, seen);
+      };
+      const replies: string[] = [];
+      const decoder = new PacketDecoder({ accept: 'response' });
+      clientEnd.on('data', (chunk: Buffer) =>
+        decoder.feed(chunk, (frame) => replies.push(frame.kind === 'packet' ? frame.args[0].toString().replace(/\.+$/, '') : '')),
+      );
+      const close = () => {
+        clientEnd.destroy();
+        serverEnd.destroy();
+      };
+      return { framed, clientEnd, replies, writes: () => writes, close };
+    }
+    const burst = (count: number) => Buffer.concat(Array.from({ length: count }, (_, i) => encodeRequest(PacketType.ECHO_REQ, `n${i}`)));
+    const names = (count: number) => Array.from({ length: count }, (_, i) => `n${i}`);
+
+    test('are held until the burst is done and leave in one socket write, not one per slice', async () => {
+      const peer = await echoing(20);
+      try {
+        peer.clientEnd.write(burst(95));
+        await until(() => peer.replies.length === 95, 'every reply');
+        expect(peer.replies).toEqual(names(95));
+        expect(peer.writes()).toBe(1);
+      } finally {
+        peer.close();
+      }
+    });
+
+    test('leave once 16 KiB are held, so a long burst is answered as it goes', async () => {
+      const peer = await echoing(100);
+      try {
+        peer.clientEnd.write(burst(2000));
+        await until(() => peer.replies.length === 2000, 'every reply');
+        expect(peer.replies).toEqual(names(2000));
+        // 200,000 bytes of replies: a write per 16 KiB held, not one per slice of 10 (200) nor one in all.
+        expect(peer.writes()).toBeGreaterThanOrEqual(Math.floor(200_000 / (16 * 1024)));
+        expect(peer.writes()).toBeLessThan(40);
+      } finally {
+        peer.close();
+      }
+    });
+
+    test('leave at once when the owner pauses reading mid-burst', async () => {
+      const peer = await echoing(20, (framed, seen) => {
+        if (seen === 25) framed.pauseReading();
+      });
+      try {
+        peer.clientEnd.write(burst(95));
+        await until(() => peer.replies.length === 30, 'the replies to the frames handled before the pause');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        // The slice that paused ran to its end (frames 21 to 30); nothing more until resumeReading.
+        expect(peer.replies).toEqual(names(30));
+        peer.framed.resumeReading();
+        await until(() => peer.replies.length === 95, 'the rest');
+        expect(peer.replies).toEqual(names(95));
+      } finally {
+        peer.close();
+      }
+    });
   });
 
   test('pauseReading stops the frames (what arrives waits), resumeReading hands them over in order', async () => {

@@ -95,7 +95,7 @@ describe('JobServerLimits', () => {
     expect(limits).toMatchObject({
       outputBufferSoftBytes: 4 * 1024 * 1024,
       outputBufferHardBytes: 64 * 1024 * 1024,
-      framesPerTurn: 8,
+      framesPerTurn: 4,
       maxQueuedJobsPerFunction: 2_000_000,
       maxQueuedJobsPerConnection: 0,
       maxConnections: 10_000,
