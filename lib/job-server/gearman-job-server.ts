@@ -26,7 +26,7 @@ import { DurableQueue } from './durable-queue.js';
 import { openQueueStore } from './open-queue-store.js';
 import type { QueueStore, QueueStoreOptions } from './queue-store.js';
 import { SqliteQueueStore } from './sqlite-queue-store.js';
-import { handleKey, SqliteResults, type PersistedHandle, type ResultsDatabase } from './sqlite-results.js';
+import { handleKey, SqliteResults, type PersistedHandle, type QueuedHandle, type ResultsDatabase } from './sqlite-results.js';
 
 /** Reported by the admin `version` command. */
 export const JOB_SERVER_VERSION = '0.1.0';
@@ -436,24 +436,22 @@ export class GearmanJobServer {
     for (const batch of batches) this.broker.reserveHandle(batch.handle);
     const restored: { handle: string; unique: string; functionName: string; data: string; before: PersistedHandle | undefined }[] = [];
     durable.attach(store, (job) => {
-      const key = handleKey(job.unique, job.functionName);
-      restored.push({ ...job, handle: this.broker.restore(job), before: handles.get(key) });
-      handles.delete(key);
+      restored.push({ ...job, handle: this.broker.restore(job), before: handles.get(handleKey(job.unique, job.functionName)) });
     });
     results.persistTo(persisted, kept);
     this.batches?.persistTo(persisted, batches, restored);
+    const queuedHandles: QueuedHandle[] = [];
     for (const job of restored) {
+      const restoredJob = this.broker.findByHandle(job.handle);
       // A batch's job, or one the batches dropped (its outcome was already kept).
-      if (this.batches?.owns(job.handle) || !this.broker.findByHandle(job.handle)) continue;
+      if (this.batches?.owns(job.handle) || !restoredJob) continue;
       results.restored(job.handle, job.data, job.before && { ...job.before, unique: job.unique });
       // A job queued into the file by another server: its handle from now on is this one.
-      if (!job.before) persisted.jobAccepted(job.handle, job.unique, job.functionName, Date.now());
+      const { handle, createdAt } = job.before ?? { handle: job.handle, createdAt: Date.now() };
+      queuedHandles.push({ id: restoredJob.id, handle, unique: job.unique, functionName: job.functionName, createdAt });
     }
-    // Handles of jobs the queue no longer holds (they ended before a crash let the queue delete them).
-    for (const key of handles.keys()) {
-      const split = key.indexOf('\0');
-      persisted.jobEnded(key.slice(split + 1), key.slice(0, split));
-    }
+    // Handles of jobs the queue no longer holds (they ended before a crash let the queue delete them) go.
+    persisted.replaceHandles(queuedHandles);
     return restored.length;
   }
 

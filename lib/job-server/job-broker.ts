@@ -677,6 +677,7 @@ export class JobBroker {
 
   private view(job: Job): JobView {
     return {
+      id: job.id,
       handle: this.handleOf(job),
       functionName: job.functionName,
       unique: job.unique,

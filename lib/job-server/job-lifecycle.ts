@@ -41,6 +41,8 @@ export interface JobLifecycle {
 
 /** A job as lifecycle hooks see it (a snapshot taken for the call). */
 export interface JobView {
+  /** The broker's number for it: unique while the server runs, increasing; a restored job gets a new one. */
+  readonly id: number;
   /** Unique while the server runs; a restored job gets a new one. */
   readonly handle: string;
   readonly functionName: string;

@@ -87,7 +87,7 @@ export class JobResults implements JobLifecycle {
   accepted(job: JobView): void {
     if (!job.background || this.batches?.owns(job.handle) || this.batches?.ownsAttempt(job)) return;
     // Nothing is held for a queued job: the broker's job tells its state until it starts.
-    this.persistence?.jobAccepted(job.handle, job.unique, job.functionName, job.createdAt);
+    this.persistence?.jobAccepted(job.id, job.handle, job.unique, job.functionName, job.createdAt);
     this.followAttempt(job.handle, job.data);
   }
 
@@ -165,7 +165,7 @@ export class JobResults implements JobLifecycle {
     this.live.delete(job.handle);
     if ((job.background || live) && !this.batches?.owns(job.handle)) {
       this.keep(job, end, live);
-      if (job.background) this.persistence?.jobEnded(job.unique, job.functionName);
+      if (job.background) this.persistence?.jobEnded(job.id);
     }
     const origin = this.originOf.get(job.handle);
     if (origin) {

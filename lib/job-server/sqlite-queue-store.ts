@@ -238,7 +238,6 @@ export class SqliteQueueStore implements QueueStore {
     this.timer = undefined;
     const batch = this.pending;
     if (batch.length === 0) return;
-    for (const hook of this.commitHooks) hook();
     this.pending = [];
     this.pendingAdds.clear();
     let failure: GearmanQueueStoreError | undefined;
@@ -253,6 +252,8 @@ export class SqliteQueueStore implements QueueStore {
         }
       }
       this.db.exec('BEGIN');
+      // Writes kept beside the queue join its transaction (one commit a turn, not two), ahead of its own.
+      for (const hook of this.commitHooks) hook();
       for (const write of batch) {
         if (write.cancelled) continue;
         if (write.add) this.write(write.add);

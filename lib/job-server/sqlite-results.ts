@@ -3,10 +3,10 @@ import type { ResultPersistence, StoredResult } from './stored-results.js';
 
 /** Where the job server's background jobs' handles go, so that a restart gives each its old one back. */
 export interface JobPersistence {
-  /** A background job was accepted (not a batch's item). Byte strings. */
-  jobAccepted(handle: string, unique: string, functionName: string, createdAt: number): void;
+  /** A background job was accepted (not a batch's item); `id` is the broker's number for it. Byte strings. */
+  jobAccepted(id: number, handle: string, unique: string, functionName: string, createdAt: number): void;
   /** It ended (its result, if kept, is saved with its handle). */
-  jobEnded(unique: string, functionName: string): void;
+  jobEnded(id: number): void;
 }
 
 /** Where the batches the job server coordinates go, so that a restart carries them on. */
@@ -28,6 +28,14 @@ const RESULTS_TABLE = 'gearman_results';
 const BATCHES_TABLE = 'gearman_batches';
 const ITEMS_TABLE = 'gearman_batch_items';
 const HANDLES_TABLE = 'gearman_job_handles';
+/**
+ * Keyed by the broker's number for the job (its rowid), which only grows while the server runs: a
+ * row is appended when a job is accepted and goes when it ends, nearly in the same order, so the
+ * pages a commit writes are few. Keyed by unique id (random, as the queue table is), each commit
+ * wrote a page per job and halved the sqlite queue's submit rate. The numbers start again at each
+ * start, so the table is rewritten then (replaceHandles).
+ */
+const CREATE_HANDLES_TABLE = `CREATE TABLE IF NOT EXISTS ${HANDLES_TABLE} (unique_key TEXT, function_name TEXT, handle TEXT, created_at INTEGER)`;
 
 /** A byte string (latin1) as the bytes SQLite keeps, and back. */
 const bytes = (text: string) => Buffer.from(text, 'latin1');
@@ -88,6 +96,15 @@ export interface PersistedBatch {
   readonly ended: { index: number; outcome: BatchItemOutcome }[];
 }
 
+/** A queued job's handle as replaceHandles() writes it: `id` is the broker's number for the job. */
+export interface QueuedHandle {
+  readonly id: number;
+  readonly handle: string;
+  readonly unique: string;
+  readonly functionName: string;
+  readonly createdAt: number;
+}
+
 /** A queued job's handle as kept, by its key in the queue: function and unique id. */
 export interface PersistedHandle {
   readonly handle: string;
@@ -120,8 +137,7 @@ export class SqliteResults implements ResultPersistence, JobPersistence, BatchPe
          payload BLOB, parts BLOB, numerator INTEGER, denominator INTEGER, created_at INTEGER, ended_at INTEGER, dropped INTEGER, batch TEXT);
        CREATE TABLE IF NOT EXISTS ${BATCHES_TABLE} (handle TEXT PRIMARY KEY, unique_key TEXT, request TEXT, total INTEGER, created_at INTEGER);
        CREATE TABLE IF NOT EXISTS ${ITEMS_TABLE} (handle TEXT, idx INTEGER, data BLOB, outcome BLOB, PRIMARY KEY (handle, idx));
-       CREATE TABLE IF NOT EXISTS ${HANDLES_TABLE} (unique_key TEXT, function_name TEXT, handle TEXT, created_at INTEGER,
-         PRIMARY KEY (unique_key, function_name));`,
+       ${CREATE_HANDLES_TABLE};`,
     );
     this.statements = {
       saveResult: db.prepare(
@@ -133,8 +149,10 @@ export class SqliteResults implements ResultPersistence, JobPersistence, BatchPe
       itemEnded: db.prepare(`UPDATE ${ITEMS_TABLE} SET data = NULL, outcome = ? WHERE handle = CAST(? AS TEXT) AND idx = ?`),
       deleteBatch: db.prepare(`DELETE FROM ${BATCHES_TABLE} WHERE handle = CAST(? AS TEXT)`),
       deleteItems: db.prepare(`DELETE FROM ${ITEMS_TABLE} WHERE handle = CAST(? AS TEXT)`),
-      saveHandle: db.prepare(`INSERT OR REPLACE INTO ${HANDLES_TABLE} VALUES (CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), ?)`),
-      deleteHandle: db.prepare(`DELETE FROM ${HANDLES_TABLE} WHERE unique_key = CAST(? AS TEXT) AND function_name = CAST(? AS TEXT)`),
+      saveHandle: db.prepare(
+        `INSERT OR REPLACE INTO ${HANDLES_TABLE} (rowid, unique_key, function_name, handle, created_at) VALUES (?, CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), ?)`,
+      ),
+      deleteHandle: db.prepare(`DELETE FROM ${HANDLES_TABLE} WHERE rowid = ?`),
     };
     this.commit = db.transaction(() => {
       for (const write of this.pending.splice(0)) write();
@@ -243,12 +261,27 @@ export class SqliteResults implements ResultPersistence, JobPersistence, BatchPe
     });
   }
 
-  jobAccepted(handle: string, unique: string, functionName: string, createdAt: number): void {
-    this.write(() => this.statements.saveHandle.run(bytes(unique), bytes(functionName), bytes(handle), createdAt));
+  jobAccepted(id: number, handle: string, unique: string, functionName: string, createdAt: number): void {
+    this.write(() => this.statements.saveHandle.run(id, bytes(unique), bytes(functionName), bytes(handle), createdAt));
   }
 
-  jobEnded(unique: string, functionName: string): void {
-    this.write(() => this.statements.deleteHandle.run(bytes(unique), bytes(functionName)));
+  jobEnded(id: number): void {
+    this.write(() => this.statements.deleteHandle.run(id));
+  }
+
+  /**
+   * Replaces every kept handle with those of the jobs restored at start, numbered as this run's
+   * broker numbers them (rows are keyed by that number, see CREATE_HANDLES_TABLE). Run once, after
+   * loadHandles() and before any job is accepted; in one transaction, at once.
+   */
+  replaceHandles(jobs: Iterable<QueuedHandle>): void {
+    this.flush();
+    this.db.transaction(() => {
+      this.db.exec(`DROP TABLE IF EXISTS ${HANDLES_TABLE}; ${CREATE_HANDLES_TABLE}`);
+      for (const job of jobs) {
+        this.statements.saveHandle.run(job.id, bytes(job.unique), bytes(job.functionName), bytes(job.handle), job.createdAt);
+      }
+    })();
   }
 
   batchStarted(handle: string, unique: string, request: string, items: readonly string[], createdAt: number): void {

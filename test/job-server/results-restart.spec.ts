@@ -186,6 +186,35 @@ describe('results across a restart of GearmanJobServer with the sqlite queue', (
     expect(sqlite3(file, 'SELECT count(*) FROM gearman_queue')).toBe('0');
   });
 
+  test('the handles table holds one row per queued background job, appended as jobs are accepted; a restart rewrites it from the queue', async () => {
+    const file = newFile();
+    let server = await start(file);
+    let caller = await client(`127.0.0.1:${server.address().port}`);
+    const submitted = [];
+    for (const unique of ['h-1', 'h-2', 'h-3']) submitted.push(await caller.submitBackground('later', unique, { unique }));
+    await caller.close();
+    await server.close();
+    // In the order the jobs were accepted, by rowid: rows are appended, not placed by their random unique id.
+    const rows = () =>
+      sqlite3(file, "SELECT CAST(unique_key AS TEXT) || ' ' || CAST(handle AS TEXT) FROM gearman_job_handles ORDER BY rowid");
+    expect(rows().split('\n')).toEqual(submitted.map((job, i) => `h-${i + 1} ${job.handle}`));
+    expect(sqlite3(file, "SELECT count(*) FROM pragma_index_list('gearman_job_handles')")).toBe('0');
+    // A job that left the queue while its handle stayed (as after a crash between their commits): its row is not kept.
+    sqlite3(file, "DELETE FROM gearman_queue WHERE unique_key = 'h-2'");
+
+    server = await start(file);
+    caller = await client(`127.0.0.1:${server.address().port}`);
+    // The two still queued answer to the handles their caller holds, now under this run's rows.
+    for (const job of [submitted[0], submitted[2]]) expect(await caller.getResult(job.handle)).toMatchObject({ state: 'queued' });
+    expect(await caller.getResult(submitted[1].handle)).toMatchObject({ state: 'unknown' });
+    const worker = await rawPeer(server.address().port);
+    worker.send(PacketType.CAN_DO, 'later');
+    await runOne(worker, () => 'ran');
+    await caller.close();
+    await server.close();
+    expect(rows()).toBe(`h-3 ${submitted[2].handle}`);
+  });
+
   test('sequential handles: a restarted server counts on above every handle something kept answers to', async () => {
     const file = newFile();
     let server = await start(file, {}, 'sequential');
