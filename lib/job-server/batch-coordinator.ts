@@ -408,7 +408,7 @@ export class BatchCoordinator implements JobLifecycle {
       unique: batch.unique,
       functionName: batch.request.function,
       outcome: outcome.kind,
-      payload: outcome.kind === 'fail' ? Buffer.alloc(0) : outcome.data,
+      payload: outcome.kind === 'fail' ? '' : outcome.data.toString('latin1'),
       parts: [],
       numerator: batch.ended,
       denominator: batch.items.length,

@@ -177,7 +177,7 @@ class Answer {
     private readonly follow: boolean,
   ) {}
 
-  data(part: Buffer): void {
+  data(part: Buffer | string): void {
     this.sentParts++;
     this.peer.send(encodeByteStringResponse(PacketType.WORK_DATA, [this.handle, part]));
   }
@@ -195,7 +195,7 @@ class Answer {
     if (state.kind === 'stored') {
       const { result } = state;
       for (const part of result.parts.slice(this.sentParts)) this.data(part);
-      payload = result.payload;
+      payload = Buffer.from(result.payload, 'latin1');
     }
     this.peer.send(encodeByteStringResponse(PacketType.WORK_COMPLETE, [this.handle, encodeResultReply(recordOf(state), payload)]));
   }

@@ -41,23 +41,23 @@ const CREATE_HANDLES_TABLE = `CREATE TABLE IF NOT EXISTS ${HANDLES_TABLE} (uniqu
 const bytes = (text: string) => Buffer.from(text, 'latin1');
 const text = (value: unknown) => (Buffer.isBuffer(value) ? value.toString('latin1') : String(value ?? ''));
 
-/** WORK_DATA parts as one blob: each a 4-byte big-endian length and its bytes. */
-function packParts(parts: readonly Buffer[]): Buffer {
+/** WORK_DATA parts (byte strings) as one blob: each a 4-byte big-endian length and its bytes. */
+function packParts(parts: readonly string[]): Buffer {
   const packed = Buffer.allocUnsafe(parts.reduce((total, part) => total + 4 + part.length, 0));
   let offset = 0;
   for (const part of parts) {
     packed.writeUInt32BE(part.length, offset);
-    part.copy(packed, offset + 4);
+    packed.write(part, offset + 4, 'latin1');
     offset += 4 + part.length;
   }
   return packed;
 }
 
-function unpackParts(packed: Buffer): Buffer[] {
-  const parts: Buffer[] = [];
+function unpackParts(packed: Buffer): string[] {
+  const parts: string[] = [];
   for (let offset = 0; offset + 4 <= packed.length;) {
     const length = packed.readUInt32BE(offset);
-    parts.push(Buffer.from(packed.subarray(offset + 4, offset + 4 + length)));
+    parts.push(packed.toString('latin1', offset + 4, offset + 4 + length));
     offset += 4 + length;
   }
   return parts;
@@ -175,7 +175,7 @@ export class SqliteResults implements ResultPersistence, JobPersistence, BatchPe
         unique: text(unique),
         functionName: text(functionName),
         outcome: String(outcome) as StoredResult['outcome'],
-        payload: Buffer.isBuffer(payload) ? payload : Buffer.alloc(0),
+        payload: Buffer.isBuffer(payload) ? payload.toString('latin1') : '',
         parts: Buffer.isBuffer(parts) ? unpackParts(parts) : [],
         numerator: Number(numerator),
         denominator: Number(denominator),
@@ -243,7 +243,7 @@ export class SqliteResults implements ResultPersistence, JobPersistence, BatchPe
         bytes(result.unique),
         bytes(result.functionName),
         result.outcome,
-        result.payload,
+        bytes(result.payload),
         packParts(result.parts),
         result.numerator,
         result.denominator,

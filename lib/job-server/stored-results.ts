@@ -37,16 +37,21 @@ export function resultRetention(options: Partial<ResultRetention> = {}): ResultR
 /** How a kept job ended. */
 export type StoredOutcome = 'complete' | 'fail' | 'exception';
 
-/** An ended job as the job server keeps it. Handles, unique ids and names are byte strings (latin1). */
+/**
+ * An ended job as the job server keeps it. Handles, unique ids, names, the payload and the parts
+ * are byte strings (latin1, one character a byte): a kept result may stay for a day, and a string
+ * lives in V8's heap, which compacts, while a Buffer's bytes are allocated outside it, where a
+ * hundred thousand small ones kept among a drained queue's freed memory keep its pages resident.
+ */
 export interface StoredResult {
   readonly handle: string;
   readonly unique: string;
   readonly functionName: string;
   readonly outcome: StoredOutcome;
   /** WORK_COMPLETE's payload, or WORK_EXCEPTION's; empty for WORK_FAIL and when dropped. */
-  readonly payload: Buffer;
+  readonly payload: string;
   /** WORK_DATA parts, in order (empty when dropped). */
-  readonly parts: readonly Buffer[];
+  readonly parts: readonly string[];
   readonly numerator: number;
   readonly denominator: number;
   readonly createdAt: number;

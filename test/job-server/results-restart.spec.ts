@@ -186,6 +186,37 @@ describe('results across a restart of GearmanJobServer with the sqlite queue', (
     expect(sqlite3(file, 'SELECT count(*) FROM gearman_queue')).toBe('0');
   });
 
+  test('a binary result and its binary parts (every byte value) come back byte for byte, before a restart and after', async () => {
+    const file = newFile();
+    let server = await start(file);
+    let caller = await client(`127.0.0.1:${server.address().port}`);
+    const job = await caller.submitBackground('bytes', 'in', { unique: 'u-bytes' });
+    const everyByte = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const part = Buffer.from([0, 0xff, 0x80, 0x0a, 0xc3, 0x28]);
+    const worker = await rawPeer(server.address().port);
+    worker.send(PacketType.CAN_DO, 'bytes');
+    worker.send(PacketType.GRAB_JOB);
+    const [handle] = await worker.expect(PacketType.JOB_ASSIGN);
+    worker.send(PacketType.WORK_DATA, handle, part);
+    worker.send(PacketType.WORK_COMPLETE, handle, everyByte);
+    await worker.sync();
+    const expectBytes = async () => {
+      const kept = await caller.getResult(job.handle);
+      expect(kept.state).toBe('completed');
+      if (kept.state !== 'completed') return;
+      expect(kept.result.equals(everyByte)).toBe(true);
+      expect(kept.data.map((bytes) => bytes.toString('hex'))).toEqual([part.toString('hex')]);
+    };
+    await expectBytes();
+    await caller.close();
+    await server.close();
+    server = await start(file);
+    caller = await client(`127.0.0.1:${server.address().port}`);
+    await expectBytes();
+    await caller.close();
+    await server.close();
+  });
+
   test('the handles table holds one row per queued background job, appended as jobs are accepted; a restart rewrites it from the queue', async () => {
     const file = newFile();
     let server = await start(file);

@@ -8,7 +8,7 @@ function result(overrides: Partial<StoredResult> = {}): StoredResult {
     unique: `u-${counter}`,
     functionName: 'f',
     outcome: 'complete',
-    payload: Buffer.from('result'),
+    payload: 'result',
     parts: [],
     numerator: 0,
     denominator: 0,
@@ -44,9 +44,9 @@ describe('StoredResults', () => {
     expect(byCount.wasDropped(b.handle)).toBe(false);
     byCount.close();
 
-    const big = result({ payload: Buffer.alloc(1000) });
+    const big = result({ payload: 'x'.repeat(1000) });
     const byBytes = new StoredResults({ ...roomy, maxBytes: 2 * resultBytes(big) + 10 });
-    const bigs = [big, result({ payload: Buffer.alloc(1000) }), result({ payload: Buffer.alloc(1000) })];
+    const bigs = [big, result({ payload: 'x'.repeat(1000) }), result({ payload: 'x'.repeat(1000) })];
     for (const each of bigs) byBytes.add(each);
     expect([...byBytes.values()]).toEqual(bigs.slice(1));
     expect(byBytes.bytes).toBe(2 * resultBytes(big));
@@ -58,7 +58,7 @@ describe('StoredResults', () => {
     const [a, b] = [result(), result()];
     results.add(a);
     results.add(b);
-    const aAgain = { ...a, payload: Buffer.from('second outcome') };
+    const aAgain = { ...a, payload: 'second outcome' };
     results.add(aAgain);
     results.add(result());
     expect(results.find(b.handle)).toBeUndefined();

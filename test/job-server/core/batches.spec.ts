@@ -77,7 +77,7 @@ describe('BatchCoordinator: batches coordinated by the job server', () => {
       result: {
         handle: batch,
         outcome: 'complete',
-        payload: Buffer.from('14'),
+        payload: '14',
         numerator: 3,
         denominator: 3,
         batch: { total: 3, ended: 3, failed: 0 },
@@ -91,7 +91,7 @@ describe('BatchCoordinator: batches coordinated by the job server', () => {
     const { core, results, submitBatch } = setUp();
     const client = core.peer();
     const empty = submitBatch(client, { function: 'f' }, [], 'empty');
-    expect(results.stateOf(empty)).toMatchObject({ kind: 'stored', result: { outcome: 'complete', payload: Buffer.from('[]') } });
+    expect(results.stateOf(empty)).toMatchObject({ kind: 'stored', result: { outcome: 'complete', payload: '[]' } });
     const batch = submitBatch(client, { function: 'f', failFast: false }, ['a', 'b']);
     const worker = core.worker('f');
     const [first, second] = [take(worker), take(worker)];
@@ -125,7 +125,7 @@ describe('BatchCoordinator: batches coordinated by the job server', () => {
     worker.end(P.WORK_EXCEPTION, failing[0], '{"code":"BAD"}');
     expect(results.stateOf(batch)).toMatchObject({
       kind: 'stored',
-      result: { outcome: 'exception', payload: Buffer.from('{"code":"BAD"}') },
+      result: { outcome: 'exception', payload: '{"code":"BAD"}' },
     });
     expect(core.status('f')).toEqual([1, 1, 1]); // the running one only: the two queued were cancelled
     worker.end(P.WORK_COMPLETE, running[0], 'late');
