@@ -4,7 +4,8 @@
 // Throughput: BENCH_DURABLE_JOBS background submits (4 clients x 200 in flight, 100-byte payload,
 // 36-byte unique), then the drain by 4 workers; and gearbench's `bg 4 2000 100 0` (libgearman C
 // clients) where gcc and libgearman-dev are installed. Memory: the RSS of our server (sqlite queue,
-// then memory queue) before and after BENCH_DURABLE_MEMORY_JOBS background jobs are queued and drained.
+// memory queue, and memory queue keeping no results) before and after BENCH_DURABLE_MEMORY_JOBS
+// background jobs are queued and drained.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,8 +79,12 @@ async function gearbench(path, name) {
  * young generation at their working size), with MEMORY_JOBS queued, and after they drained and the
  * process idled (up to 60 s, for V8's memory reducer, which hands unused heap back when idle).
  */
-async function memory(name) {
-  const server = await servers[name](await freePort());
+/** Only in the memory table: what the kept results (100,000 by default) add to what stays after a drain. */
+const withoutResults = (port) =>
+  startListeningProcess(process.execPath, [CLI, 'server', '--port', String(port), '--log-file', 'none', '--no-results'], port);
+
+async function memory(name, start = servers[name]) {
+  const server = await start(await freePort());
   try {
     await sleep(500);
     const cold = rssBytes(server.child.pid);
@@ -152,6 +157,7 @@ try {
 
   console.log(`Memory: ${MEMORY_JOBS.toLocaleString('en-US')} background jobs queued, then drained (RSS of the server process)`);
   for (const name of ['ours, sqlite queue', 'ours, memory queue']) await memory(name);
+  await memory('ours, memory, no results', withoutResults);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
