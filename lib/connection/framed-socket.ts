@@ -35,6 +35,13 @@ const HELD_BY_FAILURE = 4;
 const COALESCE_LIMIT = 64 * 1024;
 /** Replies held back while the peer's own backlog is being worked through, at most. */
 const HELD_REPLIES_LIMIT = 16 * 1024;
+/**
+ * A read of at most this many bytes is handled whole, whatever its frame count: a client's burst
+ * (a few submits written together, a pipelining client's window) is queued in one turn, so that
+ * priorities apply among its jobs and it costs one turn. A flood is read in the socket's larger
+ * chunks, which are sliced.
+ */
+const WHOLE_READ_BYTES = 4 * 1024;
 
 /**
  * A socket (or any FrameTransport) that speaks in Gearman frames: decodes what arrives, and batches what is written
@@ -207,14 +214,14 @@ export class FramedSocket {
       this.hold(HELD_BY_BACKLOG);
       return;
     }
-    this.decode(chunk);
+    this.decode(chunk, chunk.length <= WHOLE_READ_BYTES);
   }
 
-  /** Decodes up to maxFramesPerTurn frames; what is left waits for a later turn, reading paused. */
-  private decode(chunk: Buffer): void {
+  /** Decodes up to maxFramesPerTurn frames (all of a small read); what is left waits for a later turn, reading paused. */
+  private decode(chunk: Buffer, whole = false): void {
     let consumed: number;
     const slicer = this.slicer;
-    const budget = slicer ? slicer.nextSlice() : this.maxFramesPerTurn;
+    const budget = whole ? Infinity : slicer ? slicer.nextSlice() : this.maxFramesPerTurn;
     const framesBefore = this.frames;
     try {
       consumed = this.decoder.feed(chunk, this.onFrameBound, budget);

@@ -247,12 +247,13 @@ describe('FramedSocket over loopback', () => {
         turns.push(turn);
         original(frame);
       };
-      const packets = Array.from({ length: 95 }, (_, i) => encodeRequest(PacketType.ECHO_REQ, `n${i}`));
+      // 95 frames of 112 bytes: over the 4 KiB a read may hold to be handled whole.
+      const packets = Array.from({ length: 95 }, (_, i) => encodeRequest(PacketType.ECHO_REQ, `n${i}`.padEnd(100, '.')));
       client2.write(Buffer.concat(packets));
       await until(() => sliced.frames.length === 95, 'every frame');
       ticking = false;
       expect(sliced.frames.map((frame) => (frame.kind === 'packet' ? frame.args[0].toString() : ''))).toEqual(
-        packets.map((_, i) => `n${i}`),
+        packets.map((_, i) => `n${i}`.padEnd(100, '.')),
       );
       // No more than 10 frames were handled in any one turn of the event loop.
       const perTurn = new Map<number, number>();
@@ -261,6 +262,35 @@ describe('FramedSocket over loopback', () => {
       expect(perTurn.size).toBeGreaterThanOrEqual(10);
       expect(server2.isPaused()).toBe(false);
       expect(bounded.isReadingPaused).toBe(false);
+    } finally {
+      client2.destroy();
+      server2.destroy();
+    }
+  });
+
+  test('maxFramesPerTurn: a read of at most 4 KiB is handled whole, in one turn (a client burst keeps together)', async () => {
+    const handled = new Recorder();
+    const [server2, client2] = await socketPair();
+    try {
+      new FramedSocket(server2, { accept: 'request', maxFramesPerTurn: 10 }, handled);
+      const turns = new Set<number>();
+      let turn = 0;
+      let ticking = true;
+      const tick = () => {
+        turn++;
+        if (ticking) setImmediate(tick);
+      };
+      setImmediate(tick);
+      const original = handled.onFrame.bind(handled);
+      handled.onFrame = (frame) => {
+        turns.add(turn);
+        original(frame);
+      };
+      // 95 frames of 14 bytes: 1,330 bytes, written at once.
+      client2.write(Buffer.concat(Array.from({ length: 95 }, (_, i) => encodeRequest(PacketType.ECHO_REQ, `n${i}`))));
+      await until(() => handled.frames.length === 95, 'every frame');
+      ticking = false;
+      expect(turns.size).toBe(1);
     } finally {
       client2.destroy();
       server2.destroy();
@@ -289,7 +319,7 @@ describe('FramedSocket over loopback', () => {
       const replies: string[] = [];
       const decoder = new PacketDecoder({ accept: 'response' });
       clientEnd.on('data', (chunk: Buffer) =>
-        decoder.feed(chunk, (frame) => replies.push(frame.kind === 'packet' ? frame.args[0].toString().replace(/\.+$/, '') : '')),
+        decoder.feed(chunk, (frame) => replies.push(frame.kind === 'packet' ? frame.args[0].toString().replace(/[-.]+$/, '') : '')),
       );
       const close = () => {
         clientEnd.destroy();
@@ -297,7 +327,9 @@ describe('FramedSocket over loopback', () => {
       };
       return { framed, clientEnd, replies, writes: () => writes, close };
     }
-    const burst = (count: number) => Buffer.concat(Array.from({ length: count }, (_, i) => encodeRequest(PacketType.ECHO_REQ, `n${i}`)));
+    // Requests of 60 bytes: 95 of them are more than a read handled whole (4 KiB).
+    const burst = (count: number) =>
+      Buffer.concat(Array.from({ length: count }, (_, i) => encodeRequest(PacketType.ECHO_REQ, `n${i}`.padEnd(48, '-'))));
     const names = (count: number) => Array.from({ length: count }, (_, i) => `n${i}`);
 
     test('are held until the burst is done and leave in one socket write, not one per slice', async () => {
