@@ -146,15 +146,9 @@ export class ClientGearman extends ClientProxy<GearmanEventsMap> {
       const { functionName, payload, options, background, span } = this.prepare(packet);
       const client = this.connectedClient();
       if (background) {
-        client.submitBackgroundJob(functionName, payload, options).then(
-          (handle) => {
-            this.endSpan(span);
-            callback({ response: handle, isDisposed: true });
-          },
-          (error: unknown) => {
-            this.endSpan(span, error);
-            callback({ err: error, isDisposed: true });
-          },
+        this.submitBackground(client, functionName, payload, options, span).then(
+          ({ handle }) => callback({ response: handle, isDisposed: true }),
+          (error: unknown) => callback({ err: error, isDisposed: true }),
         );
         return () => undefined;
       }
@@ -178,12 +172,26 @@ export class ClientGearman extends ClientProxy<GearmanEventsMap> {
 
   protected async dispatchEvent<T = string>(packet: ReadPacket): Promise<T> {
     const { functionName, payload, options, span } = this.prepare(packet, true);
+    const { handle } = await this.submitBackground(this.connectedClient(), functionName, payload, options, span);
+    return handle as T;
+  }
+
+  /**
+   * A background submit as every path makes it: recorded as queued in the result store (if any)
+   * under the unique id the job got (generated when none was given), its span ended with it.
+   */
+  private async submitBackground(
+    client: GearmanClient,
+    functionName: string,
+    payload: Buffer,
+    options: SubmitOptions,
+    span?: OtelSpan,
+  ): Promise<{ handle: string; unique: string }> {
     try {
-      // submitBackground() gives the unique id the job got (generated when none was given): the store keys it by that.
-      const { handle, unique } = await this.connectedClient().submitBackground(functionName, payload, options);
-      await this.options.resultStore?.jobQueued({ handle, unique, functionName });
+      const submitted = await client.submitBackground(functionName, payload, options);
+      await this.options.resultStore?.jobQueued({ ...submitted, functionName });
       this.endSpan(span);
-      return handle as T;
+      return submitted;
     } catch (error) {
       this.endSpan(span, error);
       throw error;
@@ -260,15 +268,7 @@ export class ClientGearman extends ClientProxy<GearmanEventsMap> {
           if (stopped) return;
           const { functionName, payload, options, background, span } = this.prepare({ pattern, data }, this.isBackground(data));
           if (background) {
-            let handle: string, unique: string;
-            try {
-              ({ handle, unique } = await client.submitBackground(functionName, payload, options));
-              await this.options.resultStore?.jobQueued({ handle, unique, functionName });
-              this.endSpan(span);
-            } catch (error) {
-              this.endSpan(span, error);
-              throw error;
-            }
+            const { handle, unique } = await this.submitBackground(client, functionName, payload, options, span);
             if (stopped) return;
             subscriber.next({ type: 'created', handle });
             following = this.followResult<T>(unique).subscribe(subscriber);
@@ -423,7 +423,10 @@ export class ClientGearman extends ClientProxy<GearmanEventsMap> {
     const list = Array.from(items);
     const payloads = list.map((item, index) => {
       try {
-        return this.prepare({ pattern, data: item }).payload;
+        // An item's job is not this call's trace: its span ends at once.
+        const { payload, span } = this.prepare({ pattern, data: item });
+        this.endSpan(span);
+        return payload;
       } catch (error) {
         throw new TypeError(`Batch item ${index} cannot be sent: ${(error as Error).message}`, { cause: error });
       }
@@ -443,9 +446,7 @@ export class ClientGearman extends ClientProxy<GearmanEventsMap> {
     const store = this.options.resultStore;
     if (!store) return (await client.submitBatch(request, payloads, { unique })).handle;
     // gearmand: the batch is a job of gearman.batch that a worker with the store takes up.
-    const handle = await client.submitBackgroundJob(BATCH_FUNCTION, encodeBatchRequest(request, payloads), { unique });
-    await store.jobQueued({ handle, unique, functionName: BATCH_FUNCTION });
-    return handle;
+    return (await this.submitBackground(client, BATCH_FUNCTION, encodeBatchRequest(request, payloads), { unique })).handle;
   }
 
   /**

@@ -89,6 +89,13 @@ describeWithPeers(['gearmand', 'redis-server'], 'ClientGearman results through a
     }
   });
 
+  test('send() with a background record is recorded as queued, as emit() is', async () => {
+    // No worker serves it: the store knows the job only from the caller's record.
+    const record = new GearmanRecordBuilder({ id: 10 }).setBackground().build();
+    const handle = await lastValueFrom(client.send<string>('results.nobody', record));
+    expect(await client.getResult(handle)).toMatchObject({ state: 'queued', handle, functionName: 'results.nobody' });
+  });
+
   test('a failed job holds the same error send() reports', async () => {
     const sent = await lastValueFrom(client.send('results.refuse', { id: 9 })).catch((error: unknown) => error);
     const handle = await firstValueFrom(client.emit<string>('results.refuse', { id: 9 }));

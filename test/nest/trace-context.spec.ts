@@ -175,6 +175,16 @@ describeOnJobServers('Trace context from ClientGearman to ServerGearman', (kind)
       expect(seen.traceContext?.traceparent.split('-')[2]).toBe(send.spanContext().spanId);
     });
 
+    it('emitBatch() ends the span each item is encoded with (one per item, none left open)', async () => {
+      if (kind === 'gearmand') return; // batches on gearmand need a result store; the items are encoded alike
+      const client = newClient({ envelope: true });
+      await client.connect();
+      const batch = await client.emitBatch('trace.inspect', [1, 2, 3]);
+      expect(await client.waitForResult(batch, { timeoutMs: 10_000 })).toMatchObject({ state: 'completed' });
+      const sent = exporter.getFinishedSpans().filter((span) => span.kind === SpanKind.CLIENT);
+      expect(sent.map((span) => span.name)).toEqual(['send trace.inspect', 'send trace.inspect', 'send trace.inspect']);
+    });
+
     it('a client without the envelope still records its span, and the worker starts a trace of its own', async () => {
       const client = newClient();
       const seen = await lastValueFrom(client.send<Seen>('trace.inspect', 'alone'));
