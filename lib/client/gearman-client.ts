@@ -12,7 +12,7 @@ import { clientJobOutcome, type GearmanClientObserver } from './client-observer.
 import { ClientSession, type ClientSessionOwner } from './client-session.js';
 import { DEFAULT_MAX_QUEUED_BYTES } from '../common/defaults.js';
 import { GearmanConnectionError, GearmanResultsUnavailableError } from '../common/errors.js';
-import { BATCH_CANCEL_FUNCTION, BATCH_FUNCTION, encodeBatchRequest, MAX_BATCH_UNIQUE_BYTES, type BatchRequest } from '../protocol/batch.js';
+import { BATCH_CANCEL_FUNCTION, BATCH_FUNCTION, checkBatchUnique, encodeBatchRequest, type BatchRequest } from '../protocol/batch.js';
 import { checkJobId, encodeResultRequest, RESULT_FUNCTION, type ResultRequest } from '../protocol/result-fetch.js';
 import type { JobResult } from './job-result.js';
 import { JobWatch, ResultFetch } from './result-watch.js';
@@ -293,7 +293,8 @@ export class GearmanClient extends EventEmitter {
     let request = asked;
     let payload: Buffer;
     try {
-      if (options) request = { ...asked, timeoutMs: resultTimeout(options) };
+      // encodeResultRequest checks it.
+      if (options) request = { ...asked, timeoutMs: options.timeoutMs ?? DEFAULT_RESULT_TIMEOUT_MS };
       if (typeof id !== 'string') throw new TypeError(`A job handle or unique id must be a string, got ${typeof id}`);
       payload = encodeResultRequest(id, request);
     } catch (error) {
@@ -320,10 +321,7 @@ export class GearmanClient extends EventEmitter {
     items: readonly Buffer[],
     options: { unique?: string } = {},
   ): Promise<{ handle: string; unique: string }> {
-    const unique = options.unique ?? randomUUID();
-    if (typeof unique !== 'string' || unique.length === 0 || Buffer.byteLength(unique) > MAX_BATCH_UNIQUE_BYTES || unique.includes('\0')) {
-      throw new TypeError(`A batch's unique id is 1-${MAX_BATCH_UNIQUE_BYTES} bytes without NUL, got ${JSON.stringify(unique)}`);
-    }
+    const unique = checkBatchUnique(options.unique ?? randomUUID());
     const payload = encodeBatchRequest(request, items);
     const session = await this.whenConnected(() => this.selector.pick(unique, payload));
     if (!(await session.supportsResults())) throw new GearmanResultsUnavailableError([session.label]);
@@ -345,10 +343,7 @@ export class GearmanClient extends EventEmitter {
     } catch (error) {
       throw new TypeError((error as Error).message, { cause: error });
     }
-    const connected = await this.resultServers();
-    const keeps = await Promise.all(connected.map((session) => session.supportsResults().catch(() => false)));
-    const keeping = connected.filter((_session, index) => keeps[index]);
-    if (keeping.length === 0) throw new GearmanResultsUnavailableError(connected.map((session) => session.label));
+    const keeping = await this.resultServers();
     const packet = encodeRequest(PacketType.SUBMIT_JOB, BATCH_CANCEL_FUNCTION, '', handleOrUnique);
     const answers = await Promise.all(
       keeping.map((session) => {
@@ -361,21 +356,23 @@ export class GearmanClient extends EventEmitter {
   }
 
   /**
-   * The servers to ask about a job: every one connected, once those still making their first
-   * connection have got there (or failed): the job may be on any of them.
+   * The servers to ask about a job: every one connected that keeps results, once those still
+   * making their first connection have got there (or failed): the job may be on any of them.
+   * Throws GearmanResultsUnavailableError when none keeps results.
    */
   private async resultServers(): Promise<ClientSession[]> {
     await this.whenConnected(() => this.sessions.find((session) => session.isConnected));
     await Promise.allSettled(this.sessions.map((session) => session.connection.pendingAttempt));
-    return this.sessions.filter((session) => session.isConnected);
+    const connected = this.sessions.filter((session) => session.isConnected);
+    const keeps = await Promise.all(connected.map((session) => session.supportsResults().catch(() => false)));
+    const keeping = connected.filter((_session, index) => keeps[index]);
+    if (keeping.length === 0) throw new GearmanResultsUnavailableError(connected.map((session) => session.label));
+    return keeping;
   }
 
   /** Submits the fetch to every connected server that keeps results. */
   private async askForResult(fetch: ResultFetch, packet: Buffer): Promise<void> {
-    const connected = await this.resultServers();
-    const keeps = await Promise.all(connected.map((session) => session.supportsResults().catch(() => false)));
-    const keeping = connected.filter((_session, index) => keeps[index]);
-    if (keeping.length === 0) throw new GearmanResultsUnavailableError(connected.map((session) => session.label));
+    const keeping = await this.resultServers();
     for (const session of keeping) {
       const job = new TrackedJob(RESULT_FUNCTION, '');
       fetch.track(job);
@@ -415,13 +412,6 @@ export class GearmanClient extends EventEmitter {
     if (this.listenerCount('error') > 0) this.emit('error', error);
     else this.logger.error(`GearmanClient: ${error.message}`);
   }
-}
-
-function resultTimeout(options: WaitForResultOptions): number {
-  const timeoutMs = options.timeoutMs ?? DEFAULT_RESULT_TIMEOUT_MS;
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 0)
-    throw new TypeError(`timeoutMs must be a whole number of ms ≥ 0, got ${options.timeoutMs}`);
-  return timeoutMs;
 }
 
 function checkFunctionName(name: string): string {

@@ -226,15 +226,23 @@ export class BatchCoordinator implements JobLifecycle {
     }
   }
 
-  private resume(saved: PersistedBatch, latest: Map<string, { handle: string; attempt: number; others: string[] }>): void {
+  /** A batch with nothing in flight and nothing ended yet, known by its handle and unique id from now on. */
+  private register(
+    handle: string,
+    unique: string,
+    request: BatchRequest,
+    items: (string | undefined)[],
+    queue: number[],
+    createdAt: number,
+  ): Batch {
     const batch: Batch = {
-      handle: saved.handle,
-      unique: saved.unique,
-      request: JSON.parse(saved.request) as BatchRequest,
-      items: new Array<string | undefined>(saved.total),
-      outcomes: new Array<BatchItemOutcome | undefined>(saved.total),
-      createdAt: saved.createdAt,
-      queue: [],
+      handle,
+      unique,
+      request,
+      items,
+      outcomes: new Array<BatchItemOutcome | undefined>(items.length),
+      createdAt,
+      queue,
       queueHead: 0,
       inFlight: 0,
       ended: 0,
@@ -242,8 +250,14 @@ export class BatchCoordinator implements JobLifecycle {
       jobs: new Set(),
       gathering: false,
     };
-    this.byHandle.set(batch.handle, batch);
-    this.byUnique.set(batch.unique, batch);
+    this.byHandle.set(handle, batch);
+    this.byUnique.set(unique, batch);
+    return batch;
+  }
+
+  private resume(saved: PersistedBatch, latest: Map<string, { handle: string; attempt: number; others: string[] }>): void {
+    const request = JSON.parse(saved.request) as BatchRequest;
+    const batch = this.register(saved.handle, saved.unique, request, new Array<string | undefined>(saved.total), [], saved.createdAt);
     for (const { index, outcome } of saved.ended) {
       batch.outcomes[index] = outcome;
       batch.ended++;
@@ -293,24 +307,15 @@ export class BatchCoordinator implements JobLifecycle {
   }
 
   private start(unique: string, request: BatchRequest, items: Buffer[]): Batch {
-    const batch: Batch = {
+    const batch = this.register(
       // A handle as a job's (unguessable unless the server's handles are sequential): only who was given it reads the batch.
-      handle: this.broker().newHandle(),
+      this.broker().newHandle(),
       unique,
       request,
-      items: items.map((item) => item.toString('latin1')),
-      outcomes: new Array<BatchItemOutcome | undefined>(items.length),
-      createdAt: Date.now(),
-      queue: Array.from(items, (_, index) => index),
-      queueHead: 0,
-      inFlight: 0,
-      ended: 0,
-      failed: 0,
-      jobs: new Set(),
-      gathering: false,
-    };
-    this.byHandle.set(batch.handle, batch);
-    this.byUnique.set(unique, batch);
+      items.map((item) => item.toString('latin1')),
+      Array.from(items, (_, index) => index),
+      Date.now(),
+    );
     this.persistence?.batchStarted(batch.handle, unique, JSON.stringify(request), batch.items.slice() as string[], batch.createdAt);
     if (items.length === 0) this.allEnded(batch);
     else this.pump(batch);

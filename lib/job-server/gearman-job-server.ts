@@ -314,7 +314,8 @@ export class GearmanJobServer {
       this.queueOptions = options.queue;
       this.durable = new DurableQueue(options.queue.storeOnShutdown === true);
     }
-    const handleStart = `${Buffer.from(handlePrefix, 'utf8').toString('latin1')}:`;
+    // The prefix as the byte string handles are made of.
+    const handleBytes = Buffer.from(handlePrefix, 'utf8').toString('latin1');
     let reserved: ReservedFunctions | undefined;
     let batches: BatchCoordinator | undefined;
     if (options.results !== false) {
@@ -322,11 +323,11 @@ export class GearmanJobServer {
       batches = new BatchCoordinator(() => this.broker, this.results);
       this.results.attachBatches(batches);
       this.batches = batches;
-      reserved = new ReservedFunctions(this.results, batches, handleStart);
+      reserved = new ReservedFunctions(this.results, batches, `${handleBytes}:`);
     }
     const lifecycles = [this.durable, this.results, batches, options.lifecycle].filter((lifecycle) => lifecycle !== undefined);
     this.broker = new JobBroker({
-      handlePrefix: Buffer.from(handlePrefix, 'utf8').toString('latin1'),
+      handlePrefix: handleBytes,
       jobHandles,
       jobRetries,
       maxQueuedJobsPerFunction: this.limits.maxQueuedJobsPerFunction,

@@ -363,8 +363,9 @@ export class JobBroker {
     }
   }
 
-  /** The worker sent another packet: its waiting GRAB_JOB is answered first, so replies keep their order. */
+  /** The worker sent another packet: its waiting GRAB_JOB, if any, is answered first, so replies keep their order. */
   answerGrab(worker: PeerState): void {
+    if (this.grabsWaiting.size === 0) return;
     const kind = this.grabsWaiting.get(worker);
     if (kind === undefined) return;
     this.grabsWaiting.delete(worker);

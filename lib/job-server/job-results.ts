@@ -144,8 +144,7 @@ export class JobResults implements JobLifecycle {
         live.parts.push(Buffer.from(update.data)); // it may view a socket chunk
       }
     }
-    const listeners = this.listeners.get(job.handle);
-    if (listeners) for (const listener of [...listeners]) listener.update(update);
+    this.notifyUpdate(job.handle, update);
   }
 
   requeued(job: JobView): void {
@@ -156,8 +155,7 @@ export class JobResults implements JobLifecycle {
       live.partBytes = 0;
       live.dropped = false;
     }
-    const listeners = this.listeners.get(job.handle);
-    if (listeners) for (const listener of [...listeners]) listener.update({ kind: 'status', numerator: 0, denominator: 0 });
+    this.notifyUpdate(job.handle, { kind: 'status', numerator: 0, denominator: 0 });
   }
 
   ended(job: JobView, end: JobEnd): void {
@@ -227,7 +225,7 @@ export class JobResults implements JobLifecycle {
     if (set.size === 0) this.listeners.delete(handle);
   }
 
-  /** For the batch coordinator: an update of a batch it runs. */
+  /** Tells who follows the job (or the batch, for the batch coordinator) under a handle of an update. */
   notifyUpdate(handle: string, update: WorkUpdate): void {
     const listeners = this.listeners.get(handle);
     if (listeners) for (const listener of [...listeners]) listener.update(update);

@@ -302,7 +302,7 @@ export class ServerConnection implements BrokerPeer {
     this.frames++;
     if (this.ending) return;
     try {
-      if (this.context.broker.isGrabWaiting(this.state)) this.context.broker.answerGrab(this.state);
+      this.context.broker.answerGrab(this.state);
       if (frame.kind === 'admin') this.onAdminLine(frame.line);
       else this.onPacket(frame);
     } catch (error) {

@@ -148,9 +148,9 @@ export class SqliteQueueStore implements QueueStore {
   }
 
   /**
-   * Runs `hook` before each commit of the queue, so that writes kept beside it (the results'
-   * tables) reach the file first: a result before its job's delete, a handle before its job's
-   * JOB_CREATED.
+   * Runs `hook` in each of the queue's transactions, before the queue's own writes, so that writes
+   * kept beside it (the results' tables) reach the file no later than the queue's: a result with or
+   * before its job's delete, a handle with or before its job's JOB_CREATED.
    */
   beforeCommit(hook: () => void): void {
     this.commitHooks.push(hook);

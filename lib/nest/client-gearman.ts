@@ -12,7 +12,7 @@ import {
 import type { JobResult } from '../client/job-result.js';
 import type { JobWatch } from '../client/result-watch.js';
 import type { JobPriority, SubmitOptions } from '../client/submit-options.js';
-import { BATCH_FUNCTION, encodeBatchRequest, MAX_BATCH_UNIQUE_BYTES } from '../protocol/batch.js';
+import { BATCH_FUNCTION, checkBatchUnique, encodeBatchRequest } from '../protocol/batch.js';
 import {
   GearmanBatchError,
   GearmanConnectionError,
@@ -431,10 +431,7 @@ export class ClientGearman extends ClientProxy<GearmanEventsMap> {
         throw new TypeError(`Batch item ${index} cannot be sent: ${(error as Error).message}`, { cause: error });
       }
     });
-    const unique = options.unique ?? randomUUID();
-    if (typeof unique !== 'string' || unique.length === 0 || Buffer.byteLength(unique) > MAX_BATCH_UNIQUE_BYTES) {
-      throw new TypeError(`A batch's unique id is 1-${MAX_BATCH_UNIQUE_BYTES} bytes, got ${JSON.stringify(unique)}`);
-    }
+    const unique = checkBatchUnique(options.unique ?? randomUUID());
     const request = {
       function: this.normalizePattern(pattern as MsPattern),
       failFast: options.failFast ?? true,

@@ -28,6 +28,14 @@ export const BATCH_CANCEL_FUNCTION = 'gearman.batch.cancel';
 /** A batch's unique id leaves room for `/<index>` within the 64 bytes of a unique id. */
 export const MAX_BATCH_UNIQUE_BYTES = 48;
 
+/** A batch's unique id as a caller gives it: 1-48 bytes of UTF-8 without NUL. Throws TypeError otherwise. */
+export function checkBatchUnique(unique: unknown): string {
+  if (typeof unique !== 'string' || unique.length === 0 || Buffer.byteLength(unique) > MAX_BATCH_UNIQUE_BYTES || unique.includes('\0')) {
+    throw new TypeError(`A batch's unique id is 1-${MAX_BATCH_UNIQUE_BYTES} bytes without NUL, got ${JSON.stringify(unique)}`);
+  }
+  return unique;
+}
+
 export type BatchPriority = 'high' | 'normal' | 'low';
 
 export interface BatchRequest {

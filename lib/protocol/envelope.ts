@@ -20,7 +20,8 @@ export const ENVELOPE_VERSION = 1;
 /** Metadata beyond this is refused: it is meant for a few short fields, not for data. */
 export const MAX_ENVELOPE_METADATA_BYTES = 64 * 1024;
 
-const HEADER_BYTES = ENVELOPE_MAGIC.length + 1 + 4;
+/** Magic, version and metadata length. */
+export const ENVELOPE_HEADER_BYTES = ENVELOPE_MAGIC.length + 1 + 4;
 
 /** Metadata fields: JSON values by name. */
 export type EnvelopeMetadata = Record<string, unknown>;
@@ -43,18 +44,18 @@ export function sealEnvelope(metadata: EnvelopeMetadata, payload: Buffer): Buffe
   if (json.length > MAX_ENVELOPE_METADATA_BYTES) {
     throw new EnvelopeError(`Envelope metadata is ${json.length} bytes, over the ${MAX_ENVELOPE_METADATA_BYTES}-byte limit`);
   }
-  const sealed = Buffer.allocUnsafe(HEADER_BYTES + json.length + payload.length);
+  const sealed = Buffer.allocUnsafe(ENVELOPE_HEADER_BYTES + json.length + payload.length);
   ENVELOPE_MAGIC.copy(sealed, 0);
   sealed[ENVELOPE_MAGIC.length] = ENVELOPE_VERSION;
   sealed.writeUInt32BE(json.length, ENVELOPE_MAGIC.length + 1);
-  json.copy(sealed, HEADER_BYTES);
-  payload.copy(sealed, HEADER_BYTES + json.length);
+  json.copy(sealed, ENVELOPE_HEADER_BYTES);
+  payload.copy(sealed, ENVELOPE_HEADER_BYTES + json.length);
   return sealed;
 }
 
 /** Whether the bytes start like an envelope (magic and version). */
 export function isEnvelope(data: Buffer): boolean {
-  return data.length >= HEADER_BYTES && data.compare(ENVELOPE_MAGIC, 0, 4, 0, 4) === 0 && data[4] === ENVELOPE_VERSION;
+  return data.length >= ENVELOPE_HEADER_BYTES && data.compare(ENVELOPE_MAGIC, 0, 4, 0, 4) === 0 && data[4] === ENVELOPE_VERSION;
 }
 
 /**
@@ -65,17 +66,17 @@ export function isEnvelope(data: Buffer): boolean {
 export function openEnvelope(data: Buffer): OpenedEnvelope | undefined {
   if (!isEnvelope(data)) return undefined;
   const length = data.readUInt32BE(ENVELOPE_MAGIC.length + 1);
-  if (length > MAX_ENVELOPE_METADATA_BYTES || HEADER_BYTES + length > data.length) {
+  if (length > MAX_ENVELOPE_METADATA_BYTES || ENVELOPE_HEADER_BYTES + length > data.length) {
     throw new EnvelopeError(`Envelope metadata length ${length} does not fit the ${data.length}-byte payload`);
   }
   let metadata: unknown;
   try {
-    metadata = JSON.parse(data.toString('utf8', HEADER_BYTES, HEADER_BYTES + length));
+    metadata = JSON.parse(data.toString('utf8', ENVELOPE_HEADER_BYTES, ENVELOPE_HEADER_BYTES + length));
   } catch (error) {
     throw new EnvelopeError('Envelope metadata is not valid JSON', { cause: error });
   }
   if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
     throw new EnvelopeError('Envelope metadata is not a JSON object');
   }
-  return { metadata: metadata as EnvelopeMetadata, payload: data.subarray(HEADER_BYTES + length) };
+  return { metadata: metadata as EnvelopeMetadata, payload: data.subarray(ENVELOPE_HEADER_BYTES + length) };
 }

@@ -1,4 +1,4 @@
-import { isEnvelope, openEnvelope } from './envelope.js';
+import { ENVELOPE_HEADER_BYTES, isEnvelope, openEnvelope } from './envelope.js';
 
 /**
  * The first attempt of a retried job, as a later attempt's envelope names it (`retry.origin`, put
@@ -31,7 +31,9 @@ export function retryOriginOf(payload: Buffer): RetryOrigin | undefined {
 /** retryOriginOf for a job server's byte strings (latin1, one character a byte): the ids come back as byte strings too. */
 export function retryOrigin(data: string): RetryOrigin | undefined {
   if (data.charCodeAt(0) !== 0) return undefined;
-  const origin = retryOriginOf(Buffer.from(data, 'latin1'));
+  // Only the header and the metadata are read: the job's payload after them is not copied.
+  const metadataLength = ((data.charCodeAt(5) << 24) | (data.charCodeAt(6) << 16) | (data.charCodeAt(7) << 8) | data.charCodeAt(8)) >>> 0;
+  const origin = retryOriginOf(Buffer.from(data.slice(0, ENVELOPE_HEADER_BYTES + metadataLength), 'latin1'));
   if (!origin) return undefined;
   // Envelope metadata is UTF-8 JSON.
   return {

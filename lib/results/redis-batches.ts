@@ -76,7 +76,7 @@ export class RedisBatches {
       ],
     );
     if (started !== 1) return; // ended already: a coordinator run again after the batch was over
-    if (items.length === 0) return this.finish(batch, submitter, request.gather ?? '', request.priority);
+    if (items.length === 0) return this.finish(batch, 0, submitter, request.gather ?? '', request.priority);
     const ended = new Set(Object.keys(await this.store.hashOf(keys.outcomes(batch))).map(Number));
     await Promise.all(
       items.map((item, index) =>
@@ -128,7 +128,7 @@ export class RedisBatches {
     }
     if (ended >= total && gatherSubmitted !== '1') {
       if (!submitter) this.store.logger.error(`batch ${item.batch}: its last item ended on a worker that cannot submit jobs`);
-      else await this.finish(item.batch, submitter, gather);
+      else await this.finish(item.batch, total, submitter, gather);
     }
     return true;
   }
@@ -144,12 +144,16 @@ export class RedisBatches {
     return done === 1;
   }
 
-  /** Every item ended: submit the gather job with the ordered outcomes, or end the batch with them. */
-  private async finish(batch: string, submitter: BatchSubmitter, gather: string, priority?: 'high' | 'normal' | 'low'): Promise<void> {
+  /** Every item (of `total`) ended: submit the gather job with the ordered outcomes, or end the batch with them. */
+  private async finish(
+    batch: string,
+    total: number,
+    submitter: BatchSubmitter,
+    gather: string,
+    priority?: 'high' | 'normal' | 'low',
+  ): Promise<void> {
     const { keys } = this.store;
     const outcomes = await this.store.hashOf(keys.outcomes(batch));
-    const record = await this.store.hashOf(keys.job(batch));
-    const total = Number(record.total?.toString() ?? '0');
     const ordered: BatchItemOutcome[] = Array.from({ length: total }, (_, index) => outcomeOf(outcomes[String(index)]));
     const gathered = encodeBatchOutcomes(ordered);
     if (gather === '') {

@@ -1,4 +1,4 @@
-import type { Redis, RedisOptions } from 'ioredis';
+import type { ChainableCommander, Redis, RedisOptions } from 'ioredis';
 import { isFinalJobResult, jobResultFrom, type JobResult } from '../client/job-result.js';
 import { JobWatch } from '../client/result-watch.js';
 import { GearmanResultTimeoutError } from '../common/errors.js';
@@ -131,7 +131,7 @@ export class RedisResultStore implements GearmanResultStore {
     if (!storable(job.unique)) return;
     await this.run(
       'QUEUED',
-      [this.jobKey(job.unique), this.handleKey(job.handle)],
+      [this.keys.job(job.unique), this.keys.handle(job.handle)],
       [job.handle, job.functionName, Date.now(), this.pendingTtlMs, job.unique],
     );
   }
@@ -205,7 +205,7 @@ export class RedisResultStore implements GearmanResultStore {
       });
       reading.catch((error: Error) => watch.reject(error));
     };
-    const channel = this.channel(unique);
+    const channel = this.keys.channel(unique);
     const listener: Listener = (message) => {
       if (message[0] !== WARNING_TAG[0]) return catchUp();
       if (emitEvents) watch.emit('warning', message.subarray(1));
@@ -222,25 +222,14 @@ export class RedisResultStore implements GearmanResultStore {
   /** Reads a job by unique id, or by handle through its index; parts from `fromPart` on. */
   private async read(id: string, fromPart = 0): Promise<{ result: JobResult; unique?: string; parts: Buffer[] }> {
     const redis = await this.connection();
-    const [[, fields], [, parts], [, unique]] = (await redis
-      .pipeline()
-      .hgetallBuffer(this.jobKey(id))
-      .lrangeBuffer(this.partsKey(id), fromPart, -1)
-      .get(this.handleKey(id))
-      .exec())!.map(([error, value]) => {
-      if (error) throw error;
-      return [error, value];
-    }) as [[null, Record<string, Buffer>], [null, Buffer[]], [null, string | null]];
+    const [fields, parts, unique] = (await execAll(
+      redis.pipeline().hgetallBuffer(this.keys.job(id)).lrangeBuffer(this.keys.parts(id), fromPart, -1).get(this.keys.handle(id)),
+    )) as [Record<string, Buffer>, Buffer[], string | null];
     if (Object.keys(fields).length > 0) return { result: resultFrom(id, id, fields, parts), unique: id, parts };
     if (unique && unique !== id && fromPart === 0) {
-      const [[, byHandle], [, handleParts]] = (await redis
-        .pipeline()
-        .hgetallBuffer(this.jobKey(unique))
-        .lrangeBuffer(this.partsKey(unique), 0, -1)
-        .exec())!.map(([error, value]) => {
-        if (error) throw error;
-        return [error, value];
-      }) as [[null, Record<string, Buffer>], [null, Buffer[]]];
+      const [byHandle, handleParts] = (await execAll(
+        redis.pipeline().hgetallBuffer(this.keys.job(unique)).lrangeBuffer(this.keys.parts(unique), 0, -1),
+      )) as [Record<string, Buffer>, Buffer[]];
       if (Object.keys(byHandle).length > 0) return { result: resultFrom(id, unique, byHandle, handleParts), unique, parts: handleParts };
     }
     return { result: { state: 'unknown', id, reason: 'not-found' }, parts: [] };
@@ -253,8 +242,8 @@ export class RedisResultStore implements GearmanResultStore {
     this.running.set(job, { unique, retrying: false, partBytes: 0, dropped: false, pendingStatus: undefined, statusInFlight: false });
     this.write(
       'STARTED',
-      [this.jobKey(unique), this.handleKey(job.handle), this.partsKey(unique)],
-      [job.handle, job.functionName, Date.now(), this.pendingTtlMs, unique, this.channel(unique)],
+      [this.keys.job(unique), this.keys.handle(job.handle), this.keys.parts(unique)],
+      [job.handle, job.functionName, Date.now(), this.pendingTtlMs, unique, this.keys.channel(unique)],
     );
   }
 
@@ -270,7 +259,7 @@ export class RedisResultStore implements GearmanResultStore {
     if (!pending) return;
     run.pendingStatus = undefined;
     run.statusInFlight = true;
-    this.run('STATUS', [this.jobKey(run.unique)], [pending[0], pending[1], this.channel(run.unique)])
+    this.run('STATUS', [this.keys.job(run.unique)], [pending[0], pending[1], this.keys.channel(run.unique)])
       .catch((error: Error) => this.logger.warn(`could not record the progress of ${run.unique}: ${error.message}`))
       .finally(() => {
         run.statusInFlight = false;
@@ -286,14 +275,14 @@ export class RedisResultStore implements GearmanResultStore {
       run.dropped = true;
       return;
     }
-    this.write('DATA', [this.jobKey(run.unique), this.partsKey(run.unique)], [data, this.pendingTtlMs, this.channel(run.unique)]);
+    this.write('DATA', [this.keys.job(run.unique), this.keys.parts(run.unique)], [data, this.pendingTtlMs, this.keys.channel(run.unique)]);
   }
 
   private warning(job: WorkerJob, data: Buffer): void {
     const run = this.running.get(job);
     if (!run) return;
     void this.connection()
-      .then((redis) => redis.publish(this.channel(run.unique), Buffer.concat([WARNING_TAG, data])))
+      .then((redis) => redis.publish(this.keys.channel(run.unique), Buffer.concat([WARNING_TAG, data])))
       .catch((error: Error) => this.logger.warn(`could not pass on a warning of ${run.unique}: ${error.message}`));
   }
 
@@ -305,8 +294,8 @@ export class RedisResultStore implements GearmanResultStore {
       // Not the job's end: it goes on in its next attempt, queued already.
       await this.run(
         'RETRYING',
-        [this.jobKey(run.unique), this.partsKey(run.unique)],
-        [job.handle, this.pendingTtlMs, this.channel(run.unique)],
+        [this.keys.job(run.unique), this.keys.parts(run.unique)],
+        [job.handle, this.pendingTtlMs, this.keys.channel(run.unique)],
       );
       return;
     }
@@ -319,7 +308,7 @@ export class RedisResultStore implements GearmanResultStore {
     const dropped = run.dropped || run.partBytes + payload.length > this.maxResultBytes;
     await this.run(
       'ENDED',
-      [this.jobKey(run.unique), this.handleKey(job.handle), this.partsKey(run.unique)],
+      [this.keys.job(run.unique), this.keys.handle(job.handle), this.keys.parts(run.unique)],
       [
         outcome.type === 'complete' ? 'completed' : 'failed',
         outcome.type === 'complete' ? '' : outcome.type,
@@ -330,7 +319,7 @@ export class RedisResultStore implements GearmanResultStore {
         job.handle,
         job.functionName,
         run.unique,
-        this.channel(run.unique),
+        this.keys.channel(run.unique),
       ],
     );
   }
@@ -355,10 +344,7 @@ export class RedisResultStore implements GearmanResultStore {
     const redis = await this.connection();
     const pipeline = redis.pipeline().hmget(hash, ...fields);
     if (other) pipeline.hexists(other.hash, other.field);
-    const replies = (await pipeline.exec())!.map(([error, value]) => {
-      if (error) throw error;
-      return value;
-    });
+    const replies = await execAll(pipeline);
     return { values: replies[0] as (string | null)[], exists: replies[1] === 1 };
   }
 
@@ -414,33 +400,25 @@ export class RedisResultStore implements GearmanResultStore {
     });
     return this.subscriber;
   }
+}
 
-  private jobKey(unique: string): string {
-    return this.keys.job(unique);
-  }
-
-  private partsKey(unique: string): string {
-    return this.keys.parts(unique);
-  }
-
-  private handleKey(handle: string): string {
-    return this.keys.handle(handle);
-  }
-
-  private channel(unique: string): string {
-    return this.keys.channel(unique);
-  }
+/** Runs a pipeline; its replies in order, or the first command's error thrown. */
+async function execAll(pipeline: ChainableCommander): Promise<unknown[]> {
+  return (await pipeline.exec())!.map(([error, value]) => {
+    if (error) throw error;
+    return value;
+  });
 }
 
 const EMPTY = Buffer.alloc(0);
 const WARNING_TAG = Buffer.from('w');
 
-/** `''` never identifies a job, and `-` means "coalesce on the payload": neither can key a result. */
 /** The unique id a job is recorded under: its own, or for a later attempt of a retried job, the first attempt's. */
 function recordedUnique(job: WorkerJob): string {
   return retryOriginOf(job.data)?.unique ?? job.unique;
 }
 
+/** `''` never identifies a job, and `-` means "coalesce on the payload": neither can key a result. */
 function storable(unique: string): boolean {
   return unique !== '' && unique !== '-';
 }
