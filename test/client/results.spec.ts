@@ -4,6 +4,7 @@ import { GearmanJobServer } from '../../lib/job-server/gearman-job-server.js';
 import { GearmanWorker } from '../../lib/worker/gearman-worker.js';
 import { describeWithPeers, startGearmand } from '../support/gearmand.js';
 import { quietLogger } from './support/harness.js';
+import { waitUntil } from '../support/processes.js';
 
 /** GearmanClient's results API against job servers of this package (which keep results) and gearmand (which does not). */
 describe('GearmanClient results', () => {
@@ -48,7 +49,7 @@ describe('GearmanClient results', () => {
   test('finds a job on whichever of two servers has it: queued or running, then completed with its parts', async () => {
     const submitter = client();
     await submitter.connect();
-    await eventually(async () => submitter.connectedServers.length === 2);
+    await waitUntil(() => submitter.connectedServers.length === 2, 'both servers to connect', 5000);
     const handles = await Promise.all(['x', 'y', 'z', 'w'].map((unique) => submitter.submitBackgroundJob('quick', unique, { unique })));
     expect(new Set(handles.map((handle) => handle.split(':')[1]))).toEqual(new Set(['a', 'b']));
     const reader = client();
@@ -63,7 +64,7 @@ describe('GearmanClient results', () => {
   test('watchResult follows a running job: its progress, data and warnings, then its end; a short wait times out with the last state', async () => {
     const reader = client();
     const handle = await reader.submitBackgroundJob('slow', 'job', { unique: 'slow-1' });
-    await eventually(async () => (await reader.getResult(handle)).state === 'running');
+    await waitUntil(async () => (await reader.getResult(handle)).state === 'running', 'the job to run', 5000);
     const timedOut = await reader.waitForResult(handle, { timeoutMs: 50 }).catch((error: unknown) => error);
     expect(timedOut).toBeInstanceOf(GearmanResultTimeoutError);
     expect(timedOut).toMatchObject({ lastState: { state: 'running', progress: { numerator: 1, denominator: 3 } } });
@@ -72,7 +73,7 @@ describe('GearmanClient results', () => {
     watch.on('status', (numerator, denominator) => events.push(`status ${numerator}/${denominator}`));
     watch.on('data', (data) => events.push(`data ${data}`));
     watch.on('warning', (data) => events.push(`warning ${data}`));
-    await eventually(async () => events.length === 2);
+    await waitUntil(() => events.length === 2, 'two events', 5000);
     release();
     const ended = await watch.state;
     expect(events).toEqual(['status 1/3', 'data first', 'warning late', 'data second']);
@@ -129,11 +130,3 @@ describeWithPeers(['gearmand'], 'GearmanClient results on gearmand, which keeps 
     }
   });
 });
-
-async function eventually(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

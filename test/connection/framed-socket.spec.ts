@@ -50,6 +50,27 @@ class Recorder implements FramedSocketHandler {
   }
 }
 
+/**
+ * The turn of the event loop each frame `handler` receives is handled in, until stop(): an
+ * immediate that schedules the next one runs once a turn, and counts them.
+ */
+function recordTurns(handler: Recorder): { readonly ofFrames: number[]; stop(): void } {
+  const ofFrames: number[] = [];
+  let turn = 0;
+  let ticking = true;
+  const tick = () => {
+    turn++;
+    if (ticking) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const original = handler.onFrame.bind(handler);
+  handler.onFrame = (frame) => {
+    ofFrames.push(turn);
+    original(frame);
+  };
+  return { ofFrames, stop: () => (ticking = false) };
+}
+
 describe('FramedSocket over loopback', () => {
   let serverSide: Socket;
   let client: Socket;
@@ -233,31 +254,18 @@ describe('FramedSocket over loopback', () => {
     const [server2, client2] = await socketPair();
     try {
       const bounded = new FramedSocket(server2, { accept: 'request', maxFramesPerTurn: 10 }, sliced);
-      // Counts turns of the event loop: an immediate that schedules the next one runs once a turn.
-      const turns: number[] = [];
-      let turn = 0;
-      let ticking = true;
-      const tick = () => {
-        turn++;
-        if (ticking) setImmediate(tick);
-      };
-      setImmediate(tick);
-      const original = sliced.onFrame.bind(sliced);
-      sliced.onFrame = (frame) => {
-        turns.push(turn);
-        original(frame);
-      };
+      const turns = recordTurns(sliced);
       // 95 frames of 112 bytes: over the 4 KiB a read may hold to be handled whole.
       const packets = Array.from({ length: 95 }, (_, i) => encodeRequest(PacketType.ECHO_REQ, `n${i}`.padEnd(100, '.')));
       client2.write(Buffer.concat(packets));
       await until(() => sliced.frames.length === 95, 'every frame');
-      ticking = false;
+      turns.stop();
       expect(sliced.frames.map((frame) => (frame.kind === 'packet' ? frame.args[0].toString() : ''))).toEqual(
         packets.map((_, i) => `n${i}`.padEnd(100, '.')),
       );
       // No more than 10 frames were handled in any one turn of the event loop.
       const perTurn = new Map<number, number>();
-      for (const at of turns) perTurn.set(at, (perTurn.get(at) ?? 0) + 1);
+      for (const at of turns.ofFrames) perTurn.set(at, (perTurn.get(at) ?? 0) + 1);
       expect(Math.max(...perTurn.values())).toBeLessThanOrEqual(10);
       expect(perTurn.size).toBeGreaterThanOrEqual(10);
       expect(server2.isPaused()).toBe(false);
@@ -273,24 +281,12 @@ describe('FramedSocket over loopback', () => {
     const [server2, client2] = await socketPair();
     try {
       new FramedSocket(server2, { accept: 'request', maxFramesPerTurn: 10 }, handled);
-      const turns = new Set<number>();
-      let turn = 0;
-      let ticking = true;
-      const tick = () => {
-        turn++;
-        if (ticking) setImmediate(tick);
-      };
-      setImmediate(tick);
-      const original = handled.onFrame.bind(handled);
-      handled.onFrame = (frame) => {
-        turns.add(turn);
-        original(frame);
-      };
+      const turns = recordTurns(handled);
       // 95 frames of 14 bytes: 1,330 bytes, written at once.
       client2.write(Buffer.concat(Array.from({ length: 95 }, (_, i) => encodeRequest(PacketType.ECHO_REQ, `n${i}`))));
       await until(() => handled.frames.length === 95, 'every frame');
-      ticking = false;
-      expect(turns.size).toBe(1);
+      turns.stop();
+      expect(new Set(turns.ofFrames).size).toBe(1);
     } finally {
       client2.destroy();
       server2.destroy();

@@ -1,6 +1,4 @@
 import 'reflect-metadata';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import { Controller, Module, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, MessagePattern, Payload, RpcException } from '@nestjs/microservices';
@@ -10,6 +8,7 @@ import { GearmanContext } from '../../lib/nest/gearman.context.js';
 import { ServerGearman } from '../../lib/nest/server-gearman.js';
 import { run } from '../client/support/peers.js';
 import { describeWithPeers, hasPerlGearman } from '../support/gearmand.js';
+import { startCliServer, waitUntil, type RunningCliServer } from '../support/processes.js';
 import { adminQuery } from './support/raw-peer.js';
 
 let release: () => void = () => undefined;
@@ -33,30 +32,6 @@ class ImageController {
 @Module({ controllers: [ImageController] })
 class ImageModule {}
 
-/** The standalone server as users run it (`npm test` builds dist/ first), with extra flags. */
-async function startCliServer(flags: string[]): Promise<{ port: number; stop(): Promise<void> }> {
-  const child: ChildProcess = spawn(process.execPath, [join(process.cwd(), 'dist/cjs/cli/main.js'), 'server', '-p', '0', ...flags], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (chunk) => {
-      out += chunk;
-      const match = /listening on 127\.0\.0\.1:(\d+)/.exec(out);
-      if (match) resolve(Number(match[1]));
-    });
-    void exited.then(() => reject(new Error(`the server exited: ${out}`)));
-  });
-  return {
-    port,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
 const php = (port: number, code: string) => run('php', ['-r', `$c = new GearmanClient(); $c->addServer('127.0.0.1', ${port}); ${code}`]);
 const perlFetch = (port: number, id: string) =>
   run('perl', [
@@ -72,7 +47,7 @@ const cli = (port: number, ...args: string[]) => run('gearman', ['-h', '127.0.0.
  * admin `show job`.
  */
 describeWithPeers(['gearman', 'php'], 'results on the standalone job server, from every language', () => {
-  let server: { port: number; stop(): Promise<void> };
+  let server: RunningCliServer;
   let app: INestMicroservice;
   let client: ClientGearman;
 
@@ -87,7 +62,7 @@ describeWithPeers(['gearman', 'php'], 'results on the standalone job server, fro
     release();
     await client?.close();
     await app?.close();
-    await server?.stop();
+    await server?.kill();
   });
 
   test('a job submitted by a PHP process that has exited: its result from Nest, PHP, Perl, the CLI and show job', async () => {
@@ -138,7 +113,7 @@ describeWithPeers(['gearman', 'php'], 'results on the standalone job server, fro
     const held = (await cli(server.port, '-v', '-b', '-f', 'interop.resize', '{"id":1,"hold":true}')).stdout.match(
       /Task created: (\S+)/,
     )![1];
-    await eventually(async () => (await client.getResult(held)).state === 'running');
+    await waitUntil(async () => (await client.getResult(held)).state === 'running', 'the job to run');
     expect((await cli(server.port, '-f', 'gearman.result.nowait', held)).stderr).toBe(`RUNNING ${held}: still running (1/2)\nJob failed\n`);
     release();
     expect(await client.waitForResult(held, { timeoutMs: 10_000 })).toMatchObject({ state: 'completed' });
@@ -147,16 +122,8 @@ describeWithPeers(['gearman', 'php'], 'results on the standalone job server, fro
   test('after its retention (--result-max-age 3) a result is gone, and reads as expired', async () => {
     const handle = await lastValueFrom(client.emit<string>('interop.resize', { id: 3 }));
     expect(await client.waitForResult(handle, { timeoutMs: 10_000 })).toMatchObject({ state: 'completed' });
-    await eventually(async () => (await client.getResult(handle)).state === 'unknown', 10_000);
+    await waitUntil(async () => (await client.getResult(handle)).state === 'unknown', 'the result to expire', 10_000);
     expect(await client.getResult(handle)).toEqual({ state: 'unknown', id: handle, reason: 'expired' });
     expect((await cli(server.port, '-f', 'gearman.result', handle)).stderr).toMatch(new RegExp(`^EXPIRED ${handle}: `));
   });
 });
-
-async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}

@@ -12,8 +12,7 @@ import { ServerGearman } from '../../lib/nest/server-gearman.js';
 import { RedisResultStore } from '../../lib/results/redis-result-store.js';
 import { describeWithPeers, startGearmand, type RunningGearmand } from '../support/gearmand.js';
 import { startRedis, type RunningRedis } from '../support/redis.js';
-
-const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined };
+import { quietLogger } from '../client/support/harness.js';
 
 /** Attempts run, by item. */
 const attempts = new Map<string, number[]>();
@@ -57,9 +56,12 @@ async function onOurServer(): Promise<Deployment> {
   await server.listen();
   const { host, port } = server.address();
   const servers = [`${host}:${port}`];
-  const app = await NestFactory.createMicroservice(FlakyModule, { strategy: new ServerGearman({ servers, logger: quiet }), logger: false });
+  const app = await NestFactory.createMicroservice(FlakyModule, {
+    strategy: new ServerGearman({ servers, logger: quietLogger }),
+    logger: false,
+  });
   await app.listen();
-  const client = new ClientGearman({ servers, logger: quiet });
+  const client = new ClientGearman({ servers, logger: quietLogger });
   return {
     client,
     stop: async () => {
@@ -75,13 +77,13 @@ async function onGearmand(redis: RunningRedis): Promise<Deployment> {
   const gearmands: RunningGearmand[] = await Promise.all(['H:a', 'H:b'].map((prefix) => startGearmand(['--job-handle-prefix', prefix])));
   const servers = gearmands.map((gearmand) => `127.0.0.1:${gearmand.port}`);
   const keyPrefix = `retries${Math.random()}:`;
-  const stores = [0, 1].map(() => new RedisResultStore({ redis: redis.url, keyPrefix, logger: quiet }));
+  const stores = [0, 1].map(() => new RedisResultStore({ redis: redis.url, keyPrefix, logger: quietLogger }));
   const app: INestMicroservice = await NestFactory.createMicroservice(FlakyModule, {
-    strategy: new ServerGearman({ servers, resultStore: stores[0], logger: quiet }),
+    strategy: new ServerGearman({ servers, resultStore: stores[0], logger: quietLogger }),
     logger: false,
   });
   await app.listen();
-  const client = new ClientGearman({ servers, resultStore: stores[1], logger: quiet });
+  const client = new ClientGearman({ servers, resultStore: stores[1], logger: quietLogger });
   return {
     client,
     stop: async () => {

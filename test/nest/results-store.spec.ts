@@ -12,8 +12,9 @@ import { GearmanModule } from '../../lib/nest/module/gearman.module.js';
 import { RedisResultStore } from '../../lib/results/redis-result-store.js';
 import { describeWithPeers, startGearmand, type RunningGearmand } from '../support/gearmand.js';
 import { startRedis, type RunningRedis } from '../support/redis.js';
+import { waitUntil } from '../support/processes.js';
+import { quietLogger } from '../client/support/harness.js';
 
-const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
 let gate: Promise<void> = Promise.resolve();
 
 @Controller()
@@ -51,7 +52,7 @@ describeWithPeers(['gearmand', 'redis-server'], 'ClientGearman results through a
     gearmands = await Promise.all(['H:a', 'H:b'].map((prefix) => startGearmand(['--job-handle-prefix', prefix])));
     const servers = gearmands.map((gearmand) => `127.0.0.1:${gearmand.port}`);
     // The worker app and the calling app each have their own store, as two processes would.
-    stores = [0, 1].map(() => new RedisResultStore({ redis: redis.url, logger: quiet }));
+    stores = [0, 1].map(() => new RedisResultStore({ redis: redis.url, logger: quietLogger }));
     app = await NestFactory.createMicroservice(ImageModule, {
       strategy: new ServerGearman({ servers, concurrency: 8, resultStore: stores[0] }),
       logger: false,
@@ -116,7 +117,7 @@ describeWithPeers(['gearmand', 'redis-server'], 'ClientGearman results through a
     const handle = await firstValueFrom(client.emit<string>('results.resize', { id: 7 }));
     const events = lastValueFrom(client.followResult(handle, { timeoutMs: 10_000 }).pipe(toArray()));
     // Waiting for the handler's first data before opening makes the order deterministic.
-    await eventually(async () => (await client.getResult(handle)).state === 'running');
+    await waitUntil(async () => (await client.getResult(handle)).state === 'running', 'the job to run', 10_000);
     open();
     const seen = await events;
     expect(seen[seen.length - 1]).toEqual({ type: 'result', value: { id: 7, width: 128 } });
@@ -128,7 +129,7 @@ describeWithPeers(['gearmand', 'redis-server'], 'ClientGearman results through a
     let open!: () => void;
     gate = new Promise((resolve) => (open = resolve));
     const handle = await firstValueFrom(client.emit<string>('results.resize', { id: 8 }));
-    await eventually(async () => (await client.getResult(handle)).state === 'running');
+    await waitUntil(async () => (await client.getResult(handle)).state === 'running', 'the job to run', 10_000);
     const error = await client.waitForResult(handle, { timeoutMs: 100 }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(GearmanResultTimeoutError);
     expect(error).toMatchObject({ lastState: { state: 'running', progress: { numerator: 1, denominator: 2 } } });
@@ -141,7 +142,7 @@ describeWithPeers(['gearmand', 'redis-server'], 'GearmanModule with a resultStor
   test('the module gives the store to its client and to its workers, and closes it on shutdown', async () => {
     const redis = await startRedis();
     const gearmand = await startGearmand();
-    const store = new RedisResultStore({ redis: redis.url, logger: quiet });
+    const store = new RedisResultStore({ redis: redis.url, logger: quietLogger });
     try {
       @Module({
         imports: [GearmanModule.forRoot({ servers: [`127.0.0.1:${gearmand.port}`], resultStore: store })],
@@ -165,11 +166,3 @@ describeWithPeers(['gearmand', 'redis-server'], 'GearmanModule with a resultStor
     }
   });
 });
-
-async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

@@ -10,6 +10,7 @@ import { GearmanContext } from '../../lib/nest/gearman.context.js';
 import { GearmanRecordBuilder } from '../../lib/nest/gearman-record-builder.js';
 import { GEARMAN_JOB_SERVER } from '../../lib/nest/module/gearman.constants.js';
 import { GearmanModule } from '../../lib/nest/module/gearman.module.js';
+import { waitUntil } from '../support/processes.js';
 
 let gate: Promise<void> = Promise.resolve();
 
@@ -65,7 +66,7 @@ describe('ClientGearman results and batches on the embedded job server', () => {
     let open!: () => void;
     gate = new Promise((resolve) => (open = resolve));
     const handle = await firstValueFrom(client.emit<string>('results.thumbnail', { id: 1 }));
-    await eventually(async () => (await client.getResult(handle)).state === 'running');
+    await waitUntil(async () => (await client.getResult(handle)).state === 'running', 'the job to run', 5000);
     expect(await client.getResult(handle)).toMatchObject({ state: 'running', progress: { numerator: 1, denominator: 2 } });
     open();
     expect(await client.waitForResult(handle, { timeoutMs: 5000 })).toMatchObject({
@@ -108,11 +109,3 @@ describe('ClientGearman results and batches on the embedded job server', () => {
     expect(await client.waitForResult(batchHandle, { timeoutMs: 5000 })).toMatchObject({ state: 'completed', value: 256 });
   });
 });
-
-async function eventually(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

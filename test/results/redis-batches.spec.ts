@@ -9,9 +9,10 @@ import { adminCommand } from '../client/support/admin.js';
 import { startBatchWorkers, type BatchWorkerProcess } from '../support/batch-workers.js';
 import { describeWithPeers, startGearmand, type RunningGearmand } from '../support/gearmand.js';
 import { startRedis, type RunningRedis } from '../support/redis.js';
+import { waitUntil } from '../support/processes.js';
+import { quietLogger } from '../client/support/harness.js';
 
 const run = promisify(execFile);
-const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
 const sumOfSquares = (count: number) => Array.from({ length: count }, (_, n) => n * n).reduce((a, b) => a + b, 0);
 
 /**
@@ -28,7 +29,7 @@ describeWithPeers(['gearmand', 'redis-server'], 'emitBatch() on gearmand with a 
 
   beforeAll(async () => {
     redis = await startRedis();
-    store = new RedisResultStore({ redis: redis.url, logger: quiet });
+    store = new RedisResultStore({ redis: redis.url, logger: quietLogger });
   }, 30_000);
   // Fresh gearmand servers for every test: items a failed or cancelled batch left queued (skipped
   // when a worker takes them) must not queue ahead of the next test's.
@@ -72,7 +73,7 @@ describeWithPeers(['gearmand', 'redis-server'], 'emitBatch() on gearmand with a 
       items(600, () => ({ sleepMs: 50 })),
       { gather: 'batch.sum' },
     );
-    await eventually(() => allRan().length >= 150, 'a quarter of the items to start');
+    await waitUntil(() => allRan().length >= 150, 'a quarter of the items to start');
     await workers[0].kill();
     const state = await client.waitForResult(handle, { timeoutMs: 60_000 });
     expect(state).toMatchObject({ state: 'completed', value: { count: 600, sum: sumOfSquares(600), failed: 0, order: true } });
@@ -139,7 +140,7 @@ describeWithPeers(['gearmand', 'redis-server'], 'emitBatch() on gearmand with a 
       items(400, () => ({ sleepMs: 20 })),
       { gather: 'batch.sum' },
     );
-    await eventually(() => allRan().length >= 20, 'some items to start');
+    await waitUntil(() => allRan().length >= 20, 'some items to start');
     expect(await client.cancelBatch(handle)).toBe(true);
     const state = await client.waitForResult(handle, { timeoutMs: 10_000 });
     expect(state).toMatchObject({ state: 'failed', error: expect.any(GearmanJobFailedError) });
@@ -169,7 +170,7 @@ describeWithPeers(['gearmand', 'redis-server'], 'emitBatch() on gearmand with a 
 
   test('a gather pattern nobody serves waits like any job, visible in status', async () => {
     const handle = await client.emitBatch('batch.square', items(3), { gather: 'nobody.gathers' });
-    await eventually(async () => {
+    await waitUntil(async () => {
       const state = await client.getResult(handle);
       return state.state === 'running' && state.batch?.ended === 3;
     }, 'the items to end');
@@ -177,7 +178,7 @@ describeWithPeers(['gearmand', 'redis-server'], 'emitBatch() on gearmand with a 
       const rows = await Promise.all(gearmands.map((gearmand) => adminCommand(gearmand.port, 'status')));
       return rows.flat().some((row) => /^nobody\.gathers\t1\t0\t0$/.test(row));
     };
-    await eventually(queued, 'the gather job to be queued');
+    await waitUntil(queued, 'the gather job to be queued');
     expect(await client.getResult(handle)).toMatchObject({ state: 'running', progress: { numerator: 3, denominator: 3 } });
   });
 
@@ -190,11 +191,3 @@ describeWithPeers(['gearmand', 'redis-server'], 'emitBatch() on gearmand with a 
     }
   }
 });
-
-async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

@@ -5,8 +5,7 @@ import { GearmanWorker } from '../../lib/worker/gearman-worker.js';
 import type { WorkerJob } from '../../lib/worker/worker-job.js';
 import { describeWithPeers, startGearmand, type RunningGearmand } from '../support/gearmand.js';
 import { startRedis, type RunningRedis } from '../support/redis.js';
-
-const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
+import { quietLogger } from '../client/support/harness.js';
 
 /**
  * The Redis result store as gearmand deployments use it: workers record, clients read, over two
@@ -34,19 +33,19 @@ describeWithPeers(['gearmand', 'redis-server'], 'RedisResultStore over two gearm
 
   function store(options: ConstructorParameters<typeof RedisResultStore>[0] = {}): RedisResultStore {
     // Every test its own key prefix: nothing one test wrote is seen by the next.
-    const created = new RedisResultStore({ redis: redis.url, keyPrefix: `t${Math.random()}:`, logger: quiet, ...options });
+    const created = new RedisResultStore({ redis: redis.url, keyPrefix: `t${Math.random()}:`, logger: quietLogger, ...options });
     closing.push(() => created.close());
     return created;
   }
 
   function client(): GearmanClient {
-    const created = new GearmanClient({ servers, logger: quiet });
+    const created = new GearmanClient({ servers, logger: quietLogger });
     closing.push(() => created.close());
     return created;
   }
 
   async function worker(results: RedisResultStore, handlers: Record<string, (job: WorkerJob) => unknown>): Promise<GearmanWorker> {
-    const created = new GearmanWorker({ servers, logger: quiet, concurrency: 4, recorder: results.recorder(), stopTimeoutMs: 1000 });
+    const created = new GearmanWorker({ servers, logger: quietLogger, concurrency: 4, recorder: results.recorder(), stopTimeoutMs: 1000 });
     for (const [name, handler] of Object.entries(handlers)) created.register(name, handler);
     await created.start();
     closing.push(() => created.stop());
