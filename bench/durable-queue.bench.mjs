@@ -25,9 +25,12 @@ function rssBytes(pid) {
   return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
 }
 
+/** Our server with its memory queue, and these flags. */
+const ourMemoryQueue = (port, ...flags) =>
+  startListeningProcess(process.execPath, [CLI, 'server', '--port', String(port), '--log-file', 'none', ...flags], port);
+
 const servers = {
-  'ours, memory queue': (port) =>
-    startListeningProcess(process.execPath, [CLI, 'server', '--port', String(port), '--log-file', 'none'], port),
+  'ours, memory queue': (port) => ourMemoryQueue(port),
   'ours, sqlite queue': (port) => startOurSqlite(port, 'normal'),
   'ours, sqlite, full sync': (port) => startOurSqlite(port, 'full'),
   'gearmand -q libsqlite3': (port) =>
@@ -80,8 +83,7 @@ async function gearbench(path, name) {
  * process idled (up to 60 s, for V8's memory reducer, which hands unused heap back when idle).
  */
 /** Only in the memory table: what the kept results (100,000 by default) add to what stays after a drain. */
-const withoutResults = (port) =>
-  startListeningProcess(process.execPath, [CLI, 'server', '--port', String(port), '--log-file', 'none', '--no-results'], port);
+const withoutResults = (port) => ourMemoryQueue(port, '--no-results');
 
 async function memory(name, start = servers[name]) {
   const server = await start(await freePort());

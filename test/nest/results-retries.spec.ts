@@ -10,7 +10,7 @@ import type { GearmanBatchOutcome } from '../../lib/nest/gearman-job-state.js';
 import { GearmanRecordBuilder } from '../../lib/nest/gearman-record-builder.js';
 import { ServerGearman } from '../../lib/nest/server-gearman.js';
 import { RedisResultStore } from '../../lib/results/redis-result-store.js';
-import { describeWithPeers, startGearmand, type RunningGearmand } from '../support/gearmand.js';
+import { describeWithPeers, startGearmandPair } from '../support/gearmand.js';
 import { startRedis, type RunningRedis } from '../support/redis.js';
 import { quietLogger } from '../client/support/harness.js';
 
@@ -74,8 +74,7 @@ async function onOurServer(): Promise<Deployment> {
 
 /** Two gearmand servers and a Redis result store, the worker app and the caller each with their own. */
 async function onGearmand(redis: RunningRedis): Promise<Deployment> {
-  const gearmands: RunningGearmand[] = await Promise.all(['H:a', 'H:b'].map((prefix) => startGearmand(['--job-handle-prefix', prefix])));
-  const servers = gearmands.map((gearmand) => `127.0.0.1:${gearmand.port}`);
+  const { gearmands, servers } = await startGearmandPair();
   const keyPrefix = `retries${Math.random()}:`;
   const stores = [0, 1].map(() => new RedisResultStore({ redis: redis.url, keyPrefix, logger: quietLogger }));
   const app: INestMicroservice = await NestFactory.createMicroservice(FlakyModule, {

@@ -10,7 +10,7 @@ import { GearmanRecordBuilder } from '../../lib/nest/gearman-record-builder.js';
 import { ServerGearman } from '../../lib/nest/server-gearman.js';
 import { GearmanModule } from '../../lib/nest/module/gearman.module.js';
 import { RedisResultStore } from '../../lib/results/redis-result-store.js';
-import { describeWithPeers, startGearmand, type RunningGearmand } from '../support/gearmand.js';
+import { describeWithPeers, startGearmand, startGearmandPair, type RunningGearmand } from '../support/gearmand.js';
 import { startRedis, type RunningRedis } from '../support/redis.js';
 import { waitUntil } from '../support/processes.js';
 import { quietLogger } from '../client/support/harness.js';
@@ -49,8 +49,8 @@ describeWithPeers(['gearmand', 'redis-server'], 'ClientGearman results through a
 
   beforeAll(async () => {
     redis = await startRedis();
-    gearmands = await Promise.all(['H:a', 'H:b'].map((prefix) => startGearmand(['--job-handle-prefix', prefix])));
-    const servers = gearmands.map((gearmand) => `127.0.0.1:${gearmand.port}`);
+    let servers: string[];
+    ({ gearmands, servers } = await startGearmandPair());
     // The worker app and the calling app each have their own store, as two processes would.
     stores = [0, 1].map(() => new RedisResultStore({ redis: redis.url, logger: quietLogger }));
     app = await NestFactory.createMicroservice(ImageModule, {

@@ -7,7 +7,7 @@ import type { GearmanJobState } from '../../lib/nest/gearman-job-state.js';
 import { RedisResultStore } from '../../lib/results/redis-result-store.js';
 import { adminCommand } from '../client/support/admin.js';
 import { startBatchWorkers, type BatchWorkerProcess } from '../support/batch-workers.js';
-import { describeWithPeers, startGearmand, type RunningGearmand } from '../support/gearmand.js';
+import { describeWithPeers, startGearmandPair, type RunningGearmand } from '../support/gearmand.js';
 import { startRedis, type RunningRedis } from '../support/redis.js';
 import { waitUntil } from '../support/processes.js';
 import { quietLogger } from '../client/support/harness.js';
@@ -34,8 +34,7 @@ describeWithPeers(['gearmand', 'redis-server'], 'emitBatch() on gearmand with a 
   // Fresh gearmand servers for every test: items a failed or cancelled batch left queued (skipped
   // when a worker takes them) must not queue ahead of the next test's.
   beforeEach(async () => {
-    gearmands = await Promise.all(['H:a', 'H:b'].map((prefix) => startGearmand(['--job-handle-prefix', prefix])));
-    servers = gearmands.map((gearmand) => `127.0.0.1:${gearmand.port}`);
+    ({ gearmands, servers } = await startGearmandPair());
     client = new ClientGearman({ servers, resultStore: store });
     await client.connect();
     workers = await startBatchWorkers(3, servers, redis.url);

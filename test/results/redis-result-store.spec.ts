@@ -3,7 +3,7 @@ import { GearmanJobExceptionError, GearmanJobFailedError, GearmanResultTimeoutEr
 import { RedisResultStore } from '../../lib/results/redis-result-store.js';
 import { GearmanWorker } from '../../lib/worker/gearman-worker.js';
 import type { WorkerJob } from '../../lib/worker/worker-job.js';
-import { describeWithPeers, startGearmand, type RunningGearmand } from '../support/gearmand.js';
+import { describeWithPeers, startGearmandPair, type RunningGearmand } from '../support/gearmand.js';
 import { startRedis, type RunningRedis } from '../support/redis.js';
 import { quietLogger } from '../client/support/harness.js';
 
@@ -20,8 +20,7 @@ describeWithPeers(['gearmand', 'redis-server'], 'RedisResultStore over two gearm
   beforeAll(async () => {
     redis = await startRedis();
     // Two servers on one host: distinct handle prefixes, as the docs ask (gearmand's default, H:<hostname>, would collide).
-    gearmands = await Promise.all(['H:a', 'H:b'].map((prefix) => startGearmand(['--job-handle-prefix', prefix])));
-    servers = gearmands.map((gearmand) => `127.0.0.1:${gearmand.port}`);
+    ({ gearmands, servers } = await startGearmandPair());
   }, 30_000);
   afterAll(async () => {
     await Promise.all(gearmands.map((gearmand) => gearmand.stop()));

@@ -11,9 +11,10 @@ import { startRedis } from '../support/redis.js';
 const root = process.cwd();
 const runner = join(root, 'sample', 'dist', 'sample', 'run.js');
 
-function runToEnd(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string }> {
+/** Runs a compiled sample script to its end (killed after 90 s); its exit code and everything it printed. */
+function runToEnd(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [runner, ...args], { cwd: root, env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [script, ...args], { cwd: root, env: { ...process.env, ...env } });
     let output = '';
     child.stdout.on('data', (chunk) => (output += chunk));
     child.stderr.on('data', (chunk) => (output += chunk));
@@ -51,7 +52,7 @@ beforeAll(async () => {
 
 describe('npm run sample', () => {
   it('tours the system on the embedded job server and exits 0', async () => {
-    const { code, output } = await runToEnd([]);
+    const { code, output } = await runToEnd(runner, []);
     expect(output).toMatch(/job server {2}embedded in the gateway, listening on 127\.0\.0\.1:\d+/);
     for (let part = 1; part <= 7; part++) expect(output).toContain(`\n${part}. `);
     expect(output).not.toContain('✗');
@@ -87,7 +88,7 @@ describeWithPeers(['gearmand', 'redis-server'], 'GEARMAN_SERVERS=<gearmand> REDI
     const gearmand = await startGearmand();
     const redis = await startRedis();
     try {
-      const { code, output } = await runToEnd([], { GEARMAN_SERVERS: `127.0.0.1:${gearmand.port}`, REDIS_URL: redis.url });
+      const { code, output } = await runToEnd(runner, [], { GEARMAN_SERVERS: `127.0.0.1:${gearmand.port}`, REDIS_URL: redis.url });
       expect(output).toContain(`job server  external, at 127.0.0.1:${gearmand.port}`);
       expect(output).toContain('Done: all 7 parts behaved as expected.');
       expect(code).toBe(0);
@@ -101,14 +102,7 @@ describeWithPeers(['gearmand', 'redis-server'], 'GEARMAN_SERVERS=<gearmand> REDI
 describe('npm run sample:speedup', () => {
   it('runs the split task with 1 and with 4 worker processes and prints both times and the speed-up', async () => {
     const speedup = join(root, 'sample', 'dist', 'sample', 'speedup.js');
-    const child = spawn(process.execPath, [speedup], {
-      cwd: root,
-      env: { ...process.env, SAMPLE_SPEEDUP_CHUNKS: '8', SAMPLE_CHUNK_READ_MS: '20' },
-    });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    await new Promise((resolve) => child.once('exit', resolve));
+    const { output } = await runToEnd(speedup, [], { SAMPLE_SPEEDUP_CHUNKS: '8', SAMPLE_CHUNK_READ_MS: '20' });
     // The figure itself is the script's to judge (it exits 1 under 3x); here: it ran both and reported.
     expect(output).toMatch(/1 worker process : \d+\.\d\d s {2}\(320 words/);
     expect(output).toMatch(/4 worker processes: \d+\.\d\d s {2}\(320 words/);

@@ -142,3 +142,9 @@ export async function startGearmand(extraArgs: string[] = []): Promise<RunningGe
   ]);
   return { ...daemon, host: '127.0.0.1' };
 }
+
+/** Two gearmand servers, their handles prefixed `H:a` and `H:b` (a handle tells which made it), and their addresses. */
+export async function startGearmandPair(): Promise<{ gearmands: RunningGearmand[]; servers: string[] }> {
+  const gearmands = await Promise.all(['H:a', 'H:b'].map((prefix) => startGearmand(['--job-handle-prefix', prefix])));
+  return { gearmands, servers: gearmands.map((gearmand) => `127.0.0.1:${gearmand.port}`) };
+}
