@@ -64,10 +64,11 @@ export interface DashboardStateOptions {
   readonly runningJobs: number;
   /** How many intervals the chart keeps (600 at 1 s: ten minutes). */
   readonly historyPoints: number;
-  /** Reads the functions a server holds back; undefined when it does not tell. */
-  readonly pausedFunctions?: (server: ServerAddress) => Promise<readonly string[] | undefined>;
-  /** Reads what a server keeps of ended jobs and its running batches; undefined when it keeps none. */
-  readonly results?: (server: ServerAddress) => Promise<ResultsState | undefined>;
+  /**
+   * Reads, over one admin connection, the functions a server holds back (`paused`) and what it
+   * keeps of ended jobs with its running batches (`results`); each undefined when it does not tell.
+   */
+  readonly extras?: (server: ServerAddress) => Promise<{ paused?: readonly string[]; results?: ResultsState }>;
 }
 
 /**
@@ -114,16 +115,13 @@ export class DashboardStateSource {
   }
 
   private async read(now: number): Promise<DashboardState> {
-    const { servers, timeoutMs, runningJobs, pausedFunctions, results } = this.options;
+    const { servers, timeoutMs, runningJobs, extras } = this.options;
     const snapshots = await Promise.all(
       servers.map(async (server): Promise<ServerState> => {
         const snapshot = await inspectJobServer(server, { timeoutMs, runningJobs });
         if (!snapshot.reachable) return snapshot;
-        const [paused, kept] = await Promise.all([
-          pausedFunctions?.(server).catch(() => undefined),
-          results?.(server).catch(() => undefined),
-        ]);
-        return { ...snapshot, ...(paused ? { paused } : {}), ...(kept ? { results: kept } : {}) };
+        const { paused, results } = (await extras?.(server).catch(() => undefined)) ?? {};
+        return { ...snapshot, ...(paused ? { paused } : {}), ...(results ? { results } : {}) };
       }),
     );
     const { throughput, appWorkers, intervalMs, actions, historyPoints } = this.options;

@@ -86,14 +86,13 @@ export class GearmanDashboard {
       timeoutMs: this.timeoutMs,
       runningJobs: RUNNING_JOBS_SHOWN,
       historyPoints: HISTORY_POINTS,
-      pausedFunctions: (server) => this.withAdmin(server, (admin) => admin.pausedFunctions()),
-      results: (server) =>
+      extras: (server) =>
         this.withAdmin(server, async (admin) => {
-          const kept = await admin.keptResults();
-          if (!kept) return undefined;
+          const paused = await admin.pausedFunctions().catch(() => undefined);
+          const kept = await admin.keptResults().catch(() => undefined);
           // Listed only where this connection may run every admin command (a server of this process).
-          const batches = await admin.runningBatches().catch(() => undefined);
-          return batches ? { ...kept, batches } : kept;
+          const batches = kept && (await admin.runningBatches().catch(() => undefined));
+          return { paused, results: kept && (batches ? { ...kept, batches } : kept) };
         }),
     });
   }

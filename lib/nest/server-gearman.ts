@@ -188,9 +188,14 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
   /** The client handlers split jobs with: the one given in the options, or the strategy's own. */
   client(): ClientGearman {
     if (this.options.client) return this.options.client;
-    const { servers, tls, connectTimeoutMs, reconnect, keepAliveMs, clientId, maxPacketSize, resultStore } = this.options;
-    this.ownClient ??= new ClientGearman({ servers, tls, connectTimeoutMs, reconnect, keepAliveMs, clientId, maxPacketSize, resultStore });
+    this.ownClient ??= new ClientGearman({ ...this.connectionOptions(), resultStore: this.options.resultStore });
     return this.ownClient;
+  }
+
+  /** How a client of this strategy's job servers connects (its own client, the retries' client). */
+  private connectionOptions() {
+    const { servers, tls, connectTimeoutMs, reconnect, keepAliveMs, clientId, maxPacketSize } = this.options;
+    return { servers, tls, connectTimeoutMs, reconnect, keepAliveMs, clientId, maxPacketSize };
   }
 
   private createWorker(): GearmanWorker {
@@ -421,17 +426,7 @@ export class ServerGearman extends Server<GearmanEventsMap, GearmanStatus> imple
 
   private getRetryClient(): GearmanClient {
     if (!this.retryClient) {
-      const { servers, connectTimeoutMs, reconnect, keepAliveMs, tls, clientId, maxPacketSize } = this.options;
-      this.retryClient = new GearmanClient({
-        servers,
-        connectTimeoutMs,
-        reconnect,
-        keepAliveMs,
-        tls,
-        clientId,
-        maxPacketSize,
-        logger: this.logger,
-      });
+      this.retryClient = new GearmanClient({ ...this.connectionOptions(), logger: this.logger });
       this.retryClient.on('error', (error: Error) => this.logger.error(error.message, error.stack));
     }
     return this.retryClient;
