@@ -1,27 +1,15 @@
-import { BatchCoordinator } from '../../../lib/job-server/batch-coordinator.js';
 import { Priority } from '../../../lib/job-server/job.js';
-import type { JobBroker } from '../../../lib/job-server/job-broker.js';
-import { combineLifecycles } from '../../../lib/job-server/job-lifecycle.js';
-import { JobResults, type JobListener } from '../../../lib/job-server/job-results.js';
-import { ReservedFunctions } from '../../../lib/job-server/reserved-functions.js';
-import { resultRetention } from '../../../lib/job-server/stored-results.js';
+import type { JobListener } from '../../../lib/job-server/job-results.js';
 import { encodeBatchRequest, type BatchRequest } from '../../../lib/protocol/batch.js';
 import { sealEnvelope } from '../../../lib/protocol/envelope.js';
 import { PacketType } from '../../../lib/protocol/packet-types.js';
-import { Core, type FakePeer } from './support/fake-peer.js';
+import type { FakePeer } from './support/fake-peer.js';
+import { resultsCore } from './support/results-core.js';
 
 const P = PacketType;
 
 function setUp() {
-  // The core is made after the lifecycle it calls, which reaches it through this.
-  const made: { broker?: JobBroker } = {};
-  const broker = () => made.broker!;
-  const results = new JobResults(broker, resultRetention());
-  const batches = new BatchCoordinator(broker, results);
-  results.attachBatches(batches);
-  const core = new Core({ lifecycle: combineLifecycles(results, batches) });
-  made.broker = core.broker;
-  const reserved = new ReservedFunctions(results, batches, 'H:test:');
+  const { core, results, batches, reserved } = resultsCore();
   /** Submits a batch as a client does (a background job of gearman.batch); returns its handle. */
   const submitBatch = (
     client: FakePeer,

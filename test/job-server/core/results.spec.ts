@@ -1,30 +1,12 @@
-import { BatchCoordinator } from '../../../lib/job-server/batch-coordinator.js';
 import { Priority } from '../../../lib/job-server/job.js';
-import { combineLifecycles } from '../../../lib/job-server/job-lifecycle.js';
-import type { JobBroker } from '../../../lib/job-server/job-broker.js';
-import { JobResults } from '../../../lib/job-server/job-results.js';
-import { ReservedFunctions } from '../../../lib/job-server/reserved-functions.js';
-import { resultRetention, type ResultRetention } from '../../../lib/job-server/stored-results.js';
+import type { ReservedFunctions } from '../../../lib/job-server/reserved-functions.js';
 import { PacketType } from '../../../lib/protocol/packet-types.js';
 import { sealEnvelope } from '../../../lib/protocol/envelope.js';
 import { decodeResultReply, encodeResultRequest, type ResultRequest } from '../../../lib/protocol/result-fetch.js';
-import { Core, type FakePeer } from './support/fake-peer.js';
+import type { FakePeer } from './support/fake-peer.js';
+import { resultsCore } from './support/results-core.js';
 
 const P = PacketType;
-
-/** A broker with the results side plugged in through its lifecycle, as GearmanJobServer does it. */
-function setUp(retention: Partial<ResultRetention> = {}) {
-  // The core is made after the lifecycle it calls, which reaches it through this.
-  const made: { broker?: JobBroker } = {};
-  const broker = () => made.broker!;
-  const results = new JobResults(broker, resultRetention(retention));
-  const batches = new BatchCoordinator(broker, results);
-  results.attachBatches(batches);
-  const core = new Core({ lifecycle: combineLifecycles(results, batches) });
-  made.broker = core.broker;
-  const reserved = new ReservedFunctions(results, batches, 'H:test:');
-  return { core, results, reserved };
-}
 
 /**
  * A machine-form fetch: returns the fetch's handle (from its JOB_CREATED, which comes first); the
@@ -69,7 +51,7 @@ function reply(args: string[]) {
 
 describe('JobResults: what the job server keeps of background jobs', () => {
   test('a background job: queued, running with progress, then kept with its result, parts and times', () => {
-    const { core, results } = setUp();
+    const { core, results } = resultsCore();
     const client = core.peer();
     const handle = client.submitted('resize', 'img-1', 'data', { background: true });
     expect(results.stateOf(handle)).toMatchObject({ kind: 'live', running: false, unique: 'img-1' });
@@ -92,7 +74,7 @@ describe('JobResults: what the job server keeps of background jobs', () => {
   });
 
   test('failures are kept as failures (WORK_FAIL, WORK_EXCEPTION, cancelled); a foreground job leaves nothing', () => {
-    const { core, results } = setUp();
+    const { core, results } = resultsCore();
     const client = core.peer(true);
     const worker = core.worker('f');
     const failed = client.submitted('f', 'a', '', { background: true });
@@ -116,7 +98,7 @@ describe('JobResults: what the job server keeps of background jobs', () => {
   });
 
   test('a requeued job starts over: the parts of its lost run are not kept', () => {
-    const { core, results } = setUp();
+    const { core, results } = resultsCore();
     const handle = core.peer().submitted('f', 'u', '', { background: true });
     const lost = core.worker('f');
     lost.grabbed();
@@ -131,7 +113,7 @@ describe('JobResults: what the job server keeps of background jobs', () => {
   });
 
   test('retention drops the oldest, and the id then reads as expired', () => {
-    const { core, results } = setUp({ maxCount: 1 });
+    const { core, results } = resultsCore({ maxCount: 1 });
     const client = core.peer();
     const worker = core.worker('f');
     const first = client.submitted('f', 'one', '', { background: true });
@@ -147,7 +129,7 @@ describe('JobResults: what the job server keeps of background jobs', () => {
   });
 
   test('a result over maxResultBytes is not kept, and says so', () => {
-    const { core, results } = setUp({ maxResultBytes: 10 });
+    const { core, results } = resultsCore({ maxResultBytes: 10 });
     const handle = core.peer().submitted('f', 'u', '', { background: true });
     const worker = core.worker('f');
     worker.grabbed();
@@ -163,7 +145,7 @@ describe('a retried job (the Nest retries: each attempt queued before the failed
     sealEnvelope({ retry: { attempts: 3, attempt: n, origin } }, Buffer.from('payload')).toString('latin1');
 
   test('its first handle and unique id lead through every attempt to the last one, and its outcome', () => {
-    const { core, results, reserved } = setUp();
+    const { core, results, reserved } = resultsCore();
     const client = core.peer();
     const asker = core.peer();
     const first = client.submitted('mail', 'm-1', 'payload', { background: true });
@@ -193,7 +175,7 @@ describe('a retried job (the Nest retries: each attempt queued before the failed
   });
 
   test("out of attempts: the last attempt's failure is the job's", () => {
-    const { core, results } = setUp();
+    const { core, results } = resultsCore();
     const client = core.peer();
     const first = client.submitted('mail', 'm-2', 'payload', { background: true });
     const worker = core.worker('mail');
@@ -211,7 +193,7 @@ describe('a retried job (the Nest retries: each attempt queued before the failed
 
 describe('gearman.result, machine form', () => {
   test('answers at once with the state: queued, running, then the ended job with its parts before its record', () => {
-    const { core, reserved } = setUp();
+    const { core, reserved } = resultsCore();
     const asker = core.peer();
     const handle = core.peer().submitted('f', 'u-1', '', { background: true });
     fetchMachine(reserved, asker, handle);
@@ -238,7 +220,7 @@ describe('gearman.result, machine form', () => {
   });
 
   test('wait holds the answer until the job ends; follow relays its updates meanwhile', () => {
-    const { core, reserved } = setUp();
+    const { core, reserved } = resultsCore();
     const asker = core.peer();
     const handle = core.peer().submitted('f', 'u', '', { background: true });
     const worker = core.worker('f');
@@ -273,7 +255,7 @@ describe('gearman.result, machine form', () => {
   });
 
   test('a wait past its timeoutMs answers with the state then', async () => {
-    const { core, reserved } = setUp();
+    const { core, reserved } = resultsCore();
     const asker = core.peer();
     const handle = core.peer().submitted('f', 'u', '', { background: true });
     fetchMachine(reserved, asker, handle, { wait: true, timeoutMs: 20 });
@@ -283,14 +265,14 @@ describe('gearman.result, machine form', () => {
   });
 
   test('an unknown id: unknown at once, even when asked to wait', () => {
-    const { core, reserved } = setUp();
+    const { core, reserved } = resultsCore();
     const asker = core.peer();
     fetchMachine(reserved, asker, 'H:test:99', { wait: true });
     expect(reply(only(asker, P.WORK_COMPLETE)).record).toEqual({ state: 'unknown', reason: 'not-found' });
   });
 
   test('a peer that leaves stops its waits', () => {
-    const { core, reserved } = setUp();
+    const { core, reserved } = resultsCore();
     const asker = core.peer();
     const handle = core.peer().submitted('f', 'u', '', { background: true });
     fetchMachine(reserved, asker, handle, { wait: true, follow: true });
@@ -305,7 +287,7 @@ describe('gearman.result, machine form', () => {
 
 describe('gearman.result, plain form (the gearman CLI, PHP, Perl)', () => {
   test('replays how the job ended: its parts, then its result, WORK_EXCEPTION or WORK_FAIL', () => {
-    const { core, reserved } = setUp();
+    const { core, reserved } = resultsCore();
     const worker = core.worker('f');
     const client = core.peer();
     const completed = client.submitted('f', 'c', '', { background: true });
@@ -329,7 +311,7 @@ describe('gearman.result, plain form (the gearman CLI, PHP, Perl)', () => {
   });
 
   test('waits for a running job, relaying where it is and what it sends', () => {
-    const { core, reserved } = setUp();
+    const { core, reserved } = resultsCore();
     const handle = core.peer().submitted('f', 'u', '', { background: true });
     const worker = core.worker('f');
     worker.grabbed();
@@ -346,7 +328,7 @@ describe('gearman.result, plain form (the gearman CLI, PHP, Perl)', () => {
   });
 
   test('fails with a one-line reason: UNKNOWN, EXPIRED, RUNNING, QUEUED, MALFORMED', () => {
-    const { core, reserved } = setUp({ maxCount: 1 });
+    const { core, reserved } = resultsCore({ maxCount: 1 });
     const client = core.peer();
     const worker = core.worker('f');
     const gone = client.submitted('f', 'gone', '', { background: true });
@@ -381,7 +363,7 @@ describe('gearman.result, plain form (the gearman CLI, PHP, Perl)', () => {
   });
 
   test('a background submit to gearman.result is refused', () => {
-    const { core, reserved } = setUp();
+    const { core, reserved } = resultsCore();
     const client = core.peer();
     reserved.submit(client, { functionName: 'gearman.result', unique: '', data: 'H:x:1', priority: Priority.NORMAL, background: true });
     expect(client.expectOne(P.ERROR)).toEqual(['RESERVED_FUNCTION', 'gearman.result takes foreground submits only']);
