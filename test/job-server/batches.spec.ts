@@ -1,17 +1,16 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { lastValueFrom, toArray } from 'rxjs';
 import { GearmanJobFailedError } from '../../lib/common/errors.js';
 import { GearmanJobServer } from '../../lib/job-server/gearman-job-server.js';
 import { ClientGearman } from '../../lib/nest/client-gearman.js';
 import type { GearmanJobState } from '../../lib/nest/gearman-job-state.js';
 import { adminCommand } from '../client/support/admin.js';
-import { startBatchWorkers, type BatchWorkerProcess } from '../support/batch-workers.js';
+import { batchItems, settle, startBatchWorkers, sumOfSquares, type BatchWorkerProcess } from '../support/batch-workers.js';
+import { waitUntil } from '../support/processes.js';
 
 const run = promisify(execFile);
-const sumOfSquares = (count: number) => Array.from({ length: count }, (_, n) => n * n).reduce((a, b) => a + b, 0);
-const items = (count: number, extra: (n: number) => Record<string, unknown> = () => ({})) =>
-  Array.from({ length: count }, (_, n) => ({ n, ...extra(n) }));
 
 /**
  * Background batches coordinated by our job server, run by worker processes of their own
@@ -39,7 +38,7 @@ describe('emitBatch() on our job server, over worker processes', () => {
 
   test('1,000 items over 3 worker processes: each runs once, and the gather step gets them in order', async () => {
     workers = await startBatchWorkers(3, servers);
-    const handle = await client.emitBatch('batch.square', items(1000), { gather: 'batch.sum' });
+    const handle = await client.emitBatch('batch.square', batchItems(1000), { gather: 'batch.sum' });
     expect(handle).toMatch(/^H:.+:[0-9a-z]+-[0-9a-f]{16}$/); // unguessable, as a job's handle
     const state = await client.waitForResult(handle, { timeoutMs: 60_000 });
     expect(state).toMatchObject({
@@ -56,10 +55,10 @@ describe('emitBatch() on our job server, over worker processes', () => {
     workers = await startBatchWorkers(3, servers);
     const handle = await client.emitBatch(
       'batch.square',
-      items(600, () => ({ sleepMs: 50 })),
+      batchItems(600, () => ({ sleepMs: 50 })),
       { gather: 'batch.sum' },
     );
-    await eventually(() => allRan().length >= 150, 'a quarter of the items to start');
+    await waitUntil(() => allRan().length >= 150, 'a quarter of the items to start');
     await workers[0].kill();
     expect(await client.waitForResult(handle, { timeoutMs: 60_000 })).toMatchObject({
       state: 'completed',
@@ -77,13 +76,13 @@ describe('emitBatch() on our job server, over worker processes', () => {
     workers = await startBatchWorkers(1, servers, undefined, { concurrency: 1 });
     const handle = await client.emitBatch(
       'batch.square',
-      items(4, () => ({ sleepMs: 1000 })),
+      batchItems(4, () => ({ sleepMs: 1000 })),
       { gather: 'batch.sum' },
     );
     for (let death = 1; death <= 3; death++) {
       const dying = workers[workers.length - 1];
       // Killed within the second its item takes: that item goes back to its queue.
-      await eventually(() => dying.ran.length === 1, `worker ${death} to take an item`);
+      await waitUntil(() => dying.ran.length === 1, `worker ${death} to take an item`);
       await dying.kill();
       workers.push(...(await startBatchWorkers(1, servers, undefined, { concurrency: 1 })));
     }
@@ -100,7 +99,7 @@ describe('emitBatch() on our job server, over worker processes', () => {
     workers = await startBatchWorkers(2, servers, undefined, { concurrency: 2 });
     const handle = await client.emitBatch(
       'batch.square',
-      items(200, (n) => ({ sleepMs: 5, fail: n === 3 })),
+      batchItems(200, (n) => ({ sleepMs: 5, fail: n === 3 })),
       { gather: 'batch.sum' },
     );
     const state = await client.waitForResult(handle, { timeoutMs: 30_000 });
@@ -114,10 +113,10 @@ describe('emitBatch() on our job server, over worker processes', () => {
     workers = await startBatchWorkers(1, servers, undefined, { concurrency: 2 });
     const handle = await client.emitBatch(
       'batch.square',
-      items(100, () => ({ sleepMs: 50 })),
+      batchItems(100, () => ({ sleepMs: 50 })),
       { gather: 'batch.sum' },
     );
-    await eventually(() => allRan().length >= 2, 'the first items to start');
+    await waitUntil(() => allRan().length >= 2, 'the first items to start');
     expect(await client.cancelBatch(handle)).toBe(true);
     expect(await client.waitForResult(handle, { timeoutMs: 10_000 })).toMatchObject({
       state: 'failed',
@@ -141,11 +140,10 @@ describe('emitBatch() on our job server, over worker processes', () => {
     workers = await startBatchWorkers(1, servers, undefined, { concurrency: 1 });
     const handle = await client.emitBatch(
       'batch.square',
-      items(4, () => ({ sleepMs: 20 })),
+      batchItems(4, () => ({ sleepMs: 20 })),
       { gather: 'batch.sum' },
     );
-    const events = [];
-    for await (const event of toAsync(client.followResult(handle, { timeoutMs: 10_000 }))) events.push(event);
+    const events = await lastValueFrom(client.followResult(handle, { timeoutMs: 10_000 }).pipe(toArray()));
     // Where the batch was when the follow began (0 or more items ended), then each item as it ends.
     const progress = events.flatMap((event) => (event.type === 'progress' ? [event.numerator] : []));
     expect(progress[progress.length - 1]).toBe(4);
@@ -153,39 +151,3 @@ describe('emitBatch() on our job server, over worker processes', () => {
     expect(events[events.length - 1]).toEqual({ type: 'result', value: { count: 4, sum: 14, failed: 0, order: true } });
   });
 });
-
-/** Waits until the count stops changing (the items already running have ended). */
-async function settle(count: () => unknown[]): Promise<void> {
-  let last = -1;
-  while (count().length !== last) {
-    last = count().length;
-    await new Promise((resolve) => setTimeout(resolve, 300));
-  }
-}
-
-async function eventually(check: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-/** An Observable as an async iterable of its values. */
-async function* toAsync<T>(observable: import('rxjs').Observable<T>): AsyncGenerator<T> {
-  const values: T[] = [];
-  let done = false;
-  let failure: unknown;
-  let wake: () => void = () => undefined;
-  observable.subscribe({
-    next: (value) => (values.push(value), wake()),
-    error: (error: unknown) => ((failure = error), (done = true), wake()),
-    complete: () => ((done = true), wake()),
-  });
-  for (;;) {
-    if (values.length > 0) yield values.shift()!;
-    else if (done) break;
-    else await new Promise<void>((resolve) => (wake = resolve));
-  }
-  if (failure !== undefined) throw failure;
-}

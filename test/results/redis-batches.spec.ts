@@ -6,14 +6,13 @@ import { ClientGearman } from '../../lib/nest/client-gearman.js';
 import type { GearmanJobState } from '../../lib/nest/gearman-job-state.js';
 import { RedisResultStore } from '../../lib/results/redis-result-store.js';
 import { adminCommand } from '../client/support/admin.js';
-import { startBatchWorkers, type BatchWorkerProcess } from '../support/batch-workers.js';
+import { batchItems, settle, startBatchWorkers, sumOfSquares, type BatchWorkerProcess } from '../support/batch-workers.js';
 import { describeWithPeers, startGearmandPair, type RunningGearmand } from '../support/gearmand.js';
 import { startRedis, type RunningRedis } from '../support/redis.js';
 import { waitUntil } from '../support/processes.js';
 import { quietLogger } from '../client/support/harness.js';
 
 const run = promisify(execFile);
-const sumOfSquares = (count: number) => Array.from({ length: count }, (_, n) => n * n).reduce((a, b) => a + b, 0);
 
 /**
  * Background batches on gearmand, which keeps nothing: the workers coordinate them through Redis.
@@ -50,11 +49,9 @@ describeWithPeers(['gearmand', 'redis-server'], 'emitBatch() on gearmand with a 
   });
 
   const allRan = () => workers.flatMap((worker) => worker.ran);
-  const items = (count: number, extra: (n: number) => Record<string, unknown> = () => ({})) =>
-    Array.from({ length: count }, (_, n) => ({ n, ...extra(n) }));
 
   test('1,000 items over 3 worker processes: each runs once, and the gather step gets them in order', async () => {
-    const handle = await client.emitBatch('batch.square', items(1000), { gather: 'batch.sum' });
+    const handle = await client.emitBatch('batch.square', batchItems(1000), { gather: 'batch.sum' });
     const state = await client.waitForResult(handle, { timeoutMs: 60_000 });
     expect(state).toMatchObject({
       state: 'completed',
@@ -69,7 +66,7 @@ describeWithPeers(['gearmand', 'redis-server'], 'emitBatch() on gearmand with a 
   test('a worker SIGKILLed mid-batch: its items go to the others and the batch completes', async () => {
     const handle = await client.emitBatch(
       'batch.square',
-      items(600, () => ({ sleepMs: 50 })),
+      batchItems(600, () => ({ sleepMs: 50 })),
       { gather: 'batch.sum' },
     );
     await waitUntil(() => allRan().length >= 150, 'a quarter of the items to start');
@@ -89,25 +86,25 @@ describeWithPeers(['gearmand', 'redis-server'], 'emitBatch() on gearmand with a 
   test('failFast (the default): the first failure fails the batch with its error, and the items not started do not run', async () => {
     const handle = await client.emitBatch(
       'batch.square',
-      items(2000, (n) => ({ sleepMs: 5, fail: n === 10 })),
+      batchItems(2000, (n) => ({ sleepMs: 5, fail: n === 10 })),
       { gather: 'batch.sum' },
     );
     const state = await client.waitForResult(handle, { timeoutMs: 60_000 });
     expect(state).toMatchObject({ state: 'failed', error: { code: 'FAILED', n: 10 } });
-    await settle();
+    await settle(allRan, 200);
     expect(allRan().length).toBeLessThan(2000);
   });
 
   test('failFast: false hands the failures to the gather step with the values', async () => {
     const handle = await client.emitBatch(
       'batch.square',
-      items(100, (n) => ({ fail: n % 10 === 3 })),
+      batchItems(100, (n) => ({ fail: n % 10 === 3 })),
       {
         gather: 'batch.sum',
         failFast: false,
       },
     );
-    const sum = items(100)
+    const sum = batchItems(100)
       .filter(({ n }) => n % 10 !== 3)
       .reduce((total, { n }) => total + n * n, 0);
     expect(await client.waitForResult(handle, { timeoutMs: 30_000 })).toMatchObject({
@@ -120,7 +117,7 @@ describeWithPeers(['gearmand', 'redis-server'], 'emitBatch() on gearmand with a 
   test('without a gather step, the result is the ordered outcomes', async () => {
     const handle = await client.emitBatch(
       'batch.square',
-      items(5, (n) => ({ fail: n === 2 })),
+      batchItems(5, (n) => ({ fail: n === 2 })),
       { failFast: false },
     );
     const state = (await client.waitForResult(handle, { timeoutMs: 30_000 })) as Extract<GearmanJobState, { state: 'completed' }>;
@@ -136,14 +133,14 @@ describeWithPeers(['gearmand', 'redis-server'], 'emitBatch() on gearmand with a 
   test('cancelBatch() fails the batch and its items not started never run', async () => {
     const handle = await client.emitBatch(
       'batch.square',
-      items(400, () => ({ sleepMs: 20 })),
+      batchItems(400, () => ({ sleepMs: 20 })),
       { gather: 'batch.sum' },
     );
     await waitUntil(() => allRan().length >= 20, 'some items to start');
     expect(await client.cancelBatch(handle)).toBe(true);
     const state = await client.waitForResult(handle, { timeoutMs: 10_000 });
     expect(state).toMatchObject({ state: 'failed', error: expect.any(GearmanJobFailedError) });
-    await settle();
+    await settle(allRan, 200);
     expect(allRan().length).toBeLessThan(400);
     expect(await client.cancelBatch(handle)).toBe(false);
   });
@@ -168,7 +165,7 @@ describeWithPeers(['gearmand', 'redis-server'], 'emitBatch() on gearmand with a 
   });
 
   test('a gather pattern nobody serves waits like any job, visible in status', async () => {
-    const handle = await client.emitBatch('batch.square', items(3), { gather: 'nobody.gathers' });
+    const handle = await client.emitBatch('batch.square', batchItems(3), { gather: 'nobody.gathers' });
     await waitUntil(async () => {
       const state = await client.getResult(handle);
       return state.state === 'running' && state.batch?.ended === 3;
@@ -180,13 +177,4 @@ describeWithPeers(['gearmand', 'redis-server'], 'emitBatch() on gearmand with a 
     await waitUntil(queued, 'the gather job to be queued');
     expect(await client.getResult(handle)).toMatchObject({ state: 'running', progress: { numerator: 3, denominator: 3 } });
   });
-
-  /** Lets the items already running end, so that counting what ran is final. */
-  async function settle(): Promise<void> {
-    let last = -1;
-    while (allRan().length !== last) {
-      last = allRan().length;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
 });

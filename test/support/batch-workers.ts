@@ -52,3 +52,25 @@ export async function startBatchWorkers(
   }
   return started.map(({ worker }) => worker);
 }
+
+/** Items for the fixture's `batch.square`: `{ n }` for n from 0, with `extra(n)` (sleepMs, fail) merged in. */
+export function batchItems(
+  count: number,
+  extra: (n: number) => Record<string, unknown> = () => ({}),
+): ({ n: number } & Record<string, unknown>)[] {
+  return Array.from({ length: count }, (_, n) => ({ n, ...extra(n) }));
+}
+
+/** What the fixture's `batch.sum` gathers from `count` squared items: 0² + 1² + … + (count - 1)². */
+export function sumOfSquares(count: number): number {
+  return Array.from({ length: count }, (_, n) => n * n).reduce((a, b) => a + b, 0);
+}
+
+/** Waits until what `ran` lists stops growing (the items already running have ended). */
+export async function settle(ran: () => unknown[], stepMs = 300): Promise<void> {
+  let last = -1;
+  while (ran().length !== last) {
+    last = ran().length;
+    await new Promise((resolve) => setTimeout(resolve, stepMs));
+  }
+}
